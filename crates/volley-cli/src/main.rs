@@ -1,0 +1,3 @@
+fn main() {
+    println!("volley {}", env!("CARGO_PKG_VERSION"));
+}

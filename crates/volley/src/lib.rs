@@ -1,0 +1,4 @@
+//! Volley: a pure-Rust Apache Kafka producer.
+
+pub mod protocol;
+pub mod partitioner;

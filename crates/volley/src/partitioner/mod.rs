@@ -1,0 +1,3 @@
+//! Partitioners.
+
+pub mod murmur2;

@@ -1,0 +1,5 @@
+//! The Kafka wire protocol: framing, record batches (v2) and compression codecs.
+
+pub mod compression;
+pub mod record_batch;
+pub mod varint;
