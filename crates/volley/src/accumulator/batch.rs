@@ -1,0 +1,403 @@
+//! A producer batch, its shared completion state, and the future each record's sender holds.
+//!
+//! One allocation per batch holds the completion state ([`BatchShared`]); every
+//! [`DeliveryFuture`] of the batch points into it with its record's index, so a record costs no
+//! allocation of its own. A batch is completed exactly once: [`BatchShared::complete`] ignores a
+//! second outcome, and the `debug_assert` there flags the bug in tests.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::Error;
+use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
+use crate::record::RecordMetadata;
+
+/// What a broker acknowledged for a whole batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ack {
+    /// The offset of the batch's first record; -1 when unknown (acks=0).
+    pub base_offset: i64,
+    /// The broker's append time when the topic uses `LogAppendTime`, else -1.
+    pub log_append_time: i64,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Pending(Vec<Waker>),
+    Done(Result<Ack, Error>),
+    /// The batch was split after MESSAGE_TOO_LARGE: record `i` now lives at `moved[i]`.
+    Split(Arc<[(Arc<BatchShared>, u32)]>),
+}
+
+/// The completion state of one batch, shared by its futures.
+#[derive(Debug)]
+pub(crate) struct BatchShared {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    outcome: Mutex<Outcome>,
+    cond: Condvar,
+}
+
+impl BatchShared {
+    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Arc<BatchShared> {
+        Arc::new(BatchShared {
+            topic,
+            partition,
+            outcome: Mutex::new(Outcome::Pending(Vec::new())),
+            cond: Condvar::new(),
+        })
+    }
+
+    /// Resolves the batch. Returns false (and changes nothing) if it was already resolved.
+    pub(crate) fn complete(&self, result: Result<Ack, Error>) -> bool {
+        self.resolve(Outcome::Done(result))
+    }
+
+    /// Points every record of this batch at its place in the batches it was split into.
+    pub(crate) fn complete_split(&self, moved: Vec<(Arc<BatchShared>, u32)>) -> bool {
+        self.resolve(Outcome::Split(moved.into()))
+    }
+
+    fn resolve(&self, new: Outcome) -> bool {
+        let wakers = {
+            let mut o = self.outcome.lock();
+            match &mut *o {
+                Outcome::Pending(w) => {
+                    let w = std::mem::take(w);
+                    *o = new;
+                    w
+                }
+                _ => {
+                    debug_assert!(
+                        false,
+                        "batch {}-{} resolved twice",
+                        self.topic, self.partition
+                    );
+                    return false;
+                }
+            }
+        };
+        self.cond.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+        true
+    }
+
+    /// Whether the batch (and, through splits, every record of it) has an outcome.
+    pub(crate) fn is_done(&self) -> bool {
+        match &*self.outcome.lock() {
+            Outcome::Pending(_) => false,
+            Outcome::Done(_) => true,
+            Outcome::Split(moved) => moved.iter().all(|(b, _)| b.is_done()),
+        }
+    }
+
+    /// Registers `cx`'s waker unless done; returns whether done (following splits).
+    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> bool {
+        let moved = {
+            let mut o = self.outcome.lock();
+            match &mut *o {
+                Outcome::Pending(w) => {
+                    if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                        w.push(cx.waker().clone());
+                    }
+                    return false;
+                }
+                Outcome::Done(_) => return true,
+                Outcome::Split(m) => m.clone(),
+            }
+        };
+        moved.iter().all(|(b, _)| b.poll_done(cx))
+    }
+
+    /// Blocks until done or `deadline`; returns whether done.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let moved = {
+            let mut o = self.outcome.lock();
+            loop {
+                match &*o {
+                    Outcome::Pending(_) => match deadline {
+                        None => self.cond.wait(&mut o),
+                        Some(d) => {
+                            if self.cond.wait_until(&mut o, d).timed_out() {
+                                return !matches!(&*o, Outcome::Pending(_));
+                            }
+                        }
+                    },
+                    Outcome::Done(_) => return true,
+                    Outcome::Split(m) => break m.clone(),
+                }
+            }
+        };
+        moved.iter().all(|(b, _)| b.wait_until(deadline))
+    }
+}
+
+/// The per-record facts a future needs to build its [`RecordMetadata`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordFacts {
+    pub index: u32,
+    pub timestamp: i64,
+    pub key_size: i32,
+    pub value_size: i32,
+}
+
+/// The outcome of one `send`: resolves to the record's [`RecordMetadata`] once the broker
+/// acknowledges it, or to the error that ended its delivery.
+///
+/// It is a plain [`std::future::Future`] that needs no particular runtime (the background I/O
+/// thread wakes it), and [`DeliveryFuture::wait`] blocks the calling thread instead. Dropping it
+/// does not cancel the delivery.
+#[derive(Debug)]
+#[must_use = "a DeliveryFuture tells whether the record was delivered"]
+pub struct DeliveryFuture {
+    shared: Arc<BatchShared>,
+    facts: RecordFacts,
+}
+
+enum Step {
+    Ready(Result<RecordMetadata, Error>),
+    Follow(Arc<BatchShared>, u32),
+    Pending,
+}
+
+impl DeliveryFuture {
+    pub(crate) fn new(shared: Arc<BatchShared>, facts: RecordFacts) -> DeliveryFuture {
+        DeliveryFuture { shared, facts }
+    }
+
+    fn step(&self, waker: Option<&Waker>) -> Step {
+        let mut o = self.shared.outcome.lock();
+        match &mut *o {
+            Outcome::Done(r) => Step::Ready(metadata(&self.shared, &self.facts, r)),
+            Outcome::Split(moved) => {
+                let (b, i) = &moved[self.facts.index as usize];
+                Step::Follow(b.clone(), *i)
+            }
+            Outcome::Pending(wakers) => {
+                if let Some(w) = waker {
+                    if !wakers.iter().any(|x| x.will_wake(w)) {
+                        wakers.push(w.clone());
+                    }
+                }
+                Step::Pending
+            }
+        }
+    }
+
+    /// Blocks the calling thread until the record is acknowledged or has failed. Never call it
+    /// from an async task; `.await` the future there.
+    pub fn wait(mut self) -> Result<RecordMetadata, Error> {
+        loop {
+            match self.step(None) {
+                Step::Ready(r) => return r,
+                Step::Follow(b, i) => {
+                    self.shared = b;
+                    self.facts.index = i;
+                }
+                Step::Pending => {
+                    let mut o = self.shared.outcome.lock();
+                    while matches!(&*o, Outcome::Pending(_)) {
+                        self.shared.cond.wait(&mut o);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`DeliveryFuture::wait`], giving up after `timeout` (the delivery goes on); returns
+    /// the future back on timeout.
+    pub fn wait_timeout(
+        mut self,
+        timeout: Duration,
+    ) -> Result<Result<RecordMetadata, Error>, Self> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.step(None) {
+                Step::Ready(r) => return Ok(r),
+                Step::Follow(b, i) => {
+                    self.shared = b;
+                    self.facts.index = i;
+                }
+                Step::Pending => {
+                    let mut o = self.shared.outcome.lock();
+                    while matches!(&*o, Outcome::Pending(_)) {
+                        if self.shared.cond.wait_until(&mut o, deadline).timed_out()
+                            && matches!(&*o, Outcome::Pending(_))
+                        {
+                            drop(o);
+                            return Err(self);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the outcome is known (a `wait` would not block).
+    pub fn is_done(&self) -> bool {
+        self.shared.is_done()
+    }
+}
+
+fn metadata(
+    shared: &BatchShared,
+    f: &RecordFacts,
+    r: &Result<Ack, Error>,
+) -> Result<RecordMetadata, Error> {
+    match r {
+        Ok(ack) => Ok(RecordMetadata {
+            topic: shared.topic.clone(),
+            partition: shared.partition,
+            offset: if ack.base_offset < 0 {
+                -1
+            } else {
+                ack.base_offset + f.index as i64
+            },
+            timestamp: if ack.log_append_time >= 0 {
+                ack.log_append_time
+            } else {
+                f.timestamp
+            },
+            serialized_key_size: f.key_size,
+            serialized_value_size: f.value_size,
+        }),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.step(Some(cx.waker())) {
+                Step::Ready(r) => return Poll::Ready(r),
+                Step::Follow(b, i) => {
+                    self.shared = b;
+                    self.facts.index = i;
+                }
+                Step::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A user callback, run on the I/O thread when its record resolves.
+pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
+
+/// Per-record work to run at completion: callbacks and interceptor acknowledgements.
+pub(crate) struct Thunk {
+    pub facts: RecordFacts,
+    pub callback: Option<Callback>,
+}
+
+impl std::fmt::Debug for Thunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Thunk").field("facts", &self.facts).finish()
+    }
+}
+
+/// Where a batch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchState {
+    /// Accepting records.
+    Open,
+    /// Closed (header written, compressed), waiting in its partition's queue to be sent or
+    /// retried.
+    Closed,
+    /// Sent; its response has not arrived.
+    InFlight,
+}
+
+/// The producer-id fields written into a batch header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerStamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// One batch of one partition.
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    /// Unique within the producer (the key of the accumulator's incomplete set).
+    pub id: u64,
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub shared: Arc<BatchShared>,
+    pub state: BatchState,
+    pub builder: Option<BatchBuilder>,
+    pub closed: Option<ClosedBatch>,
+    /// Capacity accounted to the buffer pool for this batch's buffer.
+    pub pool_bytes: usize,
+    pub record_count: u32,
+    pub created: Instant,
+    /// When the batch was last sent (or created, before the first send).
+    pub last_attempt: Instant,
+    pub attempts: u32,
+    /// A retried batch waits until then.
+    pub retry_at: Option<Instant>,
+    pub stamp: Option<ProducerStamp>,
+    pub thunks: Vec<Thunk>,
+    /// Whether the batch is the product of a split (it is then never split again below one
+    /// record, and keeps its records' order).
+    pub split: bool,
+    /// The last retriable error, reported with a delivery timeout.
+    pub last_error: Option<Error>,
+}
+
+impl ProducerBatch {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        partition: i32,
+        builder: BatchBuilder,
+        pool_bytes: usize,
+        now: Instant,
+    ) -> ProducerBatch {
+        ProducerBatch {
+            id: 0,
+            shared: BatchShared::new(topic.clone(), partition),
+            topic,
+            partition,
+            state: BatchState::Open,
+            builder: Some(builder),
+            closed: None,
+            pool_bytes,
+            record_count: 0,
+            created: now,
+            last_attempt: now,
+            attempts: 0,
+            retry_at: None,
+            stamp: None,
+            thunks: Vec::new(),
+            split: false,
+            last_error: None,
+        }
+    }
+
+    /// Uncompressed bytes so far (open) or the wire size (closed).
+    pub(crate) fn size(&self) -> usize {
+        match (&self.builder, &self.closed) {
+            (Some(b), _) => b.estimated_size(),
+            (None, Some(c)) => c.as_bytes().len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the delivery timeout has passed for this batch.
+    pub(crate) fn has_expired(&self, now: Instant, delivery_timeout: Duration) -> bool {
+        now.saturating_duration_since(self.created) >= delivery_timeout
+    }
+
+    /// Whether a retry is still backing off.
+    pub(crate) fn in_backoff(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|t| now < t)
+    }
+}

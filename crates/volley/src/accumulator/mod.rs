@@ -1,0 +1,726 @@
+//! The record accumulator: one queue of batches per partition, fed by the user's threads and
+//! drained by the I/O thread.
+//!
+//! This is the one structure both sides share, so its locks are short and per partition: a
+//! `send` takes the topic map's read lock, the partition list's read lock and the partition's
+//! mutex, encodes the record straight into the open batch's buffer, and leaves. Allocating a
+//! new batch buffer (which may wait for `buffer.memory`) happens outside the partition lock.
+
+pub mod batch;
+pub(crate) mod pool;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::metadata::Cluster;
+use crate::protocol::compression::Compression;
+use crate::protocol::record_batch::{self, BatchBuilder, BatchParams, RecordHeader};
+
+pub(crate) use batch::{
+    Ack, BatchShared, BatchState, Callback, DeliveryFuture, ProducerBatch, ProducerStamp,
+    RecordFacts, Thunk,
+};
+use pool::BufferPool;
+
+/// The accumulator's share of the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct AccumulatorConfig {
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+    pub delivery_timeout: Duration,
+    pub buffer_memory: usize,
+    pub transactional: bool,
+}
+
+/// One partition's queue.
+#[derive(Debug)]
+pub(crate) struct PartitionQueue {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub batches: Mutex<VecDeque<ProducerBatch>>,
+}
+
+#[derive(Debug)]
+struct TopicQueues {
+    partitions: RwLock<Vec<Arc<PartitionQueue>>>,
+}
+
+/// A record as the accumulator sees it: serialized, with its timestamp chosen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordRef<'a> {
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [RecordHeader<'a>],
+}
+
+/// What `append` did.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    pub future: DeliveryFuture,
+    /// The batch the record went into is now full (Java's `enableSwitch` for the sticky
+    /// partitioner: the last batch of the queue is full).
+    pub batch_full: bool,
+    /// The sender should look now: a batch is full or a new one was started behind another.
+    pub wake_sender: bool,
+    /// A new batch was started for this record.
+    pub new_batch: bool,
+    /// Bytes the record took in the batch.
+    pub appended_bytes: usize,
+}
+
+/// What the sender's `ready` pass found.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyCheck {
+    /// Leaders with at least one sendable batch.
+    pub ready_nodes: HashSet<i32>,
+    /// The earliest time a batch not ready now becomes ready (linger or backoff).
+    pub next_check: Option<Instant>,
+    /// Some partition with data has no known leader: metadata should be refreshed.
+    pub unknown_leaders: bool,
+    /// Topics with queued batches (kept alive in the metadata's interest set).
+    pub active_topics: Vec<Arc<str>>,
+    /// Per topic: (partition ids, queue sizes) of partitions with an available leader, for the
+    /// adaptive partitioner.
+    pub load: Vec<(Arc<str>, Vec<i32>, Vec<i32>)>,
+}
+
+/// The shared accumulator.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    cfg: AccumulatorConfig,
+    pub pool: BufferPool,
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    next_batch_id: AtomicU64,
+    flushes_in_progress: AtomicUsize,
+    closed: AtomicBool,
+    /// Wakes the I/O thread.
+    pub wakeup: Arc<Notify>,
+}
+
+fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+impl Accumulator {
+    pub(crate) fn new(cfg: AccumulatorConfig) -> Accumulator {
+        Accumulator {
+            pool: BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(1)),
+            cfg,
+            topics: RwLock::new(HashMap::new()),
+            incomplete: Mutex::new(HashMap::new()),
+            next_batch_id: AtomicU64::new(0),
+            flushes_in_progress: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            wakeup: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The queue of `topic`-`partition`, created on first use. `partition_count` is the
+    /// topic's current count; the list grows when the topic does.
+    pub(crate) fn queue(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        partition_count: i32,
+    ) -> Arc<PartitionQueue> {
+        let idx = partition as usize;
+        if let Some(t) = self.topics.read().get(&**topic) {
+            if let Some(q) = t.partitions.read().get(idx) {
+                return q.clone();
+            }
+        }
+        let t = {
+            let mut topics = self.topics.write();
+            topics
+                .entry(topic.clone())
+                .or_insert_with(|| {
+                    Arc::new(TopicQueues {
+                        partitions: RwLock::new(Vec::new()),
+                    })
+                })
+                .clone()
+        };
+        let mut parts = t.partitions.write();
+        let want = (partition_count.max(partition + 1)) as usize;
+        while parts.len() < want {
+            let p = parts.len() as i32;
+            parts.push(Arc::new(PartitionQueue {
+                topic: topic.clone(),
+                partition: p,
+                batches: Mutex::new(VecDeque::new()),
+            }));
+        }
+        parts[idx].clone()
+    }
+
+    fn try_append(
+        &self,
+        q: &mut VecDeque<ProducerBatch>,
+        rec: &RecordRef<'_>,
+        size_bound: usize,
+        facts_out: &mut Option<Callback>,
+        want_thunk: bool,
+    ) -> Option<Appended> {
+        let last = q.back_mut()?;
+        let builder = last.builder.as_mut()?;
+        if !builder.is_empty() && builder.estimated_size() + size_bound > self.cfg.batch_size {
+            return None;
+        }
+        let before = builder.estimated_size();
+        let index = builder.append(rec.timestamp, rec.key, rec.value, rec.headers) as u32;
+        let appended_bytes = builder.estimated_size() - before;
+        last.record_count += 1;
+        let facts = RecordFacts {
+            index,
+            timestamp: rec.timestamp,
+            key_size: rec.key.map_or(-1, |k| k.len() as i32),
+            value_size: rec.value.map_or(-1, |v| v.len() as i32),
+        };
+        if want_thunk || facts_out.is_some() {
+            last.thunks.push(Thunk {
+                facts,
+                callback: facts_out.take(),
+            });
+        }
+        let full = builder.estimated_size() >= self.cfg.batch_size;
+        Some(Appended {
+            future: DeliveryFuture::new(last.shared.clone(), facts),
+            batch_full: full,
+            wake_sender: full || q.len() > 1,
+            new_batch: false,
+            appended_bytes,
+        })
+    }
+
+    /// Appends a record to its partition's open batch, starting a new batch (and taking a
+    /// buffer from the pool, waiting until `deadline` if memory is short) when there is no room.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append(
+        &self,
+        q: &PartitionQueue,
+        rec: &RecordRef<'_>,
+        mut callback: Option<Callback>,
+        want_thunk: bool,
+        deadline: Instant,
+        max_block: Duration,
+        now: Instant,
+    ) -> Result<Appended> {
+        let size_bound = BatchBuilder::record_size_upper_bound(
+            rec.key.map(<[u8]>::len),
+            rec.value.map(<[u8]>::len),
+            rec.headers,
+        );
+        {
+            let mut d = q.batches.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed("send after close"));
+            }
+            if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
+                return Ok(a);
+            }
+        }
+        let need = self
+            .cfg
+            .batch_size
+            .max(size_bound + record_batch::RECORD_BATCH_OVERHEAD);
+        let buf = self.pool.allocate(need, deadline, max_block)?;
+        self.append_new(q, rec, callback, want_thunk, buf, need, size_bound, now)
+    }
+
+    /// [`Accumulator::append`] for async callers: awaits buffer memory instead of blocking.
+    pub(crate) async fn append_async(
+        &self,
+        q: &PartitionQueue,
+        rec: &RecordRef<'_>,
+        mut callback: Option<Callback>,
+        want_thunk: bool,
+        now: Instant,
+    ) -> Result<Appended> {
+        let size_bound = BatchBuilder::record_size_upper_bound(
+            rec.key.map(<[u8]>::len),
+            rec.value.map(<[u8]>::len),
+            rec.headers,
+        );
+        {
+            let mut d = q.batches.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed("send after close"));
+            }
+            if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
+                return Ok(a);
+            }
+        }
+        let need = self
+            .cfg
+            .batch_size
+            .max(size_bound + record_batch::RECORD_BATCH_OVERHEAD);
+        let buf = self.pool.allocate_async(need).await?;
+        self.append_new(q, rec, callback, want_thunk, buf, need, size_bound, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append_new(
+        &self,
+        q: &PartitionQueue,
+        rec: &RecordRef<'_>,
+        mut callback: Option<Callback>,
+        want_thunk: bool,
+        buf: Vec<u8>,
+        need: usize,
+        size_bound: usize,
+        now: Instant,
+    ) -> Result<Appended> {
+        let accounted = self.pool.accounted_size(need);
+        let mut d = q.batches.lock();
+        if self.closed.load(Ordering::Acquire) {
+            drop(d);
+            self.pool.deallocate(buf, accounted);
+            return Err(Error::Closed("send after close"));
+        }
+        // Another thread may have started a batch while this one waited for memory.
+        if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
+            drop(d);
+            self.pool.deallocate(buf, accounted);
+            return Ok(a);
+        }
+        let builder = BatchBuilder::new(buf, rec.timestamp);
+        let mut b = ProducerBatch::new(q.topic.clone(), q.partition, builder, accounted, now);
+        b.id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        self.incomplete.lock().insert(b.id, b.shared.clone());
+        d.push_back(b);
+        let mut a = self
+            .try_append(&mut d, rec, size_bound, &mut callback, want_thunk)
+            .expect("an empty batch takes any record");
+        a.new_batch = true;
+        a.wake_sender = true;
+        Ok(a)
+    }
+
+    /// Starts a flush: every batch counts as ready until [`Accumulator::end_flush`].
+    pub(crate) fn begin_flush(&self) {
+        self.flushes_in_progress.fetch_add(1, Ordering::AcqRel);
+        self.wakeup.notify_one();
+    }
+
+    /// Ends a flush begun by [`Accumulator::begin_flush`].
+    pub(crate) fn end_flush(&self) {
+        self.flushes_in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn flushing(&self) -> bool {
+        self.flushes_in_progress.load(Ordering::Acquire) > 0
+    }
+
+    /// Refuses new appends from now on; every batch counts as ready.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wakeup.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The completion states of every batch not yet resolved (for `flush`).
+    pub(crate) fn incomplete(&self) -> Vec<Arc<BatchShared>> {
+        self.incomplete.lock().values().cloned().collect()
+    }
+
+    /// Whether any batch is unresolved.
+    pub(crate) fn has_incomplete(&self) -> bool {
+        !self.incomplete.lock().is_empty()
+    }
+
+    fn all_queues(&self) -> Vec<Arc<PartitionQueue>> {
+        let topics = self.topics.read();
+        let mut out = Vec::new();
+        for t in topics.values() {
+            out.extend(t.partitions.read().iter().cloned());
+        }
+        out
+    }
+
+    /// Finds the leaders with sendable batches (Java's `RecordAccumulator.ready`), and
+    /// collects batches whose delivery timeout passed while they waited in a queue.
+    ///
+    /// A batch is sendable when its partition is not muted, it is not backing off, and it is
+    /// full, or has lingered `linger.ms` (a retry: `retry.backoff`), or a flush or close is under
+    /// way, or someone waits for buffer memory.
+    pub(crate) fn ready(
+        &self,
+        cluster: &Cluster,
+        now: Instant,
+        is_muted: &dyn Fn(&str, i32) -> bool,
+        expired: &mut Vec<ProducerBatch>,
+    ) -> ReadyCheck {
+        let mut out = ReadyCheck::default();
+        let urgent = self.flushing() || self.is_closed() || self.pool.has_waiters();
+        let topics: Vec<(Arc<str>, Arc<TopicQueues>)> = self
+            .topics
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, t) in topics {
+            let parts: Vec<Arc<PartitionQueue>> = t.partitions.read().clone();
+            let topic_info = cluster.topic(&name);
+            let mut load_ids = Vec::new();
+            let mut load_sizes = Vec::new();
+            let mut active = false;
+            for q in parts {
+                let mut d = q.batches.lock();
+                // Delivery timeout for batches waiting in the queue. The oldest sit in front.
+                while let Some(front) = d.front() {
+                    if front.has_expired(now, self.cfg.delivery_timeout) {
+                        expired.push(d.pop_front().expect("front exists"));
+                    } else {
+                        break;
+                    }
+                }
+                let leader = topic_info
+                    .and_then(|t| t.partitions.get(q.partition as usize))
+                    .and_then(|p| p.leader);
+                if leader.is_some() {
+                    load_ids.push(q.partition);
+                    load_sizes.push(d.len() as i32);
+                }
+                let Some(first) = d.front() else { continue };
+                active = true;
+                out.next_check =
+                    min_instant(out.next_check, first.created + self.cfg.delivery_timeout);
+                let Some(leader) = leader else {
+                    out.unknown_leaders = true;
+                    continue;
+                };
+                if out.ready_nodes.contains(&leader) || is_muted(&q.topic, q.partition) {
+                    continue;
+                }
+                if let Some(t) = first.retry_at {
+                    if now < t {
+                        out.next_check = min_instant(out.next_check, t);
+                        continue;
+                    }
+                }
+                let full = d.len() > 1
+                    || first.state != BatchState::Open
+                    || first.size() >= self.cfg.batch_size;
+                let linger_end = if first.attempts > 0 {
+                    first.last_attempt
+                } else {
+                    first.created + self.cfg.linger
+                };
+                if full || urgent || now >= linger_end {
+                    out.ready_nodes.insert(leader);
+                } else {
+                    out.next_check = min_instant(out.next_check, linger_end);
+                }
+            }
+            if active {
+                out.active_topics.push(name.clone());
+            }
+            if !load_ids.is_empty() {
+                out.load.push((name.clone(), load_ids, load_sizes));
+            }
+        }
+        out
+    }
+
+    /// Takes sendable batches led by `node`, up to `max_size` bytes in all, closing each one
+    /// (Java's `RecordAccumulator.drain`). Partitions are visited in rotation from `start`
+    /// so that no partition starves. `stamp` gives a batch its producer id, epoch and sequence
+    /// (idempotence), or `None`; returning `Err(())` stops draining that partition for now
+    /// (its sequence order is not yet safe).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn drain(
+        &self,
+        cluster: &Cluster,
+        node: i32,
+        max_size: usize,
+        now: Instant,
+        start: &mut usize,
+        is_muted: &dyn Fn(&str, i32) -> bool,
+        stamp: &mut dyn FnMut(&ProducerBatch) -> std::result::Result<Option<ProducerStamp>, ()>,
+    ) -> Vec<ProducerBatch> {
+        let queues: Vec<Arc<PartitionQueue>> = self
+            .all_queues()
+            .into_iter()
+            .filter(|q| {
+                cluster
+                    .topic(&q.topic)
+                    .and_then(|t| t.partitions.get(q.partition as usize))
+                    .and_then(|p| p.leader)
+                    == Some(node)
+            })
+            .collect();
+        let mut out = Vec::new();
+        if queues.is_empty() {
+            return out;
+        }
+        let mut size = 0usize;
+        let n = queues.len();
+        let first_index = *start % n;
+        for i in 0..n {
+            let q = &queues[(first_index + i) % n];
+            if is_muted(&q.topic, q.partition) {
+                continue;
+            }
+            let mut d = q.batches.lock();
+            let Some(first) = d.front() else { continue };
+            if first.in_backoff(now) {
+                continue;
+            }
+            let batch_size = first.size();
+            if !out.is_empty() && size + batch_size > max_size {
+                // The request is full; the rest waits for the next request. Start there next time.
+                *start = (first_index + i) % n;
+                break;
+            }
+            let st = match stamp(first) {
+                Ok(s) => s,
+                Err(()) => continue,
+            };
+            let mut b = d.pop_front().expect("front exists");
+            drop(d);
+            if let Err(e) = self.close_batch(&mut b, st) {
+                // Closing can only fail on a compression error: fail the batch, keep going.
+                tracing::error!(topic = %b.topic, partition = b.partition, error = %e, "cannot close batch");
+                b.last_error = Some(e);
+                out.push(b);
+                continue;
+            }
+            size += b.size();
+            out.push(b);
+            *start = (first_index + i + 1) % n;
+        }
+        out
+    }
+
+    fn close_batch(&self, b: &mut ProducerBatch, stamp: Option<ProducerStamp>) -> Result<()> {
+        match b.state {
+            BatchState::Open => {
+                let builder = b.builder.take().expect("open batch has a builder");
+                let params = BatchParams {
+                    producer_id: stamp.map_or(-1, |s| s.producer_id),
+                    producer_epoch: stamp.map_or(-1, |s| s.epoch),
+                    base_sequence: stamp.map_or(-1, |s| s.base_sequence),
+                    transactional: self.cfg.transactional && stamp.is_some(),
+                    ..BatchParams::default()
+                };
+                let closed = builder
+                    .close(&params, &self.cfg.compression)
+                    .map_err(|e| Error::Serialization(format!("closing batch: {e}")))?;
+                b.closed = Some(closed);
+                b.stamp = stamp;
+                b.state = BatchState::Closed;
+            }
+            BatchState::Closed | BatchState::InFlight => {
+                // A retry: its header already has its producer state, unless the epoch was
+                // bumped since (then the caller passes the new stamp and the header is
+                // rewritten, CRC included).
+                if let (Some(new), Some(closed)) = (stamp, b.closed.as_mut()) {
+                    if b.stamp != Some(new) {
+                        closed
+                            .rewrite_producer_state(
+                                new.producer_id,
+                                new.epoch,
+                                new.base_sequence,
+                                self.cfg.transactional,
+                            )
+                            .map_err(|e| {
+                                Error::Serialization(format!("rewriting batch header: {e}"))
+                            })?;
+                        b.stamp = Some(new);
+                    }
+                }
+                b.state = BatchState::Closed;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a batch back at the front of its queue for a retry after `backoff`.
+    ///
+    /// With sequence numbers, it goes in sequence order among the queued retries: batches
+    /// that failed together come back in any order, and must be resent in the order of their
+    /// sequences or the broker answers OUT_OF_ORDER_SEQUENCE_NUMBER.
+    pub(crate) fn reenqueue(&self, mut b: ProducerBatch, now: Instant, backoff: Duration) {
+        let q = self.queue(&b.topic, b.partition, 0);
+        b.retry_at = Some(now + backoff);
+        b.last_attempt = now + backoff;
+        b.state = BatchState::Closed;
+        let mut d = q.batches.lock();
+        match b.stamp.map(|s| s.base_sequence) {
+            Some(seq) if seq >= 0 => {
+                let pos = d
+                    .iter()
+                    .position(|x| {
+                        x.stamp
+                            .is_none_or(|s| s.base_sequence < 0 || s.base_sequence > seq)
+                    })
+                    .unwrap_or(d.len());
+                d.insert(pos, b);
+            }
+            _ => d.push_front(b),
+        }
+        drop(d);
+        self.wakeup.notify_one();
+    }
+
+    /// Splits a batch the broker found too large into two halves, queued at the front in
+    /// order. Futures of its records follow them to the new batches. Returns false when the
+    /// batch has a single record (it cannot be split; the caller fails it).
+    pub(crate) fn split_and_reenqueue(
+        &self,
+        b: ProducerBatch,
+        now: Instant,
+    ) -> std::result::Result<(), Box<ProducerBatch>> {
+        if b.record_count < 2 {
+            return Err(Box::new(b));
+        }
+        let Some(closed) = b.closed.as_ref() else {
+            return Err(Box::new(b));
+        };
+        let decoded = match record_batch::decode_batches(closed.as_bytes()) {
+            Ok(mut v) if v.len() == 1 => v.pop().expect("one batch"),
+            _ => return Err(Box::new(b)),
+        };
+        let records = decoded.records;
+        let mid = records.len() / 2;
+        let mut halves = Vec::with_capacity(2);
+        let mut moved: Vec<(Arc<BatchShared>, u32)> = Vec::with_capacity(records.len());
+        let mut seq = b.stamp.map(|s| s.base_sequence);
+        for part in [&records[..mid], &records[mid..]] {
+            let ts0 = part.first().map_or(0, |r| r.timestamp);
+            let mut builder = BatchBuilder::new(Vec::new(), ts0);
+            let mut nb_thunks = Vec::new();
+            let shared = BatchShared::new(b.topic.clone(), b.partition);
+            for r in part {
+                let headers: Vec<RecordHeader<'_>> =
+                    r.headers.iter().map(|h| h.as_record_header()).collect();
+                let ts = r.timestamp;
+                let idx = builder.append(ts, r.key.as_deref(), r.value.as_deref(), &headers) as u32;
+                moved.push((shared.clone(), idx));
+                nb_thunks.push((r.offset_delta as u32, idx));
+            }
+            let mut nb = ProducerBatch::new(b.topic.clone(), b.partition, builder, 0, b.created);
+            nb.shared = shared;
+            nb.id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+            nb.record_count = part.len() as u32;
+            nb.split = true;
+            nb.attempts = b.attempts;
+            if let (Some(s), Some(base)) = (b.stamp, seq) {
+                nb.stamp = Some(ProducerStamp {
+                    base_sequence: base,
+                    ..s
+                });
+                seq = Some(base + part.len() as i32);
+            }
+            halves.push((nb, nb_thunks));
+        }
+        // Move the per-record thunks (callbacks) to the halves.
+        let mut old_thunks = b.thunks;
+        for (nb, map) in halves.iter_mut() {
+            for (old, new) in map.iter() {
+                if let Some(pos) = old_thunks.iter().position(|t| t.facts.index == *old) {
+                    let mut t = old_thunks.swap_remove(pos);
+                    t.facts.index = *new;
+                    nb.thunks.push(t);
+                }
+            }
+        }
+        {
+            let mut inc = self.incomplete.lock();
+            inc.remove(&b.id);
+            for (nb, _) in &halves {
+                inc.insert(nb.id, nb.shared.clone());
+            }
+        }
+        b.shared.complete_split(moved);
+        self.release_buffers(b.pool_bytes, b.builder, b.closed);
+        let q = self.queue(&b.topic, b.partition, 0);
+        let mut d = q.batches.lock();
+        for (mut nb, _) in halves.into_iter().rev() {
+            // A split batch is still open: it is closed (with its stamp) when drained.
+            nb.last_attempt = now;
+            d.push_front(nb);
+        }
+        drop(d);
+        self.wakeup.notify_one();
+        Ok(())
+    }
+
+    fn release_buffers(
+        &self,
+        pool_bytes: usize,
+        builder: Option<BatchBuilder>,
+        closed: Option<record_batch::ClosedBatch>,
+    ) {
+        let mut buf = None;
+        if let Some(b) = builder {
+            buf = Some(b.into_buffer());
+        }
+        if let Some(c) = closed {
+            let (records_buf, _compressed) = c.into_buffers();
+            buf = Some(records_buf);
+        }
+        if pool_bytes > 0 {
+            self.pool.deallocate(buf.unwrap_or_default(), pool_bytes);
+        }
+    }
+
+    /// Resolves a batch: completes its futures, runs its callbacks (guarded) and gives its
+    /// memory back to the pool. `on_ack` sees every record's outcome (interceptors).
+    pub(crate) fn complete(
+        &self,
+        b: ProducerBatch,
+        result: std::result::Result<Ack, Error>,
+        on_ack: &dyn Fn(&crate::record::RecordMetadata, Option<&Error>),
+    ) {
+        self.incomplete.lock().remove(&b.id);
+        if !b.shared.complete(result.clone()) {
+            return;
+        }
+        for t in b.thunks {
+            let md = crate::record::RecordMetadata {
+                topic: b.topic.clone(),
+                partition: b.partition,
+                offset: match &result {
+                    Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
+                    _ => -1,
+                },
+                timestamp: match &result {
+                    Ok(a) if a.log_append_time >= 0 => a.log_append_time,
+                    _ => t.facts.timestamp,
+                },
+                serialized_key_size: t.facts.key_size,
+                serialized_value_size: t.facts.value_size,
+            };
+            on_ack(&md, result.as_ref().err());
+            if let Some(cb) = t.callback {
+                let r = result.clone().map(|_| md);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
+                    tracing::warn!("send callback panicked");
+                }
+            }
+        }
+        self.release_buffers(b.pool_bytes, b.builder, b.closed);
+    }
+
+    /// Removes every queued batch (for a forced close or a fatal error).
+    pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for q in self.all_queues() {
+            out.extend(q.batches.lock().drain(..));
+        }
+        out
+    }
+}

@@ -1,0 +1,422 @@
+//! Typed errors.
+//!
+//! Every fallible call in Volley returns [`Error`]. Errors are `Clone`, because one broker error
+//! resolves every record of a batch, and each record's future gets its own copy.
+//!
+//! [`Error::is_retriable`] tells whether the same operation may succeed if tried again (the
+//! producer already retries such errors internally until `delivery.timeout.ms`; a delivery that
+//! still ends with one has run out of time). Fatal errors ([`Error::is_fatal`]) mean the producer
+//! instance can no longer be used and must be closed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+
+/// A Kafka protocol error code as sent by a broker (`Errors.java` in the Java client).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KafkaCode(pub i16);
+
+impl KafkaCode {
+    /// No error.
+    pub const NONE: KafkaCode = KafkaCode(0);
+    /// UNKNOWN_SERVER_ERROR (-1).
+    pub const UNKNOWN_SERVER_ERROR: KafkaCode = KafkaCode(-1);
+    /// CORRUPT_MESSAGE (2).
+    pub const CORRUPT_MESSAGE: KafkaCode = KafkaCode(2);
+    /// UNKNOWN_TOPIC_OR_PARTITION (3).
+    pub const UNKNOWN_TOPIC_OR_PARTITION: KafkaCode = KafkaCode(3);
+    /// LEADER_NOT_AVAILABLE (5).
+    pub const LEADER_NOT_AVAILABLE: KafkaCode = KafkaCode(5);
+    /// NOT_LEADER_OR_FOLLOWER (6).
+    pub const NOT_LEADER_OR_FOLLOWER: KafkaCode = KafkaCode(6);
+    /// REQUEST_TIMED_OUT (7).
+    pub const REQUEST_TIMED_OUT: KafkaCode = KafkaCode(7);
+    /// MESSAGE_TOO_LARGE (10).
+    pub const MESSAGE_TOO_LARGE: KafkaCode = KafkaCode(10);
+    /// NETWORK_EXCEPTION (13).
+    pub const NETWORK_EXCEPTION: KafkaCode = KafkaCode(13);
+    /// COORDINATOR_LOAD_IN_PROGRESS (14).
+    pub const COORDINATOR_LOAD_IN_PROGRESS: KafkaCode = KafkaCode(14);
+    /// COORDINATOR_NOT_AVAILABLE (15).
+    pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
+    /// NOT_COORDINATOR (16).
+    pub const NOT_COORDINATOR: KafkaCode = KafkaCode(16);
+    /// INVALID_TOPIC_EXCEPTION (17).
+    pub const INVALID_TOPIC_EXCEPTION: KafkaCode = KafkaCode(17);
+    /// RECORD_LIST_TOO_LARGE (18).
+    pub const RECORD_LIST_TOO_LARGE: KafkaCode = KafkaCode(18);
+    /// NOT_ENOUGH_REPLICAS (19).
+    pub const NOT_ENOUGH_REPLICAS: KafkaCode = KafkaCode(19);
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND (20).
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: KafkaCode = KafkaCode(20);
+    /// TOPIC_AUTHORIZATION_FAILED (29).
+    pub const TOPIC_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(29);
+    /// CLUSTER_AUTHORIZATION_FAILED (31).
+    pub const CLUSTER_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(31);
+    /// UNSUPPORTED_VERSION (35).
+    pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER (45).
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: KafkaCode = KafkaCode(45);
+    /// DUPLICATE_SEQUENCE_NUMBER (46).
+    pub const DUPLICATE_SEQUENCE_NUMBER: KafkaCode = KafkaCode(46);
+    /// INVALID_PRODUCER_EPOCH (47).
+    pub const INVALID_PRODUCER_EPOCH: KafkaCode = KafkaCode(47);
+    /// INVALID_TXN_STATE (48).
+    pub const INVALID_TXN_STATE: KafkaCode = KafkaCode(48);
+    /// INVALID_PRODUCER_ID_MAPPING (49).
+    pub const INVALID_PRODUCER_ID_MAPPING: KafkaCode = KafkaCode(49);
+    /// INVALID_TRANSACTION_TIMEOUT (50).
+    pub const INVALID_TRANSACTION_TIMEOUT: KafkaCode = KafkaCode(50);
+    /// CONCURRENT_TRANSACTIONS (51).
+    pub const CONCURRENT_TRANSACTIONS: KafkaCode = KafkaCode(51);
+    /// TRANSACTION_COORDINATOR_FENCED (52).
+    pub const TRANSACTION_COORDINATOR_FENCED: KafkaCode = KafkaCode(52);
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(53);
+    /// UNKNOWN_PRODUCER_ID (59).
+    pub const UNKNOWN_PRODUCER_ID: KafkaCode = KafkaCode(59);
+    /// KAFKA_STORAGE_ERROR (56).
+    pub const KAFKA_STORAGE_ERROR: KafkaCode = KafkaCode(56);
+    /// FENCED_LEADER_EPOCH (74).
+    pub const FENCED_LEADER_EPOCH: KafkaCode = KafkaCode(74);
+    /// UNKNOWN_LEADER_EPOCH (75).
+    pub const UNKNOWN_LEADER_EPOCH: KafkaCode = KafkaCode(75);
+    /// INVALID_RECORD (87).
+    pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
+    /// PRODUCER_FENCED (90).
+    pub const PRODUCER_FENCED: KafkaCode = KafkaCode(90);
+    /// THROTTLING_QUOTA_EXCEEDED (89).
+    pub const THROTTLING_QUOTA_EXCEEDED: KafkaCode = KafkaCode(89);
+    /// TRANSACTION_ABORTABLE (120).
+    pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
+
+    /// Whether the code is 0 (no error).
+    pub fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The protocol's name for this code, such as `NOT_LEADER_OR_FOLLOWER`; `UNKNOWN(n)` style
+    /// codes this client does not know are shown by number in [`fmt::Display`].
+    pub fn name(self) -> String {
+        match ResponseError::try_from_code(self.0) {
+            None => "NONE".to_string(),
+            Some(ResponseError::Unknown(c)) => format!("UNKNOWN_CODE_{c}"),
+            Some(e) => camel_to_screaming(&e.to_string()),
+        }
+    }
+
+    /// Whether the protocol classes this code as retriable (Java's `RetriableException`).
+    /// An unknown code is not retriable.
+    pub fn is_retriable(self) -> bool {
+        match ResponseError::try_from_code(self.0) {
+            None => false,
+            Some(e) => e.is_retriable(),
+        }
+    }
+
+    /// Whether a metadata refresh should follow this error (the leader may have moved).
+    pub fn invalidates_metadata(self) -> bool {
+        matches!(
+            self,
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+                | KafkaCode::LEADER_NOT_AVAILABLE
+                | KafkaCode::NOT_LEADER_OR_FOLLOWER
+                | KafkaCode::KAFKA_STORAGE_ERROR
+                | KafkaCode::FENCED_LEADER_EPOCH
+                | KafkaCode::UNKNOWN_LEADER_EPOCH
+                | KafkaCode::NETWORK_EXCEPTION
+        )
+    }
+}
+
+fn camel_to_screaming(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, ch) in s.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+impl fmt::Debug for KafkaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name(), self.0)
+    }
+}
+
+impl fmt::Display for KafkaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
+}
+
+/// Errors of the wire protocol: what a broker sent could not be understood.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A response frame announced more bytes than the configured cap.
+    #[error("response of {size} bytes exceeds the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// The size the frame announced.
+        size: i64,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// A response's correlation id did not match the request it answers.
+    #[error("correlation id mismatch: expected {expected}, got {got}")]
+    CorrelationMismatch {
+        /// The id of the oldest request in flight.
+        expected: i32,
+        /// The id in the response.
+        got: i32,
+    },
+    /// A message could not be decoded.
+    #[error("cannot decode {what}: {reason}")]
+    Decode {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A message could not be encoded.
+    #[error("cannot encode {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The broker does not support a version of an API that this client can speak.
+    #[error(
+        "broker does not support {api} in a version this client speaks \
+         (client {client_min}..={client_max}, broker {broker})"
+    )]
+    UnsupportedVersion {
+        /// The API name.
+        api: &'static str,
+        /// The lowest version this client speaks.
+        client_min: i16,
+        /// The highest version this client speaks.
+        client_max: i16,
+        /// The broker's range, or "none".
+        broker: String,
+    },
+}
+
+/// The error type of every Volley operation.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration key has an invalid value, is unknown, or conflicts with another key.
+    #[error("invalid configuration for `{key}`: {message}")]
+    Config {
+        /// The key (or keys, joined) at fault.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A topic name that Kafka would reject.
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopic {
+        /// The name.
+        topic: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// The topic does not exist (and the broker did not create it) within `max.block.ms`.
+    #[error("topic {topic:?} not present in metadata after {after:?}")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+        /// How long the producer waited.
+        after: Duration,
+    },
+    /// An explicit partition outside the topic's partition range.
+    #[error("partition {partition} of topic {topic:?} is out of range (topic has {partitions} partitions)")]
+    PartitionOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        partitions: i32,
+    },
+    /// A record that can never be sent: larger than `max.request.size` or `buffer.memory`.
+    #[error("record of {size} bytes is larger than {limit_key} ({limit} bytes)")]
+    RecordTooLarge {
+        /// The record's serialized size.
+        size: usize,
+        /// The limit it broke.
+        limit: usize,
+        /// The configuration key of that limit.
+        limit_key: &'static str,
+    },
+    /// A blocking call did not complete within its bound (`max.block.ms` for `send`, `flush`
+    /// waits, metadata and buffer-pool waits; the given timeout for `close`).
+    #[error("{operation} timed out after {after:?}")]
+    Timeout {
+        /// What timed out.
+        operation: &'static str,
+        /// The bound that passed.
+        after: Duration,
+    },
+    /// A record was not acknowledged within `delivery.timeout.ms`.
+    #[error("delivery to {topic}-{partition} timed out after {after:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    DeliveryTimeout {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// `delivery.timeout.ms`.
+        after: Duration,
+        /// The last retriable error seen, if any.
+        last_error: Option<Box<Error>>,
+    },
+    /// A broker answered a request for a partition with an error.
+    #[error("broker error for {topic}-{partition}: {code}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The error code.
+        code: KafkaCode,
+        /// The broker's error message, if it sent one.
+        message: Option<String>,
+    },
+    /// A broker answered a non-partition request (metadata, coordinator, transactions) with an error.
+    #[error("{api} failed: {code}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Request {
+        /// The API.
+        api: &'static str,
+        /// The error code.
+        code: KafkaCode,
+        /// The broker's error message, if it sent one.
+        message: Option<String>,
+    },
+    /// A network failure talking to a broker.
+    #[error("network error with {broker}: {message}")]
+    Network {
+        /// The broker's address.
+        broker: String,
+        /// What happened.
+        message: String,
+        /// The underlying I/O error, when there is one.
+        #[source]
+        source: Option<Arc<std::io::Error>>,
+    },
+    /// No broker of `bootstrap.servers` could be reached or resolved.
+    #[error("could not bootstrap from {servers}: {message}")]
+    Bootstrap {
+        /// The servers tried.
+        servers: String,
+        /// What failed.
+        message: String,
+    },
+    /// A broker sent something this client could not understand.
+    #[error("protocol error with {broker}: {source}")]
+    Protocol {
+        /// The broker's address.
+        broker: String,
+        /// What went wrong.
+        #[source]
+        source: ProtocolError,
+    },
+    /// The producer was closed; the record was not sent (or, after a forced close, not acknowledged).
+    #[error("producer closed: {0}")]
+    Closed(&'static str),
+    /// An error in user code (serializer) that prevented a record from being sent.
+    #[error("serialization failed: {0}")]
+    Serialization(String),
+    /// The producer has hit a fatal error and cannot be used any more.
+    #[error("fatal producer error: {0}")]
+    Fatal(Box<Error>),
+    /// The operation is not valid in the producer's current (transaction) state.
+    #[error("illegal state: {0}")]
+    IllegalState(String),
+    /// A transactional operation failed and the transaction must be aborted.
+    #[error("transaction must be aborted: {0}")]
+    Abortable(Box<Error>),
+}
+
+impl Error {
+    /// Whether a later retry of the same operation could succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Broker { code, .. } | Error::Request { code, .. } => code.is_retriable(),
+            Error::Network { .. } | Error::Timeout { .. } | Error::DeliveryTimeout { .. } => true,
+            Error::UnknownTopic { .. } | Error::Bootstrap { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the producer instance is unusable after this error.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Fatal(_))
+    }
+
+    /// The broker error code, if this error carries one.
+    pub fn code(&self) -> Option<KafkaCode> {
+        match self {
+            Error::Broker { code, .. } | Error::Request { code, .. } => Some(*code),
+            Error::Fatal(e) | Error::Abortable(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Config {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn network(broker: impl fmt::Display, e: std::io::Error) -> Error {
+        Error::Network {
+            broker: broker.to_string(),
+            message: e.to_string(),
+            source: Some(Arc::new(e)),
+        }
+    }
+
+    pub(crate) fn protocol(broker: impl fmt::Display, source: ProtocolError) -> Error {
+        Error::Protocol {
+            broker: broker.to_string(),
+            source,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_and_classes() {
+        assert_eq!(
+            KafkaCode::NOT_LEADER_OR_FOLLOWER.name(),
+            "NOT_LEADER_OR_FOLLOWER"
+        );
+        assert!(KafkaCode::NOT_LEADER_OR_FOLLOWER.is_retriable());
+        assert!(!KafkaCode::MESSAGE_TOO_LARGE.is_retriable());
+        assert_eq!(KafkaCode(12345).name(), "UNKNOWN_CODE_12345");
+        assert!(!KafkaCode(12345).is_retriable());
+        assert_eq!(KafkaCode::NONE.name(), "NONE");
+        let e = Error::Broker {
+            topic: "t".into(),
+            partition: 3,
+            code: KafkaCode::NOT_ENOUGH_REPLICAS,
+            message: None,
+        };
+        assert!(e.is_retriable());
+        assert_eq!(e.code(), Some(KafkaCode(19)));
+        assert!(e.to_string().contains("t-3"));
+    }
+}

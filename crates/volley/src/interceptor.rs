@@ -1,0 +1,85 @@
+//! Interceptors: see (and may change) each record before it is sent, and see each outcome.
+//!
+//! An interceptor's error or panic is caught and logged; it never reaches the caller of `send`
+//! and never stops the other interceptors (as in Java, where `ProducerInterceptors` logs and
+//! carries on).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::record::{Record, RecordMetadata};
+
+/// A producer interceptor (Java's `ProducerInterceptor`).
+pub trait Interceptor: Send + Sync + 'static {
+    /// Called in `send`, before the record is serialized and partitioned. It may change the
+    /// record in place. An `Err` is logged and the record goes on as it stands.
+    fn on_send(
+        &self,
+        record: &mut Record<'_>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let _ = record;
+        Ok(())
+    }
+
+    /// Called once for every record that `send` accepted or rejected: with the broker's
+    /// metadata on success, or with the error (the metadata then has offset -1, and partition
+    /// -1 if none was chosen yet). Runs on the I/O thread for acknowledged records, so it must
+    /// be quick.
+    fn on_acknowledgement(&self, metadata: &RecordMetadata, error: Option<&Error>) {
+        let _ = (metadata, error);
+    }
+
+    /// Called when the producer closes.
+    fn close(&self) {}
+}
+
+/// The configured interceptors, run in order, each one guarded.
+#[derive(Clone, Default)]
+pub(crate) struct Interceptors {
+    list: Arc<[Arc<dyn Interceptor>]>,
+}
+
+impl std::fmt::Debug for Interceptors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Interceptors({})", self.list.len())
+    }
+}
+
+impl Interceptors {
+    pub(crate) fn new(list: Vec<Arc<dyn Interceptor>>) -> Interceptors {
+        Interceptors { list: list.into() }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub(crate) fn on_send(&self, record: &mut Record<'_>) {
+        for i in self.list.iter() {
+            match catch_unwind(AssertUnwindSafe(|| i.on_send(record))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "interceptor on_send failed; record sent as it stands")
+                }
+                Err(_) => tracing::warn!("interceptor on_send panicked; record sent as it stands"),
+            }
+        }
+    }
+
+    pub(crate) fn on_acknowledgement(&self, metadata: &RecordMetadata, error: Option<&Error>) {
+        for i in self.list.iter() {
+            if catch_unwind(AssertUnwindSafe(|| i.on_acknowledgement(metadata, error))).is_err() {
+                tracing::warn!("interceptor on_acknowledgement panicked");
+            }
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        for i in self.list.iter() {
+            if catch_unwind(AssertUnwindSafe(|| i.close())).is_err() {
+                tracing::warn!("interceptor close panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! A TCP connection to one broker: connect (every resolved address in turn), negotiate API
+//! versions, then either make simple request/response calls or split into halves for the
+//! pipelined sender.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, KafkaCode, ProtocolError, Result};
+use crate::protocol::frame::{self, BrokerVersions, Request};
+
+/// What a connection needs to know, from the producer's configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `client.id`, sent in every request header.
+    pub client_id: String,
+    /// `socket.connection.setup.timeout.ms`: bound on TCP connect plus ApiVersions, per address.
+    pub connect_timeout: Duration,
+    /// `request.timeout.ms`: bound on each request of [`Connection::request`].
+    pub request_timeout: Duration,
+    /// `receive.message.max.bytes`: largest response frame accepted.
+    pub max_response_size: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_id: "volley".into(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_response_size: frame::DEFAULT_MAX_RESPONSE_SIZE,
+        }
+    }
+}
+
+/// A connected broker with negotiated API versions.
+#[derive(Debug)]
+pub struct Connection {
+    addr: String,
+    stream: TcpStream,
+    versions: BrokerVersions,
+    next_correlation_id: i32,
+    options: ConnectOptions,
+}
+
+/// Splits `host:port` (or `[v6]:port`) into host and port.
+pub fn parse_host_port(s: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| Error::config("bootstrap.servers", format!("{s:?}: {why}"));
+    let s = s.trim();
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest
+            .split_once("]:")
+            .ok_or_else(|| bad("expected [host]:port"))?;
+        (h, p)
+    } else {
+        s.rsplit_once(':')
+            .ok_or_else(|| bad("expected host:port"))?
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let port: u16 = port.parse().map_err(|_| bad("invalid port"))?;
+    Ok((host.to_string(), port))
+}
+
+impl Connection {
+    /// Resolves `addr` (`host:port`), tries every address it resolves to in turn, and negotiates
+    /// API versions on the first that connects. Each address gets `connect_timeout`.
+    pub async fn connect(addr: &str, options: &ConnectOptions) -> Result<Connection> {
+        let (host, port) = parse_host_port(addr)?;
+        let resolved: Vec<SocketAddr> = tokio::time::timeout(
+            options.connect_timeout,
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| Error::Network {
+            broker: addr.to_string(),
+            message: "DNS resolution timed out".into(),
+            source: None,
+        })?
+        .map_err(|e| Error::network(addr, e))?
+        .collect();
+        if resolved.is_empty() {
+            return Err(Error::Network {
+                broker: addr.to_string(),
+                message: "host resolved to no address".into(),
+                source: None,
+            });
+        }
+        let mut last_err = None;
+        for sa in resolved {
+            match Self::connect_one(addr, sa, options).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::debug!(broker = addr, address = %sa, error = %e, "connect failed");
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.expect("at least one address was tried"))
+    }
+
+    async fn connect_one(
+        addr: &str,
+        sa: SocketAddr,
+        options: &ConnectOptions,
+    ) -> Result<Connection> {
+        let fut = async {
+            let stream = TcpStream::connect(sa)
+                .await
+                .map_err(|e| Error::network(addr, e))?;
+            stream
+                .set_nodelay(true)
+                .map_err(|e| Error::network(addr, e))?;
+            let mut conn = Connection {
+                addr: addr.to_string(),
+                stream,
+                versions: BrokerVersions::default(),
+                next_correlation_id: 0,
+                options: options.clone(),
+            };
+            conn.negotiate_versions().await?;
+            Ok(conn)
+        };
+        tokio::time::timeout(options.connect_timeout, fut)
+            .await
+            .map_err(|_| Error::Network {
+                broker: addr.to_string(),
+                message: format!(
+                    "connection setup timed out after {:?} (socket.connection.setup.timeout.ms)",
+                    options.connect_timeout
+                ),
+                source: None,
+            })?
+    }
+
+    /// ApiVersions: try v3; a broker that does not speak it answers with its range and we retry
+    /// with the highest version both speak.
+    async fn negotiate_versions(&mut self) -> Result<()> {
+        let mut version = 3i16;
+        for _ in 0..2 {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("volley"))
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            let corr = self.send_frame(&req, version).await?;
+            let frame = self.read_frame().await?;
+            let resp = frame::decode_api_versions(frame, version, corr)
+                .map_err(|e| Error::protocol(&self.addr, e))?;
+            let code = KafkaCode(resp.error_code);
+            if code == KafkaCode::UNSUPPORTED_VERSION {
+                let theirs = resp
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                    .map(|k| k.max_version)
+                    .unwrap_or(0);
+                version = theirs.min(version - 1).max(0);
+                continue;
+            }
+            if !code.is_ok() {
+                return Err(Error::Request {
+                    api: "ApiVersions",
+                    code,
+                    message: None,
+                });
+            }
+            self.versions = BrokerVersions::new(
+                resp.api_keys
+                    .iter()
+                    .map(|k| (k.api_key, k.min_version, k.max_version)),
+            );
+            // Produce v3 (record batch v2) is the floor: fail now, with a clear error, rather
+            // than at the first send.
+            self.versions
+                .negotiate(ApiKey::Produce)
+                .map_err(|e| Error::protocol(&self.addr, e))?;
+            return Ok(());
+        }
+        Err(Error::protocol(
+            &self.addr,
+            ProtocolError::UnsupportedVersion {
+                api: "ApiVersions",
+                client_min: 0,
+                client_max: 3,
+                broker: "unknown".into(),
+            },
+        ))
+    }
+
+    /// The broker address this connection was made to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The broker's API version ranges.
+    pub fn versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
+    async fn send_frame<R: Request>(&mut self, req: &R, version: i16) -> Result<i32> {
+        let corr = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let mut buf = BytesMut::new();
+        frame::encode_request(&mut buf, version, corr, &self.options.client_id, req)
+            .map_err(|e| Error::protocol(&self.addr, e))?;
+        self.stream
+            .write_all(&buf)
+            .await
+            .map_err(|e| Error::network(&self.addr, e))?;
+        Ok(corr)
+    }
+
+    async fn read_frame(&mut self) -> Result<Bytes> {
+        read_frame(&mut self.stream, self.options.max_response_size, &self.addr).await
+    }
+
+    /// Sends one request at the highest version both sides speak and waits for its response,
+    /// bounded by `request.timeout.ms`.
+    pub async fn request<R: Request>(&mut self, req: &R) -> Result<R::Response> {
+        let version = self
+            .versions
+            .negotiate(R::KEY)
+            .map_err(|e| Error::protocol(&self.addr, e))?;
+        self.request_version(req, version).await
+    }
+
+    /// Like [`Connection::request`] at an explicit version.
+    pub async fn request_version<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response> {
+        let timeout = self.options.request_timeout;
+        let addr = self.addr.clone();
+        let fut = async {
+            let corr = self.send_frame(req, version).await?;
+            let frame = self.read_frame().await?;
+            frame::decode_response::<R>(frame, version, corr)
+                .map_err(|e| Error::protocol(&self.addr, e))
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| Error::Network {
+                broker: addr,
+                message: format!("request timed out after {timeout:?} (request.timeout.ms)"),
+                source: None,
+            })?
+    }
+
+    /// Hands the socket over to the pipelined driver.
+    pub fn into_parts(self) -> (TcpStream, BrokerVersions, i32) {
+        (self.stream, self.versions, self.next_correlation_id)
+    }
+}
+
+/// Reads one size-prefixed frame. The size is checked against `max` before the body is
+/// allocated; a connection closed mid-frame is a network error.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize, addr: &str) -> Result<Bytes> {
+    let mut prefix = [0u8; 4];
+    r.read_exact(&mut prefix)
+        .await
+        .map_err(|e| closed_or(addr, e))?;
+    let size = frame::check_frame_size(prefix, max).map_err(|e| Error::protocol(addr, e))?;
+    let mut body = BytesMut::zeroed(size);
+    r.read_exact(&mut body)
+        .await
+        .map_err(|e| closed_or(addr, e))?;
+    Ok(body.freeze())
+}
+
+fn closed_or(addr: &str, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Error::Network {
+            broker: addr.to_string(),
+            message: "connection closed by broker".into(),
+            source: Some(std::sync::Arc::new(e)),
+        }
+    } else {
+        Error::network(addr, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_parsing() {
+        assert_eq!(
+            parse_host_port("localhost:9092").unwrap(),
+            ("localhost".into(), 9092)
+        );
+        assert_eq!(
+            parse_host_port("[::1]:19092").unwrap(),
+            ("::1".into(), 19092)
+        );
+        assert!(parse_host_port("nohost").is_err());
+        assert!(parse_host_port(":9092").is_err());
+        assert!(parse_host_port("h:99999").is_err());
+    }
+}

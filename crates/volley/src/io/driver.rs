@@ -1,0 +1,286 @@
+//! The background I/O thread: a current-thread tokio runtime that carries out what the sender
+//! state machine asks (connect, write, close) and feeds it what happens (connected, frames,
+//! disconnects), with `Instant::now()` read here and nowhere in the sender.
+//!
+//! Each connection has a reader task (frames in) and a writer task (frames out). Every
+//! connection attempt gets a new generation number; events from an older generation of a
+//! node's connection (one the sender already closed) are dropped, so the sender never hears
+//! about a connection it no longer has.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::io::connection::{self, ConnectOptions, Connection};
+use crate::protocol::frame::BrokerVersions;
+use crate::sender::{Output, Sender, Shared};
+
+enum Event {
+    Connected {
+        node: i32,
+        generation: u64,
+        versions: BrokerVersions,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
+    ConnectFailed {
+        node: i32,
+        generation: u64,
+        error: Error,
+    },
+    Frame {
+        node: i32,
+        generation: u64,
+        frame: Bytes,
+    },
+    Closed {
+        node: i32,
+        generation: u64,
+        error: Error,
+    },
+}
+
+struct ConnHandle {
+    generation: u64,
+    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for ConnHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts the I/O thread. It runs until the sender finishes (after a close), then marks
+/// `shared.stopped`.
+pub(crate) fn spawn(
+    sender: Sender,
+    shared: Arc<Shared>,
+    options: ConnectOptions,
+    name: String,
+) -> std::io::Result<(std::thread::JoinHandle<()>, tokio::runtime::Handle)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = rt.handle().clone();
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let s2 = shared.clone();
+        rt.block_on(run(sender, shared, options));
+        // Let connection tasks finish their aborts before the runtime goes away.
+        drop(rt);
+        s2.stopped_flag.store(true, Ordering::Release);
+        s2.stopped.notify_all();
+    })?;
+    Ok((thread, handle))
+}
+
+async fn run(mut sender: Sender, shared: Arc<Shared>, options: ConnectOptions) {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
+    let mut conns: HashMap<i32, ConnHandle> = HashMap::new();
+    let mut generation = 0u64;
+    let wakeup = shared.acc.wakeup.clone();
+    loop {
+        sender.poll(Instant::now());
+        while let Some(out) = sender.poll_output() {
+            match out {
+                Output::Connect { node, addr } => {
+                    generation += 1;
+                    let task = tokio::spawn(connect_task(
+                        node,
+                        generation,
+                        addr,
+                        options.clone(),
+                        events_tx.clone(),
+                    ));
+                    conns.insert(
+                        node,
+                        ConnHandle {
+                            generation,
+                            writer: None,
+                            tasks: vec![task],
+                        },
+                    );
+                }
+                Output::Send { node, frame } => {
+                    let sent = conns
+                        .get(&node)
+                        .and_then(|c| c.writer.as_ref())
+                        .is_some_and(|w| w.send(frame).is_ok());
+                    if !sent {
+                        // The sender thinks the connection is up but its writer has stopped
+                        // (its Closed event may be queued): treat it as closed now.
+                        conns.remove(&node);
+                        let error = Error::Network {
+                            broker: format!("node {node}"),
+                            message: "connection writer stopped".into(),
+                            source: None,
+                        };
+                        sender.handle_disconnected(Instant::now(), node, &error);
+                    }
+                }
+                Output::Close { node } => {
+                    conns.remove(&node);
+                }
+            }
+        }
+        if sender.is_finished() {
+            break;
+        }
+        let deadline = sender.poll_timeout();
+        tokio::select! {
+            ev = events_rx.recv() => {
+                if let Some(ev) = ev {
+                    handle(&mut sender, &mut conns, ev);
+                }
+            }
+            _ = wakeup.notified() => {}
+            _ = sleep_until(deadline) => {}
+        }
+        // Take whatever else has arrived before the next poll, so one poll serves many events.
+        while let Ok(ev) = events_rx.try_recv() {
+            handle(&mut sender, &mut conns, ev);
+        }
+    }
+    conns.clear();
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle(sender: &mut Sender, conns: &mut HashMap<i32, ConnHandle>, ev: Event) {
+    let now = Instant::now();
+    let current = |conns: &HashMap<i32, ConnHandle>, node: i32, g: u64| {
+        conns.get(&node).is_some_and(|c| c.generation == g)
+    };
+    match ev {
+        Event::Connected {
+            node,
+            generation,
+            versions,
+            writer,
+        } => {
+            if current(conns, node, generation) {
+                conns.get_mut(&node).expect("current").writer = Some(writer);
+                sender.handle_connected(now, node, versions);
+            }
+        }
+        Event::ConnectFailed {
+            node,
+            generation,
+            error,
+        } => {
+            if current(conns, node, generation) {
+                conns.remove(&node);
+                sender.handle_connect_failed(now, node, &error);
+            }
+        }
+        Event::Frame {
+            node,
+            generation,
+            frame,
+        } => {
+            if current(conns, node, generation) {
+                sender.handle_frame(now, node, frame);
+            }
+        }
+        Event::Closed {
+            node,
+            generation,
+            error,
+        } => {
+            if current(conns, node, generation) {
+                conns.remove(&node);
+                sender.handle_disconnected(now, node, &error);
+            }
+        }
+    }
+}
+
+async fn connect_task(
+    node: i32,
+    generation: u64,
+    addr: String,
+    options: ConnectOptions,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let conn = match Connection::connect(&addr, &options).await {
+        Ok(c) => c,
+        Err(error) => {
+            let _ = events.send(Event::ConnectFailed {
+                node,
+                generation,
+                error,
+            });
+            return;
+        }
+    };
+    let (stream, versions, _) = conn.into_parts();
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    let ev_w = events.clone();
+    let addr_w = addr.clone();
+    // The writer runs as its own task; this task goes on as the reader.
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = wrx.recv().await {
+            if let Err(e) = wr.write_all(&frame).await {
+                let _ = ev_w.send(Event::Closed {
+                    node,
+                    generation,
+                    error: Error::network(&addr_w, e),
+                });
+                return;
+            }
+        }
+    });
+    let _ = events.send(Event::Connected {
+        node,
+        generation,
+        versions,
+        writer: wtx,
+    });
+    // Abort the writer when this reader ends (the handle's abort reaches only this task).
+    struct AbortOnDrop(JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _writer = AbortOnDrop(writer);
+    loop {
+        match connection::read_frame(&mut rd, options.max_response_size, &addr).await {
+            Ok(frame) => {
+                if events
+                    .send(Event::Frame {
+                        node,
+                        generation,
+                        frame,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(error) => {
+                let _ = events.send(Event::Closed {
+                    node,
+                    generation,
+                    error,
+                });
+                return;
+            }
+        }
+    }
+}

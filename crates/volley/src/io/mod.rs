@@ -1,0 +1,4 @@
+//! Sockets and the background I/O thread.
+
+pub mod connection;
+pub(crate) mod driver;

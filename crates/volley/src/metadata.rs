@@ -1,0 +1,427 @@
+//! Cluster metadata: brokers, topics, partitions and their leaders, and the refresh policy.
+//!
+//! [`Cluster`] is an immutable snapshot, shared behind an `Arc` between the user's threads (which
+//! need partition counts to partition records) and the I/O thread (which needs leaders).
+//! [`MetadataState`] decides when to refresh, with time passed in as `now`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::KafkaCode;
+
+/// A broker of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// `node.id`.
+    pub id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+    /// `broker.rack`, if set.
+    pub rack: Option<String>,
+}
+
+impl BrokerInfo {
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition index.
+    pub partition: i32,
+    /// The leader's broker id; `None` while there is no leader.
+    pub leader: Option<i32>,
+    /// The leader epoch.
+    pub leader_epoch: i32,
+    /// All replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// The partition-level error, if any (e.g. LEADER_NOT_AVAILABLE).
+    pub error: KafkaCode,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Name.
+    pub name: Arc<str>,
+    /// The topic id (a UUID, as 128 bits).
+    pub id: u128,
+    /// The topic-level error (UNKNOWN_TOPIC_OR_PARTITION when it does not exist).
+    pub error: KafkaCode,
+    /// Whether it is an internal topic.
+    pub internal: bool,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+impl TopicInfo {
+    /// Partition count.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.len() as i32
+    }
+}
+
+/// An immutable metadata snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// Cluster id.
+    pub cluster_id: Option<String>,
+    /// The active controller, when the broker says.
+    pub controller: Option<i32>,
+    /// Brokers by id.
+    pub brokers: HashMap<i32, BrokerInfo>,
+    /// Topics by name (only the topics asked for, including those with errors).
+    pub topics: HashMap<Arc<str>, Arc<TopicInfo>>,
+}
+
+impl Cluster {
+    /// Builds a snapshot from a Metadata response.
+    pub fn from_response(resp: &MetadataResponse) -> Cluster {
+        let brokers = resp
+            .brokers
+            .iter()
+            .map(|b| {
+                let info = BrokerInfo {
+                    id: b.node_id.0,
+                    host: b.host.to_string(),
+                    port: u16::try_from(b.port).unwrap_or(0),
+                    rack: b.rack.as_ref().map(|r| r.to_string()),
+                };
+                (info.id, info)
+            })
+            .collect();
+        let mut topics = HashMap::new();
+        for t in &resp.topics {
+            let Some(name) = t.name.as_ref() else {
+                continue;
+            };
+            let name: Arc<str> = Arc::from(name.0.as_str());
+            let mut parts: Vec<PartitionInfo> = t
+                .partitions
+                .iter()
+                .map(|p| PartitionInfo {
+                    partition: p.partition_index,
+                    leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                    isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                    error: KafkaCode(p.error_code),
+                })
+                .collect();
+            parts.sort_by_key(|p| p.partition);
+            // A well-formed response lists partitions 0..n; anything else is treated as not
+            // (yet) known, so no record is ever routed to a partition index that is not there.
+            let dense = parts
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.partition == i as i32);
+            let info = TopicInfo {
+                name: name.clone(),
+                id: t.topic_id.as_u128(),
+                error: KafkaCode(t.error_code),
+                internal: t.is_internal,
+                partitions: if dense { parts } else { Vec::new() },
+            };
+            topics.insert(name, Arc::new(info));
+        }
+        Cluster {
+            cluster_id: resp.cluster_id.as_ref().map(|c| c.to_string()),
+            controller: (resp.controller_id.0 >= 0).then_some(resp.controller_id.0),
+            brokers,
+            topics,
+        }
+    }
+
+    /// The topic, if known and without a topic-level error.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicInfo>> {
+        self.topics
+            .get(name)
+            .filter(|t| t.error.is_ok() && !t.partitions.is_empty())
+    }
+
+    /// The leader of a partition, if known.
+    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<&BrokerInfo> {
+        let t = self.topic(topic)?;
+        let p = t.partitions.get(usize::try_from(partition).ok()?)?;
+        self.brokers.get(&p.leader?)
+    }
+
+    /// Merges a newer response into this snapshot: topics in `newer` replace ours, brokers are
+    /// replaced wholesale; topics not asked for in `newer` are kept.
+    pub fn merged(&self, newer: Cluster) -> Cluster {
+        let mut topics = self.topics.clone();
+        topics.extend(newer.topics);
+        Cluster {
+            cluster_id: newer.cluster_id.or_else(|| self.cluster_id.clone()),
+            controller: newer.controller,
+            brokers: newer.brokers,
+            topics,
+        }
+    }
+}
+
+/// Builds a Metadata request for `topics` (an empty list asks for no topics, only brokers).
+pub fn metadata_request(topics: &[Arc<str>], allow_auto_topic_creation: bool) -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(Some(
+            topics
+                .iter()
+                .map(|t| {
+                    MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+                })
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(allow_auto_topic_creation)
+}
+
+/// When to refresh metadata, and for which topics.
+///
+/// A refresh is due when someone asked for one (a send for an unknown topic, a leader change,
+/// a network error) or when the snapshot is older than `metadata.max.age.ms`. Requests are
+/// spaced by `retry.backoff.ms` after a failure or an incomplete answer. Topics not used for
+/// `metadata.max.idle.ms` are dropped from the interest set.
+#[derive(Debug)]
+pub struct MetadataState {
+    created: Instant,
+    cluster: Arc<Cluster>,
+    version: u64,
+    max_age: Duration,
+    max_idle: Duration,
+    backoff: Duration,
+    last_refresh: Option<Instant>,
+    last_attempt: Option<Instant>,
+    update_requested: bool,
+    in_flight: bool,
+    topics: HashMap<Arc<str>, Instant>,
+    new_topics: HashSet<Arc<str>>,
+}
+
+impl MetadataState {
+    /// A state with an empty snapshot, due for a refresh at once.
+    pub fn new(
+        now: Instant,
+        max_age: Duration,
+        max_idle: Duration,
+        backoff: Duration,
+    ) -> MetadataState {
+        MetadataState {
+            created: now,
+            cluster: Arc::new(Cluster::default()),
+            version: 0,
+            max_age,
+            max_idle,
+            backoff,
+            last_refresh: None,
+            last_attempt: None,
+            update_requested: true,
+            in_flight: false,
+            topics: HashMap::new(),
+            new_topics: HashSet::new(),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Increases by one with every applied response.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Marks `topic` as used now; an unknown topic asks for an immediate refresh.
+    pub fn add_topic(&mut self, topic: &Arc<str>, now: Instant) {
+        if self.topics.insert(topic.clone(), now).is_none() {
+            self.new_topics.insert(topic.clone());
+            self.update_requested = true;
+        }
+    }
+
+    /// Asks for a refresh as soon as the backoff allows.
+    pub fn request_update(&mut self) {
+        self.update_requested = true;
+    }
+
+    /// Whether a refresh has been asked for and not yet done.
+    pub fn update_requested(&self) -> bool {
+        self.update_requested
+    }
+
+    /// When the next refresh is due (`now` or earlier means due now); `None` while one is in
+    /// flight.
+    pub fn next_refresh(&self) -> Option<Instant> {
+        if self.in_flight {
+            return None;
+        }
+        let earliest = self.last_attempt.map(|t| t + self.backoff);
+        let due = if self.update_requested {
+            earliest
+        } else {
+            match self.last_refresh {
+                None => earliest,
+                Some(t) => Some(earliest.map_or(t + self.max_age, |e| e.max(t + self.max_age))),
+            }
+        };
+        // `None` from the computation above means "no constraint": due at once.
+        Some(due.unwrap_or(self.created))
+    }
+
+    /// Whether a refresh should be sent at `now`.
+    pub fn should_refresh(&self, now: Instant) -> bool {
+        self.next_refresh().is_some_and(|t| t <= now)
+    }
+
+    /// Starts a refresh: returns the topics to ask for, and expires idle topics.
+    pub fn begin_refresh(&mut self, now: Instant) -> Vec<Arc<str>> {
+        let max_idle = self.max_idle;
+        self.topics
+            .retain(|_, used| now.saturating_duration_since(*used) < max_idle);
+        self.in_flight = true;
+        self.last_attempt = Some(now);
+        self.topics.keys().cloned().collect()
+    }
+
+    /// Applies a response to the refresh begun last. Returns the new snapshot.
+    pub fn handle_response(&mut self, now: Instant, fresh: Cluster) -> Arc<Cluster> {
+        self.in_flight = false;
+        self.last_refresh = Some(now);
+        // A topic that is still unknown, or a partition without a leader, keeps the refresh
+        // requested (with backoff) so that waiting sends see it appear.
+        let incomplete = self.topics.keys().any(|t| match fresh.topics.get(t) {
+            None => true,
+            Some(info) => {
+                info.error == KafkaCode::LEADER_NOT_AVAILABLE
+                    || info.partitions.iter().any(|p| p.leader.is_none())
+            }
+        });
+        self.update_requested = incomplete;
+        for t in fresh.topics.keys() {
+            self.new_topics.remove(t);
+        }
+        self.cluster = Arc::new(self.cluster.merged(fresh));
+        self.version += 1;
+        self.cluster.clone()
+    }
+
+    /// The refresh failed (no broker answered): try again after the backoff.
+    pub fn handle_failure(&mut self, now: Instant) {
+        self.in_flight = false;
+        self.last_attempt = Some(now);
+        self.update_requested = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::BrokerId;
+
+    fn response(topic: &str, leaders: &[i32]) -> MetadataResponse {
+        MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(9092)])
+            .with_topics(vec![MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))
+                .with_partitions(
+                    leaders
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| {
+                            MetadataResponsePartition::default()
+                                .with_partition_index(i as i32)
+                                .with_leader_id(BrokerId(l))
+                        })
+                        .collect(),
+                )])
+    }
+
+    #[test]
+    fn snapshot_from_response() {
+        let c = Cluster::from_response(&response("t", &[1, -1]));
+        let t = c.topic("t").unwrap();
+        assert_eq!(t.partition_count(), 2);
+        assert_eq!(c.leader_for("t", 0).unwrap().address(), "127.0.0.1:9092");
+        assert!(c.leader_for("t", 1).is_none());
+        assert!(c.leader_for("t", 2).is_none());
+        assert!(c.topic("other").is_none());
+    }
+
+    #[test]
+    fn refresh_policy_follows_max_age_backoff_and_requests() {
+        let t0 = Instant::now();
+        let age = Duration::from_secs(300);
+        let backoff = Duration::from_millis(100);
+        let mut m = MetadataState::new(t0, age, Duration::from_secs(600), backoff);
+        assert!(m.should_refresh(t0), "a new state refreshes at once");
+        let topic: Arc<str> = Arc::from("t");
+        m.add_topic(&topic, t0);
+        assert_eq!(m.begin_refresh(t0), vec![topic.clone()]);
+        assert!(!m.should_refresh(t0), "nothing while one is in flight");
+        m.handle_response(t0, Cluster::from_response(&response("t", &[1])));
+        assert_eq!(m.version(), 1);
+        assert!(!m.should_refresh(t0 + Duration::from_secs(299)));
+        assert!(
+            m.should_refresh(t0 + age),
+            "refreshed after metadata.max.age.ms"
+        );
+
+        // An explicit request is honoured once the backoff since the last attempt has passed.
+        m.request_update();
+        assert!(!m.should_refresh(t0 + Duration::from_millis(50)));
+        assert!(m.should_refresh(t0 + backoff));
+
+        // A partition without a leader keeps the update requested.
+        let t1 = t0 + Duration::from_secs(1);
+        m.begin_refresh(t1);
+        m.handle_response(t1, Cluster::from_response(&response("t", &[-1])));
+        assert!(m.update_requested());
+        assert!(m.should_refresh(t1 + backoff));
+
+        // A failure backs off too.
+        let t2 = t1 + Duration::from_secs(1);
+        m.begin_refresh(t2);
+        m.handle_failure(t2);
+        assert!(!m.should_refresh(t2 + Duration::from_millis(10)));
+        assert!(m.should_refresh(t2 + backoff));
+    }
+
+    #[test]
+    fn idle_topics_expire() {
+        let t0 = Instant::now();
+        let mut m = MetadataState::new(
+            t0,
+            Duration::from_secs(300),
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        );
+        let a: Arc<str> = Arc::from("a");
+        m.add_topic(&a, t0);
+        assert_eq!(m.begin_refresh(t0 + Duration::from_secs(5)).len(), 1);
+        m.handle_failure(t0);
+        assert!(m.begin_refresh(t0 + Duration::from_secs(11)).is_empty());
+    }
+}

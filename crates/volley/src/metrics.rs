@@ -1,0 +1,100 @@
+//! Producer metrics: counters kept with relaxed atomics, read as a [`Metrics`] snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A point-in-time snapshot of the producer's counters (names follow the Java producer's
+/// `producer-metrics` group where one exists).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Records acknowledged (`record-send-total`).
+    pub record_send_total: u64,
+    /// Records that ended in an error (`record-error-total`).
+    pub record_error_total: u64,
+    /// Record retries, counted per batch record (`record-retry-total`).
+    pub record_retry_total: u64,
+    /// Batches sent, retries included.
+    pub batch_send_total: u64,
+    /// Batches split after MESSAGE_TOO_LARGE (`batch-split-total`).
+    pub batch_split_total: u64,
+    /// Produce requests sent (`produce-request-total`).
+    pub request_total: u64,
+    /// Responses received (`response-total`).
+    pub response_total: u64,
+    /// Bytes written to brokers (`outgoing-byte-total`).
+    pub outgoing_byte_total: u64,
+    /// Bytes read from brokers (`incoming-byte-total`).
+    pub incoming_byte_total: u64,
+    /// Sum of produce request latencies in microseconds (with `request_total`, the average).
+    pub request_latency_us_total: u64,
+    /// Largest produce request latency seen, in microseconds (`request-latency-max`).
+    pub request_latency_us_max: u64,
+    /// Connections made (`connection-creation-total`).
+    pub connection_creation_total: u64,
+    /// Connections closed (`connection-close-total`).
+    pub connection_close_total: u64,
+    /// Metadata responses applied.
+    pub metadata_update_total: u64,
+    /// Free bytes in the buffer pool (`buffer-available-bytes`).
+    pub buffer_available_bytes: u64,
+    /// `buffer.memory` (`buffer-total-bytes`).
+    pub buffer_total_bytes: u64,
+    /// Sum of uncompressed record bytes of closed batches.
+    pub uncompressed_bytes_total: u64,
+    /// Sum of wire bytes of closed batches (with the above: `compression-rate-avg`).
+    pub compressed_bytes_total: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub record_send: AtomicU64,
+    pub record_error: AtomicU64,
+    pub record_retry: AtomicU64,
+    pub batch_send: AtomicU64,
+    pub batch_split: AtomicU64,
+    pub request: AtomicU64,
+    pub response: AtomicU64,
+    pub outgoing_bytes: AtomicU64,
+    pub incoming_bytes: AtomicU64,
+    pub request_latency_us: AtomicU64,
+    pub request_latency_us_max: AtomicU64,
+    pub connection_creation: AtomicU64,
+    pub connection_close: AtomicU64,
+    pub metadata_update: AtomicU64,
+    pub uncompressed_bytes: AtomicU64,
+    pub compressed_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn max(c: &AtomicU64, n: u64) {
+        c.fetch_max(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, buffer_available: u64, buffer_total: u64) -> Metrics {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Metrics {
+            record_send_total: g(&self.record_send),
+            record_error_total: g(&self.record_error),
+            record_retry_total: g(&self.record_retry),
+            batch_send_total: g(&self.batch_send),
+            batch_split_total: g(&self.batch_split),
+            request_total: g(&self.request),
+            response_total: g(&self.response),
+            outgoing_byte_total: g(&self.outgoing_bytes),
+            incoming_byte_total: g(&self.incoming_bytes),
+            request_latency_us_total: g(&self.request_latency_us),
+            request_latency_us_max: g(&self.request_latency_us_max),
+            connection_creation_total: g(&self.connection_creation),
+            connection_close_total: g(&self.connection_close),
+            metadata_update_total: g(&self.metadata_update),
+            buffer_available_bytes: buffer_available,
+            buffer_total_bytes: buffer_total,
+            uncompressed_bytes_total: g(&self.uncompressed_bytes),
+            compressed_bytes_total: g(&self.compressed_bytes),
+        }
+    }
+}

@@ -1,0 +1,837 @@
+//! The producer: the handle users share between threads.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::accumulator::{
+    Accumulator, AccumulatorConfig, Appended, Callback, DeliveryFuture, RecordRef,
+};
+use crate::config::{CompressionType, PartitionerClass, ProducerConfig};
+use crate::error::{Error, KafkaCode, Result};
+use crate::interceptor::{Interceptor, Interceptors};
+use crate::io::connection::ConnectOptions;
+use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
+use crate::metrics::{Counters, Metrics};
+use crate::partitioner::{
+    self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyPartitioner,
+};
+use crate::protocol::compression::{Compression, CompressionCodec};
+use crate::protocol::record_batch::{self, BatchBuilder, RecordHeader};
+use crate::record::{Record, RecordMetadata};
+use crate::sender::{Sender, SenderConfig, Shared};
+use crate::util::signal::Signal;
+
+static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Builds a [`Producer`] with interceptors or a custom partitioner.
+#[must_use]
+pub struct ProducerBuilder {
+    config: ProducerConfig,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl ProducerBuilder {
+    /// Adds an interceptor; interceptors run in the order added.
+    pub fn interceptor(mut self, i: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(i));
+        self
+    }
+
+    /// Sets a custom partitioner (Java's `partitioner.class`).
+    pub fn partitioner(mut self, p: impl Partitioner) -> Self {
+        self.partitioner = Some(Arc::new(p));
+        self
+    }
+
+    /// Validates the configuration and starts the producer's I/O thread. No connection is made
+    /// until the first send or metadata request needs one.
+    pub fn build(self) -> Result<Producer> {
+        Producer::start(self.config, self.interceptors, self.partitioner)
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    cfg: ProducerConfig,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread_id: std::thread::ThreadId,
+    runtime: tokio::runtime::Handle,
+    closed: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone without `close`: start a graceful close and let the I/O
+        // thread finish sending in the background. Nothing here blocks.
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.shared.closing.store(true, Ordering::Release);
+            self.shared.acc.close();
+        }
+    }
+}
+
+/// A Kafka producer. Cheap to clone; all clones share one I/O thread, buffer pool and set of
+/// connections, and sharing one producer between threads is the fast path.
+///
+/// # Blocking
+/// [`send`](Producer::send) returns at once unless the topic's metadata is not known yet or the
+/// buffer pool (`buffer.memory`) is full; it then waits up to `max.block.ms`.
+/// [`send_async`](Producer::send_async) awaits instead. [`flush`](Producer::flush) and
+/// [`close`](Producer::close) block the calling thread; don't call them from an async task
+/// (use [`flush_async`](Producer::flush_async), or `spawn_blocking`).
+///
+/// # Ordering
+/// Records sent from one thread to one partition are appended in send order. The broker keeps
+/// that order across retries when idempotence is on (the default) or when
+/// `max.in.flight.requests.per.connection` is 1.
+///
+/// # Drop
+/// Dropping the last clone without `close` never blocks: the I/O thread sends what is queued
+/// (within `delivery.timeout.ms`), then exits on its own. Call `close` to wait for that.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("client_id", &self.inner.cfg.client_id)
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Kafka's topic name rules (`Topic.validate`).
+pub(crate) fn validate_topic(topic: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidTopic {
+            topic: topic.to_string(),
+            reason,
+        })
+    };
+    if topic.is_empty() {
+        return bad("the name is empty");
+    }
+    if topic == "." || topic == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if topic.len() > 249 {
+        return bad("longer than 249 characters");
+    }
+    if !topic
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
+    {
+        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+fn compression_of(cfg: &ProducerConfig) -> Result<Compression> {
+    let codec = match cfg.compression_type {
+        CompressionType::None => CompressionCodec::None,
+        CompressionType::Gzip => CompressionCodec::Gzip,
+        CompressionType::Snappy => CompressionCodec::Snappy,
+        CompressionType::Lz4 => CompressionCodec::Lz4,
+        CompressionType::Zstd => CompressionCodec::Zstd,
+    };
+    Compression::with_level(codec, cfg.compression_level())
+        .map_err(|m| Error::config("compression.type", m))
+}
+
+impl Producer {
+    /// A producer with this configuration.
+    pub fn new(config: ProducerConfig) -> Result<Producer> {
+        Producer::builder(config).build()
+    }
+
+    /// A producer from Java-style properties (see [`ProducerConfig::from_properties`]).
+    pub fn from_properties<I, K, V>(props: I) -> Result<Producer>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Producer::new(ProducerConfig::from_properties(props)?)
+    }
+
+    /// A builder, for interceptors and custom partitioners.
+    pub fn builder(config: ProducerConfig) -> ProducerBuilder {
+        ProducerBuilder {
+            config,
+            interceptors: Vec::new(),
+            partitioner: None,
+        }
+    }
+
+    fn start(
+        mut cfg: ProducerConfig,
+        interceptors: Vec<Arc<dyn Interceptor>>,
+        mut partitioner: Option<Arc<dyn Partitioner>>,
+    ) -> Result<Producer> {
+        cfg.validate()?;
+        let n = PRODUCER_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        if cfg.client_id.is_empty() {
+            cfg.client_id = match &cfg.transactional_id {
+                Some(t) => format!("producer-{t}"),
+                None => format!("producer-{n}"),
+            };
+        }
+        if partitioner.is_none() && cfg.partitioner == PartitionerClass::RoundRobin {
+            partitioner = Some(Arc::new(RoundRobinPartitioner::new()));
+        }
+        let idempotent = cfg.effective_idempotence();
+        let compression = compression_of(&cfg)?;
+        let acc = Accumulator::new(AccumulatorConfig {
+            batch_size: cfg.batch_size.max(1),
+            linger: cfg.linger,
+            compression,
+            delivery_timeout: cfg.delivery_timeout,
+            buffer_memory: cfg.buffer_memory,
+            transactional: cfg.transactional_id.is_some(),
+        });
+        let shared = Arc::new(Shared {
+            acc,
+            cluster: RwLock::new(Arc::new(Cluster::default())),
+            metadata_changed: Signal::default(),
+            wanted_topics: Mutex::new(Vec::new()),
+            sticky: StickyPartitioner::new(
+                cfg.batch_size.max(1),
+                cfg.partitioner_adaptive_partitioning,
+            ),
+            interceptors: Interceptors::new(interceptors),
+            fatal: Mutex::new(None),
+            counters: Counters::default(),
+            closing: AtomicBool::new(false),
+            force_close: AtomicBool::new(false),
+            stopped: Signal::default(),
+            stopped_flag: AtomicBool::new(false),
+        });
+        let sender_cfg = SenderConfig {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            client_id: cfg.client_id.clone(),
+            acks: cfg.acks.as_i16(),
+            request_timeout: cfg.request_timeout,
+            max_in_flight: cfg.max_in_flight,
+            max_request_size: cfg.max_request_size,
+            retries: cfg.retries,
+            retry_backoff: cfg.retry_backoff,
+            retry_backoff_max: cfg.retry_backoff_max,
+            reconnect_backoff: cfg.reconnect_backoff,
+            reconnect_backoff_max: cfg.reconnect_backoff_max,
+            connections_max_idle: cfg.connections_max_idle.unwrap_or(Duration::MAX / 4),
+            delivery_timeout: cfg.delivery_timeout,
+            idempotent,
+            transactional_id: cfg.transactional_id.clone(),
+            allow_auto_create: cfg.allow_auto_create_topics,
+            metadata_max_age: cfg.metadata_max_age,
+            metadata_max_idle: cfg.metadata_max_idle,
+            partitioner_availability_timeout: cfg.partitioner_availability_timeout,
+            adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
+        };
+        let options = ConnectOptions {
+            client_id: cfg.client_id.clone(),
+            connect_timeout: cfg.socket_connection_setup_timeout,
+            request_timeout: cfg.request_timeout,
+            max_response_size: cfg.receive_message_max_bytes,
+        };
+        let sender = Sender::new(sender_cfg, shared.clone(), Instant::now());
+        let (thread, runtime) = crate::io::driver::spawn(
+            sender,
+            shared.clone(),
+            options,
+            format!("volley-io-{}", cfg.client_id),
+        )
+        .map_err(|e| Error::config("(producer)", format!("cannot start the I/O thread: {e}")))?;
+        let thread_id = thread.thread().id();
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                shared,
+                cfg,
+                partitioner,
+                thread: Mutex::new(Some(thread)),
+                thread_id,
+                runtime,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The effective configuration (after validation and defaults).
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.cfg
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
+        if self.inner.closed.load(Ordering::Acquire) || self.inner.shared.acc.is_closed() {
+            return Err(Error::Closed("send after close"));
+        }
+        Ok(())
+    }
+
+    /// Looks the topic up, asking the I/O thread for metadata if it is not known yet.
+    fn topic_or_request(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        asked: &mut Option<u64>,
+    ) -> Result<Option<Arc<TopicInfo>>> {
+        let shared = &self.inner.shared;
+        let gen = shared.metadata_changed.generation();
+        {
+            let cluster = shared.cluster.read();
+            if let Some(t) = cluster.topics.get(topic) {
+                if t.error.is_ok() && !t.partitions.is_empty() {
+                    match partition {
+                        Some(p) if p >= t.partition_count() => {
+                            // The partition may be new: one refresh, then the range is final.
+                            if asked.is_some_and(|g| gen > g) {
+                                return Err(Error::PartitionOutOfRange {
+                                    topic: topic.to_string(),
+                                    partition: p,
+                                    partitions: t.partition_count(),
+                                });
+                            }
+                        }
+                        _ => return Ok(Some(t.clone())),
+                    }
+                } else {
+                    match t.error {
+                        KafkaCode::INVALID_TOPIC_EXCEPTION => {
+                            return Err(Error::InvalidTopic {
+                                topic: topic.to_string(),
+                                reason: "the broker rejected the name",
+                            })
+                        }
+                        KafkaCode::TOPIC_AUTHORIZATION_FAILED => {
+                            return Err(Error::Request {
+                                api: "Metadata",
+                                code: t.error,
+                                message: Some(format!("not authorized to access topic {topic:?}")),
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if asked.is_none() {
+            *asked = Some(gen);
+            shared.wanted_topics.lock().push(Arc::from(topic));
+            shared.acc.wakeup.notify_one();
+        } else if asked.is_some_and(|g| gen > g) {
+            // Fresh metadata came and the topic is still missing: ask again.
+            *asked = Some(gen);
+            shared.wanted_topics.lock().push(Arc::from(topic));
+            shared.acc.wakeup.notify_one();
+        }
+        Ok(None)
+    }
+
+    fn wait_for_topic(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        deadline: Instant,
+    ) -> Result<Arc<TopicInfo>> {
+        let mut asked = None;
+        loop {
+            let seen = self.inner.shared.metadata_changed.generation();
+            if let Some(t) = self.topic_or_request(topic, partition, &mut asked)? {
+                return Ok(t);
+            }
+            self.check_usable()?;
+            if Instant::now() >= deadline
+                || !self
+                    .inner
+                    .shared
+                    .metadata_changed
+                    .wait_blocking(seen, deadline)
+            {
+                return Err(Error::UnknownTopic {
+                    topic: topic.to_string(),
+                    after: self.inner.cfg.max_block,
+                });
+            }
+        }
+    }
+
+    async fn wait_for_topic_async(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+    ) -> Result<Arc<TopicInfo>> {
+        let mut asked = None;
+        loop {
+            let seen = self.inner.shared.metadata_changed.generation();
+            if let Some(t) = self.topic_or_request(topic, partition, &mut asked)? {
+                return Ok(t);
+            }
+            self.check_usable()?;
+            self.inner.shared.metadata_changed.wait_async(seen).await;
+        }
+    }
+
+    /// Sends a record. Returns at once with a [`DeliveryFuture`] once the record is in its
+    /// batch, unless metadata or buffer memory must be waited for (bounded by
+    /// `max.block.ms`).
+    ///
+    /// Errors returned here mean the record was not accepted (nothing was sent):
+    /// [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
+    /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
+    /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
+    /// [`RecordMetadata`], or to an [`Error::Broker`] (non-retriable broker error, or retries
+    /// exhausted), an [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an
+    /// [`Error::Fatal`].
+    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+        self.send_blocking(record, None)
+    }
+
+    /// Like [`send`](Producer::send), calling `callback` on the I/O thread when the record
+    /// resolves (keep it short). If `send` itself fails, the callback is not called and the
+    /// error is returned.
+    pub fn send_with_callback(
+        &self,
+        record: Record<'_>,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.send_blocking(record, Some(Box::new(callback)))
+            .map(drop)
+    }
+
+    /// Like [`send`](Producer::send), awaiting metadata and buffer memory instead of blocking
+    /// the thread (still bounded by `max.block.ms`). Works on any async runtime.
+    pub async fn send_async(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+        let max_block = self.inner.cfg.max_block;
+        let fut = self.send_async_inner(record);
+        match self.with_deadline(max_block, fut).await {
+            Some(r) => r,
+            None => Err(Error::Timeout {
+                operation: "send_async (waiting for metadata or buffer memory, max.block.ms)",
+                after: max_block,
+            }),
+        }
+    }
+
+    /// Runs `fut` with a timer from the I/O thread's runtime, so that it works on any executor.
+    async fn with_deadline<F: Future>(&self, after: Duration, fut: F) -> Option<F::Output> {
+        let sleep = {
+            let _guard = self.inner.runtime.enter();
+            tokio::time::sleep(after)
+        };
+        tokio::pin!(fut);
+        tokio::pin!(sleep);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(v));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(None);
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    fn prepare(&self, record: &mut Record<'_>) -> Result<()> {
+        self.check_usable()?;
+        if !self.inner.shared.interceptors.is_empty() {
+            self.inner.shared.interceptors.on_send(record);
+        }
+        validate_topic(&record.topic)
+    }
+
+    fn size_check(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> Result<()> {
+        let size = record_batch::RECORD_BATCH_OVERHEAD
+            + BatchBuilder::record_size_upper_bound(
+                key.map(<[u8]>::len),
+                value.map(<[u8]>::len),
+                headers,
+            );
+        let cfg = &self.inner.cfg;
+        if size > cfg.max_request_size {
+            return Err(Error::RecordTooLarge {
+                size,
+                limit: cfg.max_request_size,
+                limit_key: "max.request.size",
+            });
+        }
+        if size > cfg.buffer_memory {
+            return Err(Error::RecordTooLarge {
+                size,
+                limit: cfg.buffer_memory,
+                limit_key: "buffer.memory",
+            });
+        }
+        Ok(())
+    }
+
+    fn report_send_error(&self, record: &Record<'_>, e: &Error) {
+        let shared = &self.inner.shared;
+        Counters::add(&shared.counters.record_error, 1);
+        if !shared.interceptors.is_empty() {
+            let md = RecordMetadata {
+                topic: Arc::from(&*record.topic),
+                partition: record.partition.unwrap_or(-1),
+                offset: -1,
+                timestamp: record.timestamp.unwrap_or(-1),
+                serialized_key_size: record.key.as_ref().map_or(-1, |k| k.0.len() as i32),
+                serialized_value_size: record.value.as_ref().map_or(-1, |v| v.0.len() as i32),
+            };
+            shared.interceptors.on_acknowledgement(&md, Some(e));
+        }
+    }
+
+    fn send_blocking(
+        &self,
+        mut record: Record<'_>,
+        callback: Option<Callback>,
+    ) -> Result<DeliveryFuture> {
+        let start = Instant::now();
+        let result = self.prepare(&mut record).and_then(|()| {
+            let deadline = start + self.inner.cfg.max_block;
+            let topic = self.wait_for_topic(&record.topic, record.partition, deadline)?;
+            self.append(&record, &topic, callback, |acc, q, rec, cb, want| {
+                acc.append(q, rec, cb, want, deadline, self.inner.cfg.max_block, start)
+            })
+        });
+        if let Err(e) = &result {
+            self.report_send_error(&record, e);
+        }
+        result
+    }
+
+    async fn send_async_inner(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
+        let result = match self.prepare(&mut record) {
+            Err(e) => Err(e),
+            Ok(()) => match self
+                .wait_for_topic_async(&record.topic, record.partition)
+                .await
+            {
+                Err(e) => Err(e),
+                Ok(topic) => self.append_async(&record, &topic).await,
+            },
+        };
+        if let Err(e) = &result {
+            self.report_send_error(&record, e);
+        }
+        result
+    }
+
+    async fn append_async(
+        &self,
+        record: &Record<'_>,
+        topic: &Arc<TopicInfo>,
+    ) -> Result<DeliveryFuture> {
+        // The fast path (room in the open batch) never waits; only a new batch may.
+        let headers = headers_of(record);
+        let (key, value) = (
+            record.key.as_ref().map(|k| k.as_bytes()),
+            record.value.as_ref().map(|v| v.as_bytes()),
+        );
+        self.size_check(key, value, &headers)?;
+        let chosen = self.choose(record, topic)?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let rec = RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &headers,
+        };
+        let acc = &self.inner.shared.acc;
+        let q = acc.queue(&topic.name, chosen.partition, topic.partition_count());
+        let want = !self.inner.shared.interceptors.is_empty();
+        let appended = acc
+            .append_async(&q, &rec, None, want, Instant::now())
+            .await?;
+        Ok(self.after_append(topic, chosen, appended))
+    }
+
+    fn choose(
+        &self,
+        record: &Record<'_>,
+        topic: &TopicInfo,
+    ) -> Result<partitioner::ChosenPartition> {
+        partitioner::choose_partition_with_source(
+            record.partition,
+            record.key.as_ref().map(|k| k.as_bytes()),
+            record.value.as_ref().map(|v| v.as_bytes()),
+            self.inner.cfg.partitioner_ignore_keys,
+            topic,
+            self.inner.partitioner.as_deref(),
+            &self.inner.shared.sticky,
+        )
+    }
+
+    fn append(
+        &self,
+        record: &Record<'_>,
+        topic: &Arc<TopicInfo>,
+        callback: Option<Callback>,
+        f: impl FnOnce(
+            &Accumulator,
+            &crate::accumulator::PartitionQueue,
+            &RecordRef<'_>,
+            Option<Callback>,
+            bool,
+        ) -> Result<Appended>,
+    ) -> Result<DeliveryFuture> {
+        let headers = headers_of(record);
+        let (key, value) = (
+            record.key.as_ref().map(|k| k.as_bytes()),
+            record.value.as_ref().map(|v| v.as_bytes()),
+        );
+        self.size_check(key, value, &headers)?;
+        let chosen = self.choose(record, topic)?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let rec = RecordRef {
+            timestamp,
+            key,
+            value,
+            headers: &headers,
+        };
+        let acc = &self.inner.shared.acc;
+        let q = acc.queue(&topic.name, chosen.partition, topic.partition_count());
+        let want = !self.inner.shared.interceptors.is_empty();
+        let appended = f(acc, &q, &rec, callback, want)?;
+        Ok(self.after_append(topic, chosen, appended))
+    }
+
+    fn after_append(
+        &self,
+        topic: &TopicInfo,
+        chosen: partitioner::ChosenPartition,
+        a: Appended,
+    ) -> DeliveryFuture {
+        let shared = &self.inner.shared;
+        if chosen.source == PartitionSource::Sticky {
+            shared
+                .sticky
+                .on_append(topic, chosen.partition, a.appended_bytes, a.batch_full);
+        }
+        if a.wake_sender {
+            shared.acc.wakeup.notify_one();
+        }
+        a.future
+    }
+
+    /// Sends every record accepted so far at once (ignoring `linger.ms`) and blocks until each
+    /// has resolved, successfully or not. Records sent during the flush may or may not be
+    /// waited for. Bounded in practice by `delivery.timeout.ms`.
+    pub fn flush(&self) -> Result<()> {
+        self.flush_until(None)
+    }
+
+    /// [`flush`](Producer::flush), giving up with [`Error::Timeout`] after `timeout` (the
+    /// records are still delivered).
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        self.flush_until(Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                Error::Timeout { operation, .. } => Error::Timeout {
+                    operation,
+                    after: timeout,
+                },
+                e => e,
+            })
+    }
+
+    fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
+        if std::thread::current().id() == self.inner.thread_id {
+            return Err(Error::IllegalState(
+                "flush called from a callback on the I/O thread".into(),
+            ));
+        }
+        let acc = &self.inner.shared.acc;
+        acc.begin_flush();
+        let pending = acc.incomplete();
+        let mut done = true;
+        for b in pending {
+            if !b.wait_until(deadline) {
+                done = false;
+                break;
+            }
+        }
+        acc.end_flush();
+        if done {
+            Ok(())
+        } else {
+            Err(Error::Timeout {
+                operation: "flush",
+                after: Duration::ZERO,
+            })
+        }
+    }
+
+    /// [`flush`](Producer::flush) for async callers.
+    pub async fn flush_async(&self) -> Result<()> {
+        let acc = &self.inner.shared.acc;
+        acc.begin_flush();
+        let pending = acc.incomplete();
+        for b in pending {
+            BatchDone(b).await;
+        }
+        acc.end_flush();
+        Ok(())
+    }
+
+    /// Closes the producer, waiting as long as it takes for every accepted record to resolve
+    /// (each within `delivery.timeout.ms`). Sends after (or during) close fail with
+    /// [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        self.close_timeout(Duration::MAX)
+    }
+
+    /// Closes the producer, waiting up to `timeout` for queued and in-flight records; when it
+    /// passes, every record still unresolved fails with [`Error::Closed`] and this returns
+    /// [`Error::Timeout`]. A zero timeout fails everything pending at once.
+    pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
+        let inner = &self.inner;
+        let shared = &inner.shared;
+        let first = !inner.closed.swap(true, Ordering::AcqRel);
+        shared.closing.store(true, Ordering::Release);
+        shared.acc.close();
+        let on_io_thread = std::thread::current().id() == inner.thread_id;
+        let deadline = Instant::now().checked_add(timeout);
+        let mut forced = false;
+        if !on_io_thread {
+            loop {
+                let seen = shared.stopped.generation();
+                if shared.stopped_flag.load(Ordering::Acquire) {
+                    break;
+                }
+                let d = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                if Instant::now() >= d {
+                    break;
+                }
+                shared.stopped.wait_blocking(seen, d);
+            }
+            if !shared.stopped_flag.load(Ordering::Acquire) {
+                forced = true;
+                shared.force_close.store(true, Ordering::Release);
+                shared.acc.wakeup.notify_one();
+                while !shared.stopped_flag.load(Ordering::Acquire) {
+                    let seen = shared.stopped.generation();
+                    if shared.stopped_flag.load(Ordering::Acquire) {
+                        break;
+                    }
+                    shared
+                        .stopped
+                        .wait_blocking(seen, Instant::now() + Duration::from_millis(100));
+                }
+            }
+            if let Some(t) = inner.thread.lock().take() {
+                let _ = t.join();
+            }
+        } else {
+            // From a callback: the I/O thread cannot wait for itself. Force if asked not to wait.
+            if timeout.is_zero() {
+                forced = true;
+                shared.force_close.store(true, Ordering::Release);
+            }
+        }
+        if first {
+            shared.interceptors.close();
+            if let Some(p) = &inner.partitioner {
+                p.close();
+            }
+        }
+        if forced {
+            return Err(Error::Timeout {
+                operation: "close (unresolved records were failed)",
+                after: timeout,
+            });
+        }
+        Ok(())
+    }
+
+    /// The partitions of `topic`, waiting up to `max.block.ms` for metadata.
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
+        validate_topic(topic)?;
+        self.check_usable()?;
+        let t = self.wait_for_topic(topic, None, Instant::now() + self.inner.cfg.max_block)?;
+        Ok(t.partitions.clone())
+    }
+
+    /// A snapshot of the producer's metrics.
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.inner.shared;
+        shared.counters.snapshot(
+            shared.acc.pool.available() as u64,
+            shared.acc.pool.total() as u64,
+        )
+    }
+}
+
+fn headers_of<'a>(record: &'a Record<'_>) -> Vec<RecordHeader<'a>> {
+    record
+        .headers
+        .iter()
+        .map(|h| RecordHeader {
+            key: &h.key,
+            value: h.value.as_ref().map(|v| v.as_bytes()),
+        })
+        .collect()
+}
+
+/// Awaits a batch's completion from any executor.
+struct BatchDone(Arc<crate::accumulator::BatchShared>);
+
+impl Future for BatchDone {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0.poll_done(cx) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_is_shareable() {
+        fn is_send_sync_clone<T: Send + Sync + Clone>() {}
+        is_send_sync_clone::<Producer>();
+        is_send_sync_clone::<Producer>();
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic("orders.v1_x-y").is_ok());
+        for bad in ["", ".", "..", "has space", "ünïcode", &"x".repeat(250)] {
+            assert!(
+                matches!(validate_topic(bad), Err(Error::InvalidTopic { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_topic(&"x".repeat(249)).is_ok());
+    }
+}

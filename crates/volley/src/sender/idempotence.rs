@@ -1,0 +1,162 @@
+//! Producer id, epoch and per-partition sequence numbers (the idempotent producer).
+//!
+//! Sequences are assigned when a batch is drained for its first send and never change while
+//! its epoch lives. A partition's unacknowledged sequences are tracked until each batch ends;
+//! a retried batch may only be resent when it holds the lowest unacknowledged sequence, so the
+//! broker sees sequences in order. A batch that ends in failure after its sequence was used
+//! leaves a gap the broker would never accept past, so the producer then bumps its epoch (or
+//! gets a new id) once nothing is in flight, and sequences restart at 0 (KIP-360).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::accumulator::{ProducerBatch, ProducerStamp};
+
+/// The producer id state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PidState {
+    /// No id yet (or a reset was decided): an InitProducerId must be sent.
+    Unset,
+    /// An InitProducerId is in flight.
+    Requesting,
+    /// Usable.
+    Ready,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct PartitionSeq {
+    next: i32,
+    unacked: BTreeSet<i32>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Idempotence {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub state: PidState,
+    /// A sequence gap or an unknown producer id was seen: bump the epoch once nothing is in
+    /// flight.
+    pub needs_reset: bool,
+    partitions: HashMap<(Arc<str>, i32), PartitionSeq>,
+}
+
+fn next_seq(seq: i32, count: u32) -> i32 {
+    // Sequences wrap from i32::MAX to 0, as in the broker.
+    ((seq as i64 + count as i64) % (i32::MAX as i64 + 1)) as i32
+}
+
+impl Idempotence {
+    pub(crate) fn new() -> Idempotence {
+        Idempotence {
+            producer_id: -1,
+            epoch: -1,
+            state: PidState::Unset,
+            needs_reset: false,
+            partitions: HashMap::new(),
+        }
+    }
+
+    /// Whether batches may be drained now.
+    pub(crate) fn can_send(&self) -> bool {
+        self.state == PidState::Ready && !self.needs_reset
+    }
+
+    /// Installs a new id and epoch; sequences restart at 0.
+    pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) {
+        self.producer_id = producer_id;
+        self.epoch = epoch;
+        self.state = PidState::Ready;
+        self.needs_reset = false;
+        self.partitions.clear();
+    }
+
+    /// The stamp for a batch about to be sent, or `Err(())` if the partition must wait.
+    ///
+    /// A batch that carries a stamp of the current producer id and epoch keeps it, and may go
+    /// only when its sequence is the lowest unacknowledged one of its partition. A batch
+    /// without one (or with a stamp from an older epoch, after a bump) gets the partition's
+    /// next sequence.
+    pub(crate) fn stamp(&mut self, b: &ProducerBatch) -> Result<Option<ProducerStamp>, ()> {
+        if !self.can_send() {
+            return Err(());
+        }
+        let key = (b.topic.clone(), b.partition);
+        let p = self.partitions.entry(key).or_default();
+        if let Some(s) = b.stamp {
+            if s.producer_id == self.producer_id && s.epoch == self.epoch {
+                if !p.unacked.contains(&s.base_sequence) {
+                    // A split half: its sequences were the parent's, now counted as its own.
+                    p.unacked.insert(s.base_sequence);
+                }
+                return if p.unacked.first() == Some(&s.base_sequence) {
+                    Ok(Some(s))
+                } else {
+                    Err(())
+                };
+            }
+        }
+        let seq = p.next;
+        p.next = next_seq(seq, b.record_count);
+        p.unacked.insert(seq);
+        Ok(Some(ProducerStamp {
+            producer_id: self.producer_id,
+            epoch: self.epoch,
+            base_sequence: seq,
+        }))
+    }
+
+    /// A split replaced one batch (one sequence range) by halves that carry their own stamps.
+    pub(crate) fn on_split(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        stamp: Option<ProducerStamp>,
+    ) {
+        if let Some(s) = stamp {
+            if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
+                p.unacked.remove(&s.base_sequence);
+            }
+        }
+    }
+
+    /// A batch ended (success or final failure). A failure of a batch whose sequence was used
+    /// leaves a gap: an epoch bump is scheduled.
+    pub(crate) fn on_batch_done(&mut self, b: &ProducerBatch, success: bool) {
+        let Some(s) = b.stamp else { return };
+        if s.producer_id != self.producer_id || s.epoch != self.epoch {
+            return;
+        }
+        if let Some(p) = self.partitions.get_mut(&(b.topic.clone(), b.partition)) {
+            p.unacked.remove(&s.base_sequence);
+        }
+        if !success && b.attempts > 0 {
+            self.needs_reset = true;
+        }
+    }
+
+    /// Whether the batch holds its partition's lowest unacknowledged sequence (so an
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER for it is not explained by an earlier failed batch).
+    pub(crate) fn is_first_unacked(&self, b: &ProducerBatch) -> bool {
+        match b.stamp {
+            None => true,
+            Some(s) => self
+                .partitions
+                .get(&(b.topic.clone(), b.partition))
+                .and_then(|p| p.unacked.first())
+                .is_none_or(|&f| f == s.base_sequence),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap() {
+        assert_eq!(next_seq(5, 10), 15);
+        assert_eq!(next_seq(i32::MAX, 1), 0);
+        assert_eq!(next_seq(i32::MAX - 1, 3), 1);
+    }
+}

@@ -1,0 +1,1252 @@
+//! The sender: a single-threaded state machine that turns queued batches into Produce
+//! requests and responses into completed batches.
+//!
+//! It owns no socket and reads no clock. The I/O driver feeds it events (`handle_*`, each with
+//! the current `now`) and carries out what it asks for (`poll_output`: connect, send a frame,
+//! close); `poll_timeout` says when it next needs a call even if nothing happens. That is what
+//! lets a test drive it through timeouts, lost responses and leader moves deterministically.
+
+pub(crate) mod idempotence;
+pub(crate) mod produce;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ProducerId};
+use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
+use parking_lot::{Mutex, RwLock};
+
+use crate::accumulator::{Accumulator, Ack, BatchState, ProducerBatch};
+use crate::error::{Error, KafkaCode};
+use crate::interceptor::Interceptors;
+use crate::metadata::{self, Cluster, MetadataState};
+use crate::metrics::Counters;
+use crate::partitioner::StickyPartitioner;
+use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::util::signal::Signal;
+
+use idempotence::{Idempotence, PidState};
+
+/// The sender's share of the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct SenderConfig {
+    pub bootstrap: Vec<String>,
+    pub client_id: String,
+    pub acks: i16,
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_request_size: usize,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
+    pub connections_max_idle: Duration,
+    pub delivery_timeout: Duration,
+    pub idempotent: bool,
+    pub transactional_id: Option<String>,
+    pub allow_auto_create: bool,
+    pub metadata_max_age: Duration,
+    pub metadata_max_idle: Duration,
+    pub partitioner_availability_timeout: Duration,
+    pub adaptive_partitioning: bool,
+}
+
+/// State shared by the producer handles (user threads) and the I/O thread.
+pub(crate) struct Shared {
+    pub acc: Accumulator,
+    pub cluster: RwLock<Arc<Cluster>>,
+    pub metadata_changed: Signal,
+    pub wanted_topics: Mutex<Vec<Arc<str>>>,
+    pub sticky: StickyPartitioner,
+    pub interceptors: Interceptors,
+    pub fatal: Mutex<Option<Error>>,
+    pub counters: Counters,
+    /// Close requested: drain what is queued, then stop.
+    pub closing: AtomicBool,
+    /// Forced close: fail everything left, then stop.
+    pub force_close: AtomicBool,
+    /// Set by the I/O thread when it has stopped.
+    pub stopped: Signal,
+    pub stopped_flag: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn cluster(&self) -> Arc<Cluster> {
+        self.cluster.read().clone()
+    }
+}
+
+/// What the sender asks the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Open a connection to `addr` and negotiate API versions; answer with
+    /// `handle_connected` or `handle_connect_failed`.
+    Connect { node: i32, addr: String },
+    /// Write a frame on the node's connection.
+    Send { node: i32, frame: Bytes },
+    /// Close the node's connection. No event comes back for it.
+    Close { node: i32 },
+}
+
+#[derive(Debug)]
+enum Conn {
+    Down,
+    Connecting,
+    Up(BrokerVersions),
+}
+
+#[derive(Debug)]
+enum Pending {
+    Produce(Vec<ProducerBatch>),
+    Metadata,
+    InitProducerId,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    sent: Instant,
+    deadline: Instant,
+    pending: Pending,
+}
+
+#[derive(Debug)]
+struct Node {
+    addr: String,
+    conn: Conn,
+    in_flight: VecDeque<InFlight>,
+    last_activity: Instant,
+    failures: u32,
+    next_connect: Instant,
+    /// Since when the node has had a working connection (for the partitioner's availability).
+    unavailable_since: Option<Instant>,
+}
+
+impl Node {
+    fn new(addr: String, now: Instant) -> Node {
+        Node {
+            addr,
+            conn: Conn::Down,
+            in_flight: VecDeque::new(),
+            last_activity: now,
+            failures: 0,
+            next_connect: now,
+            unavailable_since: None,
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        matches!(self.conn, Conn::Up(_))
+    }
+
+    fn produce_in_flight(&self) -> usize {
+        self.in_flight
+            .iter()
+            .filter(|f| matches!(f.pending, Pending::Produce(_)))
+            .count()
+    }
+}
+
+/// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`.
+pub(crate) fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
+    if base.is_zero() {
+        return Duration::ZERO;
+    }
+    let max = max.max(base);
+    let exp = attempts.saturating_sub(1).min(30);
+    let raw = base.as_secs_f64() * 2f64.powi(exp as i32);
+    let capped = raw.min(max.as_secs_f64());
+    let jitter = 0.8 + fastrand::f64() * 0.4;
+    Duration::from_secs_f64((capped * jitter).min(max.as_secs_f64()))
+}
+
+/// See the module docs.
+pub(crate) struct Sender {
+    cfg: SenderConfig,
+    shared: Arc<Shared>,
+    metadata: MetadataState,
+    nodes: BTreeMap<i32, Node>,
+    outputs: VecDeque<Output>,
+    next_correlation_id: i32,
+    drain_start: HashMap<i32, usize>,
+    muted: HashSet<(Arc<str>, i32)>,
+    idem: Idempotence,
+    pid_next_attempt: Instant,
+    pid_failures: u32,
+    next_timeout: Option<Instant>,
+    finished: bool,
+    frame_buf: BytesMut,
+}
+
+impl Sender {
+    pub(crate) fn new(cfg: SenderConfig, shared: Arc<Shared>, now: Instant) -> Sender {
+        let mut nodes = BTreeMap::new();
+        for (i, addr) in cfg.bootstrap.iter().enumerate() {
+            // Bootstrap servers get negative ids until metadata names the real brokers.
+            nodes.insert(-(i as i32) - 1, Node::new(addr.clone(), now));
+        }
+        Sender {
+            metadata: MetadataState::new(
+                now,
+                cfg.metadata_max_age,
+                cfg.metadata_max_idle,
+                cfg.retry_backoff,
+            ),
+            cfg,
+            shared,
+            nodes,
+            outputs: VecDeque::new(),
+            next_correlation_id: 0,
+            drain_start: HashMap::new(),
+            muted: HashSet::new(),
+            idem: Idempotence::new(),
+            pid_next_attempt: now,
+            pid_failures: 0,
+            next_timeout: None,
+            finished: false,
+            frame_buf: BytesMut::new(),
+        }
+    }
+
+    /// Whether the sender has stopped for good (closed and drained, or forced).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The next output for the driver.
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the sender next needs a `poll`, if nothing else happens first.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout
+    }
+
+    // ---------------------------------------------------------------- events from the driver
+
+    /// A connection (with versions negotiated) is up.
+    pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
+        if let Some(n) = self.nodes.get_mut(&node) {
+            if matches!(n.conn, Conn::Connecting) {
+                n.conn = Conn::Up(versions);
+                n.failures = 0;
+                n.last_activity = now;
+                n.unavailable_since = None;
+                Counters::add(&self.shared.counters.connection_creation, 1);
+                tracing::debug!(node, addr = %n.addr, "connected");
+            }
+        }
+    }
+
+    /// A connection attempt failed.
+    pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
+        let cfg = &self.cfg;
+        if let Some(n) = self.nodes.get_mut(&node) {
+            tracing::warn!(node, addr = %n.addr, %error, "connection failed");
+            n.conn = Conn::Down;
+            n.failures += 1;
+            n.next_connect =
+                now + backoff(cfg.reconnect_backoff, cfg.reconnect_backoff_max, n.failures);
+            n.unavailable_since.get_or_insert(now);
+        }
+        // The broker may have moved or gone: look again.
+        self.metadata.request_update();
+    }
+
+    /// A connection closed or broke. Everything in flight on it fails with a network error
+    /// (retried where allowed).
+    pub(crate) fn handle_disconnected(&mut self, now: Instant, node: i32, error: &Error) {
+        self.disconnect(now, node, error.to_string());
+    }
+
+    fn disconnect(&mut self, now: Instant, node: i32, reason: String) {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        if matches!(n.conn, Conn::Down) && n.in_flight.is_empty() {
+            return;
+        }
+        tracing::info!(node, addr = %n.addr, %reason, "disconnected");
+        n.conn = Conn::Down;
+        n.failures += 1;
+        n.next_connect = now
+            + backoff(
+                self.cfg.reconnect_backoff,
+                self.cfg.reconnect_backoff_max,
+                n.failures,
+            );
+        n.unavailable_since.get_or_insert(now);
+        let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
+        let broker = n.addr.clone();
+        Counters::add(&self.shared.counters.connection_close, 1);
+        for f in in_flight {
+            match f.pending {
+                Pending::Produce(batches) => {
+                    for b in batches {
+                        let err = Error::Network {
+                            broker: broker.clone(),
+                            message: format!(
+                                "connection lost with the request in flight: {reason}"
+                            ),
+                            source: None,
+                        };
+                        self.retry_or_fail(now, b, err, true);
+                    }
+                }
+                Pending::Metadata => self.metadata.handle_failure(now),
+                Pending::InitProducerId => self.pid_failed(now),
+            }
+        }
+        self.metadata.request_update();
+    }
+
+    /// A response frame arrived on `node`'s connection.
+    pub(crate) fn handle_frame(&mut self, now: Instant, node: i32, frame: Bytes) {
+        Counters::add(&self.shared.counters.incoming_bytes, frame.len() as u64 + 4);
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        n.last_activity = now;
+        let corr = match frame::response_correlation_id(&frame) {
+            Ok(c) => c,
+            Err(e) => {
+                self.close_node(now, node, format!("bad response: {e}"));
+                return;
+            }
+        };
+        let Some(front) = n.in_flight.front() else {
+            self.close_node(
+                now,
+                node,
+                format!("response with correlation id {corr} but nothing in flight"),
+            );
+            return;
+        };
+        if front.correlation_id != corr {
+            let expected = front.correlation_id;
+            self.close_node(
+                now,
+                node,
+                format!("correlation id mismatch: expected {expected}, got {corr}"),
+            );
+            return;
+        }
+        let f = n.in_flight.pop_front().expect("front exists");
+        let broker = n.addr.clone();
+        Counters::add(&self.shared.counters.response, 1);
+        let result = match f.pending {
+            Pending::Produce(batches) => {
+                let latency = now.saturating_duration_since(f.sent).as_micros() as u64;
+                Counters::add(&self.shared.counters.request_latency_us, latency);
+                Counters::max(&self.shared.counters.request_latency_us_max, latency);
+                match frame::decode_response::<ProduceRequest>(frame, f.version, corr) {
+                    Ok(resp) => {
+                        self.handle_produce_response(now, batches, resp);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Put the batches back in flight so that closing the node retries them.
+                        self.requeue_in_flight(
+                            node,
+                            f.correlation_id,
+                            f.api,
+                            f.version,
+                            f.sent,
+                            batches,
+                        );
+                        Err(e)
+                    }
+                }
+            }
+            Pending::Metadata => {
+                match frame::decode_response::<MetadataRequest>(frame, f.version, corr) {
+                    Ok(resp) => {
+                        self.apply_metadata(now, &resp);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.metadata.handle_failure(now);
+                        Err(e)
+                    }
+                }
+            }
+            Pending::InitProducerId => {
+                match frame::decode_response::<InitProducerIdRequest>(frame, f.version, corr) {
+                    Ok(resp) => {
+                        self.handle_init_pid(now, resp);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.pid_failed(now);
+                        Err(e)
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(node, %broker, error = %e, "undecodable response; closing connection");
+            self.close_node(now, node, format!("undecodable response: {e}"));
+        }
+    }
+
+    fn requeue_in_flight(
+        &mut self,
+        node: i32,
+        corr: i32,
+        api: ApiKey,
+        version: i16,
+        sent: Instant,
+        batches: Vec<ProducerBatch>,
+    ) {
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.in_flight.push_front(InFlight {
+                correlation_id: corr,
+                api,
+                version,
+                sent,
+                deadline: sent,
+                pending: Pending::Produce(batches),
+            });
+        }
+    }
+
+    fn close_node(&mut self, now: Instant, node: i32, reason: String) {
+        self.outputs.push_back(Output::Close { node });
+        self.disconnect(now, node, reason);
+    }
+
+    // ---------------------------------------------------------------- the main step
+
+    /// Does everything due at `now`: metadata, producer id, timeouts, expiry, and sends.
+    pub(crate) fn poll(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        let mut wake_at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+
+        if self.shared.force_close.load(Ordering::Acquire) {
+            self.abort_everything(
+                now,
+                Error::Closed(
+                    "producer was closed before the record was acknowledged (forced close)",
+                ),
+            );
+            self.finished = true;
+            self.next_timeout = None;
+            return;
+        }
+
+        // Topics that senders are waiting for.
+        let wanted: Vec<Arc<str>> = std::mem::take(&mut *self.shared.wanted_topics.lock());
+        for t in &wanted {
+            self.metadata.add_topic(t, now);
+        }
+
+        self.check_request_timeouts(now, &mut wake_at);
+        self.maybe_refresh_metadata(now, &mut wake_at);
+        if self.cfg.idempotent {
+            self.maybe_init_producer_id(now, &mut wake_at);
+        }
+        self.send_produce(now, &mut wake_at);
+        self.close_idle(now, &mut wake_at);
+
+        if self.shared.closing.load(Ordering::Acquire)
+            && !self.shared.acc.has_incomplete()
+            && self.nodes.values().all(|n| {
+                n.in_flight
+                    .iter()
+                    .all(|f| !matches!(f.pending, Pending::Produce(_)))
+            })
+        {
+            self.finished = true;
+        }
+        // Anything queued for a connection in progress is re-checked at least every 100 ms.
+        self.next_timeout = next.map(|t| t.max(now));
+    }
+
+    fn check_request_timeouts(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        let expired: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.in_flight.front().is_some_and(|f| f.deadline <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let timeout = self.cfg.request_timeout;
+            self.close_node(
+                now,
+                id,
+                format!("request timed out after {timeout:?} (request.timeout.ms)"),
+            );
+        }
+        for n in self.nodes.values() {
+            if let Some(f) = n.in_flight.iter().map(|f| f.deadline).min() {
+                wake_at(f);
+            }
+        }
+    }
+
+    fn close_idle(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        let idle = self.cfg.connections_max_idle;
+        let mut to_close = Vec::new();
+        for (id, n) in &self.nodes {
+            if n.is_up() && n.in_flight.is_empty() {
+                let at = n.last_activity + idle;
+                if at <= now {
+                    to_close.push(*id);
+                } else {
+                    wake_at(at);
+                }
+            }
+        }
+        for id in to_close {
+            tracing::debug!(
+                node = id,
+                "closing idle connection (connections.max.idle.ms)"
+            );
+            self.outputs.push_back(Output::Close { node: id });
+            if let Some(n) = self.nodes.get_mut(&id) {
+                n.conn = Conn::Down;
+            }
+        }
+    }
+
+    /// The node for a non-produce request: a connected one with the fewest requests in flight,
+    /// or, if none is connected, one to connect to (its connection is started).
+    fn least_loaded_node(
+        &mut self,
+        now: Instant,
+        wake_at: &mut impl FnMut(Instant),
+    ) -> Option<i32> {
+        let cluster = self.shared.cluster();
+        let known_brokers = !cluster.brokers.is_empty();
+        let candidate = |id: &i32| !known_brokers || *id >= 0;
+        if let Some((&id, _)) = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| {
+                candidate(id) && n.is_up() && n.in_flight.len() < self.cfg.max_in_flight
+            })
+            .min_by_key(|(_, n)| n.in_flight.len())
+        {
+            return Some(id);
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|(id, n)| candidate(id) && matches!(n.conn, Conn::Connecting))
+        {
+            return None;
+        }
+        // Connect to the node that has waited longest for its backoff.
+        let mut best: Option<(i32, Instant)> = None;
+        for (id, n) in &self.nodes {
+            if candidate(id)
+                && matches!(n.conn, Conn::Down)
+                && best.is_none_or(|(_, t)| n.next_connect < t)
+            {
+                best = Some((*id, n.next_connect));
+            }
+        }
+        // Every known broker unreachable: fall back to the bootstrap servers too.
+        if best.is_none() && known_brokers {
+            for (id, n) in &self.nodes {
+                if matches!(n.conn, Conn::Down) && best.is_none_or(|(_, t)| n.next_connect < t) {
+                    best = Some((*id, n.next_connect));
+                }
+            }
+        }
+        if let Some((id, at)) = best {
+            if at <= now {
+                self.connect(id);
+            } else {
+                wake_at(at);
+            }
+        }
+        None
+    }
+
+    fn connect(&mut self, node: i32) {
+        if let Some(n) = self.nodes.get_mut(&node) {
+            if matches!(n.conn, Conn::Down) {
+                n.conn = Conn::Connecting;
+                self.outputs.push_back(Output::Connect {
+                    node,
+                    addr: n.addr.clone(),
+                });
+            }
+        }
+    }
+
+    fn next_correlation(&mut self) -> i32 {
+        let c = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        c
+    }
+
+    /// Encodes and queues a non-produce request on `node`.
+    fn send_request<R: Request>(
+        &mut self,
+        now: Instant,
+        node: i32,
+        req: &R,
+        pending: Pending,
+    ) -> Result<(), Error> {
+        let versions = match &self.nodes[&node].conn {
+            Conn::Up(v) => v,
+            _ => unreachable!("requests go only to connected nodes"),
+        };
+        let addr = self.nodes[&node].addr.clone();
+        let version = versions
+            .negotiate(R::KEY)
+            .map_err(|e| Error::protocol(&addr, e))?;
+        let corr = self.next_correlation();
+        let mut buf = BytesMut::new();
+        frame::encode_request(&mut buf, version, corr, &self.cfg.client_id, req)
+            .map_err(|e| Error::protocol(&addr, e))?;
+        let frame = buf.freeze();
+        Counters::add(&self.shared.counters.outgoing_bytes, frame.len() as u64);
+        let n = self.nodes.get_mut(&node).expect("node exists");
+        n.in_flight.push_back(InFlight {
+            correlation_id: corr,
+            api: R::KEY,
+            version,
+            sent: now,
+            deadline: now + self.cfg.request_timeout,
+            pending,
+        });
+        n.last_activity = now;
+        self.outputs.push_back(Output::Send { node, frame });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- metadata
+
+    fn maybe_refresh_metadata(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        match self.metadata.next_refresh() {
+            None => return,
+            Some(t) if t > now => {
+                wake_at(t);
+                return;
+            }
+            Some(_) => {}
+        }
+        let Some(node) = self.least_loaded_node(now, wake_at) else {
+            wake_at(
+                now + Duration::from_millis(100)
+                    .min(self.cfg.retry_backoff.max(Duration::from_millis(1))),
+            );
+            return;
+        };
+        let topics = self.metadata.begin_refresh(now);
+        let req = metadata::metadata_request(&topics, self.cfg.allow_auto_create);
+        if let Err(e) = self.send_request(now, node, &req, Pending::Metadata) {
+            tracing::error!(error = %e, "cannot send metadata request");
+            self.metadata.handle_failure(now);
+        }
+    }
+
+    fn apply_metadata(&mut self, now: Instant, resp: &kafka_protocol::messages::MetadataResponse) {
+        let fresh = Cluster::from_response(resp);
+        for (id, b) in &fresh.brokers {
+            let addr = b.address();
+            match self.nodes.get_mut(id) {
+                Some(n) if n.addr == addr => {}
+                Some(n) => {
+                    // The broker moved: drop the old connection.
+                    n.addr = addr;
+                    if !matches!(n.conn, Conn::Down) {
+                        self.outputs.push_back(Output::Close { node: *id });
+                        let id = *id;
+                        self.disconnect(now, id, "broker address changed".into());
+                    }
+                }
+                None => {
+                    self.nodes.insert(*id, Node::new(addr, now));
+                }
+            }
+        }
+        let cluster = self.metadata.handle_response(now, fresh);
+        *self.shared.cluster.write() = cluster;
+        Counters::add(&self.shared.counters.metadata_update, 1);
+        self.shared.metadata_changed.notify_all();
+    }
+
+    // ---------------------------------------------------------------- producer id
+
+    fn maybe_init_producer_id(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        if self.idem.needs_reset && self.idem.state == PidState::Ready {
+            let in_flight = self.nodes.values().any(|n| n.produce_in_flight() > 0);
+            if in_flight {
+                return;
+            }
+            tracing::info!(
+                producer_id = self.idem.producer_id,
+                epoch = self.idem.epoch,
+                "resetting producer epoch after a sequence gap"
+            );
+            self.idem.state = PidState::Unset;
+        }
+        if self.idem.state != PidState::Unset {
+            return;
+        }
+        if self.pid_next_attempt > now {
+            wake_at(self.pid_next_attempt);
+            return;
+        }
+        let Some(node) = self.least_loaded_node(now, wake_at) else {
+            return;
+        };
+        let versions_ok = match &self.nodes[&node].conn {
+            Conn::Up(v) => v.negotiate(ApiKey::InitProducerId).unwrap_or(0),
+            _ => 0,
+        };
+        // An idempotent (non-transactional) producer sends a null transactional id (the
+        // generated default is an empty string, which the broker rejects) and, as Java does,
+        // the largest transaction timeout.
+        let mut req = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(i32::MAX)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        // KIP-360: with v3+, a producer that had an id asks for an epoch bump of that id.
+        if versions_ok >= 3 && self.idem.producer_id >= 0 {
+            req = req
+                .with_producer_id(ProducerId(self.idem.producer_id))
+                .with_producer_epoch(self.idem.epoch);
+        }
+        match self.send_request(now, node, &req, Pending::InitProducerId) {
+            Ok(()) => self.idem.state = PidState::Requesting,
+            Err(e) => {
+                self.fatal(now, e);
+            }
+        }
+    }
+
+    fn pid_failed(&mut self, now: Instant) {
+        self.idem.state = PidState::Unset;
+        self.pid_failures += 1;
+        self.pid_next_attempt = now
+            + backoff(
+                self.cfg.retry_backoff,
+                self.cfg.retry_backoff_max,
+                self.pid_failures,
+            );
+    }
+
+    fn handle_init_pid(
+        &mut self,
+        now: Instant,
+        resp: kafka_protocol::messages::InitProducerIdResponse,
+    ) {
+        let code = KafkaCode(resp.error_code);
+        if code.is_ok() {
+            tracing::debug!(
+                producer_id = resp.producer_id.0,
+                epoch = resp.producer_epoch,
+                "producer id assigned"
+            );
+            self.pid_failures = 0;
+            self.idem
+                .set_producer(resp.producer_id.0, resp.producer_epoch);
+        } else if code.is_retriable() || code == KafkaCode::CONCURRENT_TRANSACTIONS {
+            self.pid_failed(now);
+        } else if code == KafkaCode::INVALID_PRODUCER_EPOCH || code == KafkaCode::PRODUCER_FENCED {
+            // The epoch bump was refused: start over with a new id.
+            self.idem.producer_id = -1;
+            self.idem.epoch = -1;
+            self.pid_failed(now);
+        } else {
+            self.fatal(
+                now,
+                Error::Request {
+                    api: "InitProducerId",
+                    code,
+                    message: None,
+                },
+            );
+        }
+    }
+
+    /// A fatal error: every pending record fails with it, and so does every later send.
+    fn fatal(&mut self, now: Instant, e: Error) {
+        tracing::error!(error = %e, "fatal producer error");
+        let fatal = Error::Fatal(Box::new(e));
+        *self.shared.fatal.lock() = Some(fatal.clone());
+        self.abort_everything(now, fatal);
+    }
+
+    fn abort_everything(&mut self, _now: Instant, err: Error) {
+        for b in self.shared.acc.take_all() {
+            self.complete(b, Err(err.clone()));
+        }
+        let ids: Vec<i32> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let n = self.nodes.get_mut(&id).expect("node exists");
+            let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
+            if !matches!(n.conn, Conn::Down) {
+                n.conn = Conn::Down;
+                self.outputs.push_back(Output::Close { node: id });
+            }
+            for f in in_flight {
+                if let Pending::Produce(batches) = f.pending {
+                    for b in batches {
+                        self.complete(b, Err(err.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- produce
+
+    fn send_produce(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        let cluster = self.shared.cluster();
+        let mut expired = Vec::new();
+        let muted = &self.muted;
+        let is_muted = |t: &str, p: i32| muted.contains(&(Arc::<str>::from(t), p));
+        let ready = if muted.is_empty() {
+            self.shared
+                .acc
+                .ready(&cluster, now, &|_, _| false, &mut expired)
+        } else {
+            self.shared
+                .acc
+                .ready(&cluster, now, &is_muted, &mut expired)
+        };
+        for b in expired {
+            let err = Error::DeliveryTimeout {
+                topic: b.topic.to_string(),
+                partition: b.partition,
+                after: self.cfg.delivery_timeout,
+                last_error: b.last_error.clone().map(Box::new),
+            };
+            self.complete(b, Err(err));
+        }
+        for t in &ready.active_topics {
+            self.metadata.add_topic(t, now);
+        }
+        if ready.unknown_leaders {
+            self.metadata.request_update();
+        }
+        if self.cfg.adaptive_partitioning {
+            self.update_partition_load(now, &cluster, &ready.load);
+        }
+        if let Some(t) = ready.next_check {
+            wake_at(t);
+        }
+        if self.cfg.idempotent && !self.idem.can_send() {
+            return;
+        }
+        for node in ready.ready_nodes {
+            if !self.nodes.contains_key(&node) {
+                continue;
+            }
+            match self.nodes[&node].conn {
+                Conn::Down => {
+                    let at = self.nodes[&node].next_connect;
+                    if at <= now {
+                        self.connect(node);
+                    } else {
+                        wake_at(at);
+                    }
+                    continue;
+                }
+                Conn::Connecting => continue,
+                Conn::Up(_) => {}
+            }
+            while self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight {
+                if !self.send_one_request(now, node, &cluster) {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn update_partition_load(
+        &mut self,
+        now: Instant,
+        cluster: &Cluster,
+        load: &[(Arc<str>, Vec<i32>, Vec<i32>)],
+    ) {
+        let timeout = self.cfg.partitioner_availability_timeout;
+        for (topic, ids, sizes) in load {
+            if timeout.is_zero() {
+                self.shared.sticky.update_load_stats(topic, ids, sizes);
+                continue;
+            }
+            // Leave out partitions whose leader has been unavailable for longer than
+            // partitioner.availability.timeout.ms.
+            let mut fids = Vec::with_capacity(ids.len());
+            let mut fsizes = Vec::with_capacity(ids.len());
+            for (&p, &s) in ids.iter().zip(sizes) {
+                let leader = cluster
+                    .topic(topic)
+                    .and_then(|t| t.partitions.get(p as usize))
+                    .and_then(|p| p.leader);
+                let unavailable = leader
+                    .and_then(|l| self.nodes.get(&l))
+                    .and_then(|n| n.unavailable_since)
+                    .is_some_and(|since| now.saturating_duration_since(since) > timeout);
+                if !unavailable {
+                    fids.push(p);
+                    fsizes.push(s);
+                }
+            }
+            self.shared.sticky.update_load_stats(topic, &fids, &fsizes);
+        }
+    }
+
+    /// Drains one request's worth of batches for `node` and sends it. Returns whether a
+    /// request was sent.
+    fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
+        let version = match &self.nodes[&node].conn {
+            Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(node, error = %e, "broker cannot take produce requests");
+                    return false;
+                }
+            },
+            _ => return false,
+        };
+        let overhead = produce::overhead_upper_bound(
+            &self.cfg.client_id,
+            self.cfg.transactional_id.as_deref(),
+        );
+        let max_size = self.cfg.max_request_size.saturating_sub(overhead).max(1);
+        let mut start = self.drain_start.get(&node).copied().unwrap_or(0);
+        let idempotent = self.cfg.idempotent;
+        let idem = &mut self.idem;
+        let muted = &self.muted;
+        let is_muted =
+            |t: &str, p: i32| !muted.is_empty() && muted.contains(&(Arc::<str>::from(t), p));
+        let mut stamp = |b: &ProducerBatch| if idempotent { idem.stamp(b) } else { Ok(None) };
+        let batches = self.shared.acc.drain(
+            cluster, node, max_size, now, &mut start, &is_muted, &mut stamp,
+        );
+        self.drain_start.insert(node, start);
+        if batches.is_empty() {
+            return false;
+        }
+        // A batch that failed to close (compression error) fails now.
+        let (batches, failed): (Vec<_>, Vec<_>) =
+            batches.into_iter().partition(|b| b.closed.is_some());
+        for mut b in failed {
+            let e = b
+                .last_error
+                .take()
+                .unwrap_or(Error::Closed("batch could not be closed"));
+            self.complete(b, Err(e));
+        }
+        if batches.is_empty() {
+            return true;
+        }
+        let corr = self.next_correlation();
+        let mut by_topic: Vec<produce::TopicData<'_>> = Vec::new();
+        for b in &batches {
+            let bytes = b.closed.as_ref().expect("closed").as_bytes();
+            match by_topic.iter_mut().find(|t| t.name == &*b.topic) {
+                Some(t) => t.partitions.push((b.partition, bytes)),
+                None => by_topic.push(produce::TopicData {
+                    name: &b.topic,
+                    partitions: vec![(b.partition, bytes)],
+                }),
+            }
+        }
+        self.frame_buf.clear();
+        produce::encode_produce(
+            &mut self.frame_buf,
+            version,
+            corr,
+            &self.cfg.client_id,
+            self.cfg.transactional_id.as_deref(),
+            self.cfg.acks,
+            self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            &by_topic,
+        );
+        drop(by_topic);
+        let frame = self.frame_buf.split().freeze();
+        let c = &self.shared.counters;
+        Counters::add(&c.request, 1);
+        Counters::add(&c.outgoing_bytes, frame.len() as u64);
+        Counters::add(&c.batch_send, batches.len() as u64);
+        let mut batches = batches;
+        for b in &mut batches {
+            if b.attempts == 0 {
+                let closed = b.closed.as_ref().expect("closed");
+                Counters::add(&c.compressed_bytes, closed.as_bytes().len() as u64);
+                Counters::add(&c.uncompressed_bytes, closed.uncompressed_size() as u64);
+            } else {
+                Counters::add(&c.record_retry, b.record_count as u64);
+            }
+            b.attempts += 1;
+            b.last_attempt = now;
+            b.retry_at = None;
+            b.state = BatchState::InFlight;
+            if self.cfg.max_in_flight == 1 {
+                self.muted.insert((b.topic.clone(), b.partition));
+            }
+        }
+        self.outputs.push_back(Output::Send { node, frame });
+        let n = self.nodes.get_mut(&node).expect("node exists");
+        n.last_activity = now;
+        if self.cfg.acks == 0 {
+            // No response will come: the batches are done once written.
+            for b in batches {
+                self.complete(
+                    b,
+                    Ok(Ack {
+                        base_offset: -1,
+                        log_append_time: -1,
+                    }),
+                );
+            }
+        } else {
+            n.in_flight.push_back(InFlight {
+                correlation_id: corr,
+                api: ApiKey::Produce,
+                version,
+                sent: now,
+                deadline: now + self.cfg.request_timeout,
+                pending: Pending::Produce(batches),
+            });
+        }
+        true
+    }
+
+    fn handle_produce_response(
+        &mut self,
+        now: Instant,
+        batches: Vec<ProducerBatch>,
+        resp: kafka_protocol::messages::ProduceResponse,
+    ) {
+        let mut results: HashMap<
+            (&str, i32),
+            &kafka_protocol::messages::produce_response::PartitionProduceResponse,
+        > = HashMap::new();
+        for t in &resp.responses {
+            for p in &t.partition_responses {
+                results.insert((t.name.0.as_str(), p.index), p);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for b in batches {
+            let r = results.get(&(&*b.topic, b.partition)).map(|p| {
+                (
+                    KafkaCode(p.error_code),
+                    p.base_offset,
+                    p.log_append_time_ms,
+                    p.error_message.as_ref().map(|m| m.to_string()).or_else(|| {
+                        p.record_errors.first().and_then(|e| {
+                            e.batch_index_error_message.as_ref().map(|m| m.to_string())
+                        })
+                    }),
+                )
+            });
+            outcomes.push((b, r));
+        }
+        drop(results);
+        for (b, r) in outcomes {
+            match r {
+                None => {
+                    let err = Error::Protocol {
+                        broker: String::new(),
+                        source: crate::error::ProtocolError::Decode {
+                            what: "Produce response",
+                            reason: format!("no result for {}-{}", b.topic, b.partition),
+                        },
+                    };
+                    self.retry_or_fail(now, b, err, true);
+                }
+                Some((code, base_offset, log_append_time, message)) => {
+                    self.handle_partition_result(
+                        now,
+                        b,
+                        code,
+                        base_offset,
+                        log_append_time,
+                        message,
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle_partition_result(
+        &mut self,
+        now: Instant,
+        b: ProducerBatch,
+        code: KafkaCode,
+        base_offset: i64,
+        log_append_time: i64,
+        message: Option<String>,
+    ) {
+        if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER {
+            self.complete(
+                b,
+                Ok(Ack {
+                    base_offset,
+                    log_append_time,
+                }),
+            );
+            return;
+        }
+        if code == KafkaCode::MESSAGE_TOO_LARGE && b.record_count > 1 {
+            self.unmute(&b);
+            let stamp = b.stamp;
+            let (topic, partition) = (b.topic.clone(), b.partition);
+            let count = b.record_count;
+            match self.shared.acc.split_and_reenqueue(b, now) {
+                Ok(()) => {
+                    tracing::info!(topic = %topic, partition, records = count, "batch too large for the broker; split in two");
+                    Counters::add(&self.shared.counters.batch_split, 1);
+                    self.idem.on_split(&topic, partition, stamp);
+                    return;
+                }
+                Err(b) => {
+                    let b = *b;
+                    let err = Error::Broker {
+                        topic: b.topic.to_string(),
+                        partition: b.partition,
+                        code,
+                        message,
+                    };
+                    self.complete(b, Err(err));
+                    return;
+                }
+            }
+        }
+        if code.invalidates_metadata() {
+            self.metadata.request_update();
+        }
+        let err = Error::Broker {
+            topic: b.topic.to_string(),
+            partition: b.partition,
+            code,
+            message,
+        };
+        let mut retriable = code.is_retriable();
+        if self.cfg.idempotent {
+            if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                || code == KafkaCode::UNKNOWN_PRODUCER_ID
+            {
+                // If an earlier batch of the partition is unresolved, this one was refused
+                // because of it: retry in order. Otherwise the broker lost our state: the
+                // epoch is bumped and the batch retried with new sequences.
+                if !self.idem.is_first_unacked(&b) {
+                    retriable = true;
+                } else {
+                    self.idem.needs_reset = true;
+                    retriable = true;
+                }
+            }
+            if code == KafkaCode::INVALID_PRODUCER_EPOCH || code == KafkaCode::PRODUCER_FENCED {
+                self.fatal(now, err.clone());
+                self.complete(b, Err(Error::Fatal(Box::new(err))));
+                return;
+            }
+        }
+        self.retry_or_fail(now, b, err, retriable);
+    }
+
+    fn unmute(&mut self, b: &ProducerBatch) {
+        if !self.muted.is_empty() {
+            self.muted.remove(&(b.topic.clone(), b.partition));
+        }
+    }
+
+    /// Retries a failed batch if the error is retriable, retries remain and its delivery
+    /// timeout has not passed; otherwise fails it.
+    fn retry_or_fail(&mut self, now: Instant, mut b: ProducerBatch, err: Error, retriable: bool) {
+        self.unmute(&b);
+        let expired = b.has_expired(now, self.cfg.delivery_timeout);
+        let closing_hard = self.shared.force_close.load(Ordering::Acquire);
+        if retriable && !expired && !closing_hard && b.attempts <= self.cfg.retries {
+            tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
+            b.last_error = Some(err);
+            let wait = backoff(
+                self.cfg.retry_backoff,
+                self.cfg.retry_backoff_max,
+                b.attempts,
+            );
+            self.shared.acc.reenqueue(b, now, wait);
+            return;
+        }
+        let err = if expired && retriable {
+            Error::DeliveryTimeout {
+                topic: b.topic.to_string(),
+                partition: b.partition,
+                after: self.cfg.delivery_timeout,
+                last_error: Some(Box::new(err)),
+            }
+        } else {
+            err
+        };
+        self.complete(b, Err(err));
+    }
+
+    /// Resolves a batch, exactly once.
+    fn complete(&mut self, b: ProducerBatch, result: Result<Ack, Error>) {
+        self.unmute(&b);
+        if self.cfg.idempotent {
+            self.idem.on_batch_done(&b, result.is_ok());
+        }
+        let c = &self.shared.counters;
+        match &result {
+            Ok(_) => Counters::add(&c.record_send, b.record_count as u64),
+            Err(e) => {
+                Counters::add(&c.record_error, b.record_count as u64);
+                tracing::debug!(topic = %b.topic, partition = b.partition, error = %e, "batch failed");
+            }
+        }
+        let interceptors = &self.shared.interceptors;
+        if interceptors.is_empty() {
+            self.shared.acc.complete(b, result, &|_, _| {});
+        } else {
+            self.shared
+                .acc
+                .complete(b, result, &|md, e| interceptors.on_acknowledgement(md, e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_caps() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_millis(1000);
+        for _ in 0..100 {
+            let b1 = backoff(base, max, 1);
+            assert!(
+                b1 >= Duration::from_millis(80) && b1 <= Duration::from_millis(120),
+                "{b1:?}"
+            );
+            let b3 = backoff(base, max, 3);
+            assert!(
+                b3 >= Duration::from_millis(320) && b3 <= Duration::from_millis(480),
+                "{b3:?}"
+            );
+            let b10 = backoff(base, max, 10);
+            assert!(b10 <= max && b10 >= Duration::from_millis(800), "{b10:?}");
+        }
+        assert_eq!(backoff(Duration::ZERO, max, 5), Duration::ZERO);
+    }
+}

@@ -1,0 +1,3 @@
+//! Small shared utilities.
+
+pub(crate) mod signal;
