@@ -1,4 +1,37 @@
 //! Volley: a pure-Rust Apache Kafka producer.
+//!
+//! A [`Producer`] sends [`Record`]s to Kafka topics. It is cheap to clone and meant to be shared
+//! by every thread of a process: [`Producer::send`] encodes the record straight into its
+//! partition's batch and returns a [`DeliveryFuture`]; a background I/O thread sends batches when
+//! they are full or have waited `linger.ms`, retries what can be retried within
+//! `delivery.timeout.ms`, and resolves every record exactly once.
+//!
+//! ```no_run
+//! use volley::{Producer, Record};
+//!
+//! # fn main() -> volley::Result<()> {
+//! let producer = Producer::from_properties([("bootstrap.servers", "127.0.0.1:9092")])?;
+//! let md = producer.send(Record::new("events").key("k").value("v"))?.wait()?;
+//! println!("offset {}", md.offset);
+//! producer.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees
+//! - `acks=0`: fire and forget; the future resolves when the request is written (offset -1).
+//! - `acks=1`: the leader has the record; it is lost if the leader fails before replicating.
+//! - `acks=all` (the default): every in-sync replica has it.
+//! - Idempotence (on by default, with `acks=all`): retries never duplicate a record and keep
+//!   per-partition order, using a producer id and per-partition sequence numbers.
+//! - Without idempotence, order across retries holds only with
+//!   `max.in.flight.requests.per.connection=1`.
+//!
+//! # Errors
+//! Every error is a [`volley::Error`](Error); [`Error::is_retriable`] says whether trying again
+//! may help, and [`Error::is_fatal`] whether the producer must be closed.
+//!
+//! # Cargo features
+//! - `json`: [`serializer::JsonSerializer`] through serde.
 
 pub mod config;
 pub mod error;
@@ -24,3 +57,39 @@ pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
 pub use record::{Header, Payload, Record, RecordMetadata};
+
+// The README's examples are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod readme_tests {
+    // The README's configuration table must list every supported key with its default, so that
+    // what users read is what `ProducerConfig` does.
+    #[test]
+    fn readme_config_table_matches_the_keys() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("<!-- config-table")
+            .expect("table start marker");
+        let end = readme
+            .find("<!-- end config-table")
+            .expect("table end marker");
+        let rows: Vec<(String, String)> = readme[start..end]
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let default = cells[2].trim_matches('`');
+                let default = if default == "(empty)" { "" } else { default };
+                (cells[1].trim_matches('`').to_string(), default.to_string())
+            })
+            .collect();
+        let keys: Vec<(String, String)> = crate::config::KEYS
+            .iter()
+            .map(|k| (k.name.to_string(), k.default.to_string()))
+            .collect();
+        assert_eq!(rows, keys);
+    }
+}

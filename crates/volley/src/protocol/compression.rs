@@ -592,10 +592,9 @@ fn snappy_decompress(
     if !input.starts_with(&XERIAL_MAGIC) {
         return block(input, out);
     }
-    let mut rest = &input[XERIAL_HEADER_LEN.min(input.len())..];
-    if input.len() < XERIAL_HEADER_LEN {
+    let Some(mut rest) = input.get(XERIAL_HEADER_LEN..) else {
         return Err(corrupt(CODEC, "truncated xerial header"));
-    }
+    };
     while !rest.is_empty() {
         if rest.starts_with(&XERIAL_MAGIC) {
             // Another stream concatenated to this one.

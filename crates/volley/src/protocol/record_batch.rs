@@ -33,12 +33,10 @@
 //! panics and never allocates more than the input (or the decompression limit)
 //! justifies.
 
-use std::mem::MaybeUninit;
-
 use super::compression::{decompress_into, Compression, CompressionCodec, CompressionError};
 use super::varint::{
-    read_varint, read_varlong, varint_size, zigzag32, zigzag64, VarintError, MAX_VARINT_LEN,
-    MAX_VARLONG_LEN,
+    read_varint, read_varlong, varint_size, varlong_size, zigzag32, zigzag64, SpareWriter,
+    VarintError, MAX_VARINT_LEN, MAX_VARLONG_LEN,
 };
 
 /// The only record batch format version this module reads and writes.
@@ -167,27 +165,18 @@ pub enum BatchError {
     /// `close` was called on a builder without records; Kafka rejects empty batches.
     #[error("cannot close a record batch with no records")]
     Empty,
-    /// The batch does not fit the i32 `batchLength` field.
+    /// The batch (`size` bytes in total) does not fit the i32 `batchLength` field.
     #[error("record batch of {size} bytes exceeds the protocol maximum of 2147483647 bytes")]
-    TooLarge {
-        /// Total batch size in bytes.
-        size: usize,
-    },
-    /// The records section could not be compressed.
+    TooLarge { size: usize },
+    /// The records section could not be compressed with `codec`.
     #[error("failed to compress record batch with {codec}: {source}")]
     Compression {
-        /// The codec.
         codec: CompressionCodec,
-        /// The codec error.
-        #[source]
         source: CompressionError,
     },
-    /// The bytes given to [`rewrite_producer_state`] are not one v2 batch.
+    /// The bytes given to [`rewrite_producer_state`] are not one v2 batch (`reason`).
     #[error("cannot rewrite record batch: {reason}")]
-    InvalidBatch {
-        /// What is wrong.
-        reason: &'static str,
-    },
+    InvalidBatch { reason: &'static str },
 }
 
 /// Appends records to a pooled buffer in record batch v2 format.
@@ -287,10 +276,7 @@ impl BatchBuilder {
         self.buf.reserve(total);
         let start = self.buf.len();
         let written = {
-            let mut w = Writer {
-                out: &mut self.buf.spare_capacity_mut()[..total],
-                pos: 0,
-            };
+            let mut w = SpareWriter::new(&mut self.buf.spare_capacity_mut()[..total]);
             w.uvarint(zigzag32(body_len));
             w.byte(0); // record attributes: unused
             w.uvarlong(zigzag64(timestamp_delta));
@@ -304,13 +290,13 @@ impl BatchBuilder {
                 w.bytes(header.key.as_bytes());
                 w.nullable(header.value);
             }
-            w.pos
+            w.written()
         };
         debug_assert_eq!(written, total, "record size computation is off");
-        // SAFETY: `Writer` writes sequentially from index 0 of the spare
-        // capacity and `pos` counts the bytes written, so the `written` bytes
-        // after `start` are initialised; `written <= total <= spare capacity`
-        // because every write indexes the `total`-long slice.
+        // SAFETY: `SpareWriter` initialises its slice sequentially from index 0
+        // and `written()` counts those bytes, so the `written` bytes after
+        // `start` are initialised; `written <= total <= spare capacity` because
+        // every write indexes the `total`-long slice.
         unsafe { self.buf.set_len(start + written) };
 
         self.record_count += 1;
@@ -436,44 +422,37 @@ pub struct ClosedBatch {
 
 impl ClosedBatch {
     /// The complete batch as sent on the wire (header + records section).
-    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.wire
     }
 
     /// Size of the wire bytes.
-    #[inline]
     pub fn size_in_bytes(&self) -> usize {
         self.wire.len()
     }
 
     /// Size the batch had before compression (equal to
     /// [`size_in_bytes`](Self::size_in_bytes) when uncompressed).
-    #[inline]
     pub fn uncompressed_size(&self) -> usize {
         self.uncompressed_size
     }
 
     /// Number of records.
-    #[inline]
     pub fn record_count(&self) -> i32 {
         self.record_count
     }
 
     /// The codec the records section is compressed with.
-    #[inline]
     pub fn codec(&self) -> CompressionCodec {
         self.codec
     }
 
     /// The header's baseTimestamp.
-    #[inline]
     pub fn base_timestamp(&self) -> i64 {
         self.base_timestamp
     }
 
     /// The header's maxTimestamp.
-    #[inline]
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
@@ -679,67 +658,11 @@ fn body_size(
     value: Option<&[u8]>,
     headers: &[RecordHeader<'_>],
 ) -> usize {
-    1 + super::varint::varlong_size(timestamp_delta)
+    1 + varlong_size(timestamp_delta)
         + varint_size(offset_delta)
         + len_field_size(key.map(<[u8]>::len))
         + len_field_size(value.map(<[u8]>::len))
         + headers_size(headers)
-}
-
-/// Sequential writer into a `Vec`'s reserved spare capacity. Every method
-/// writes each byte it advances over, so `pos` bytes are initialised.
-struct Writer<'a> {
-    out: &'a mut [MaybeUninit<u8>],
-    pos: usize,
-}
-
-impl Writer<'_> {
-    #[inline(always)]
-    fn byte(&mut self, b: u8) {
-        self.out[self.pos] = MaybeUninit::new(b);
-        self.pos += 1;
-    }
-
-    #[inline(always)]
-    fn uvarint(&mut self, mut v: u32) {
-        while v >= 0x80 {
-            self.byte(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
-    }
-
-    #[inline(always)]
-    fn uvarlong(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.byte(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
-    }
-
-    #[inline(always)]
-    fn bytes(&mut self, src: &[u8]) {
-        let dst = &mut self.out[self.pos..self.pos + src.len()];
-        // SAFETY: `dst` is exactly `src.len()` elements long, `MaybeUninit<u8>`
-        // has the layout of `u8`, and the regions cannot overlap (`dst` is
-        // uniquely borrowed from the Vec, `src` is a shared borrow).
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len());
-        }
-        self.pos += src.len();
-    }
-
-    #[inline(always)]
-    fn nullable(&mut self, field: Option<&[u8]>) {
-        match field {
-            None => self.byte(1), // zigzag(-1)
-            Some(bytes) => {
-                self.uvarint(zigzag32(bytes.len() as i32));
-                self.bytes(bytes);
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -845,95 +768,60 @@ impl DecodedBatch {
     }
 }
 
-/// Errors from [`decode_batches`]. `position` is the byte offset of the
-/// offending batch within the input.
+/// Errors from [`decode_batches`]. Every variant carries `position`, the byte
+/// offset of the offending batch within the input.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The input ends inside a batch.
-    #[error(
-        "record batch at byte {position} is truncated: needs {needed} bytes, {available} available"
-    )]
+    /// The input ends inside a batch, which needs `needed` bytes (header, or
+    /// header + batchLength) where only `available` remain.
+    #[error("batch at byte {position} is truncated: needs {needed} bytes, {available} available")]
     Truncated {
-        /// Batch position.
         position: usize,
-        /// Bytes the batch needs (header, or header + batchLength).
         needed: usize,
-        /// Bytes left in the input.
         available: usize,
     },
-    /// batchLength is smaller than the header.
-    #[error("record batch at byte {position} has invalid batchLength {length}")]
-    InvalidBatchLength {
-        /// Batch position.
-        position: usize,
-        /// The batchLength field.
-        length: i32,
-    },
-    /// Only magic 2 is supported.
+    /// batchLength (`length`) is negative or smaller than the header.
+    #[error("batch at byte {position} has invalid batchLength {length}")]
+    InvalidBatchLength { position: usize, length: i32 },
+    /// The magic byte is not 2; only v2 batches are supported.
+    #[error("batch at byte {position} has unsupported magic {magic} (only v2 is supported)")]
+    UnsupportedMagic { position: usize, magic: i8 },
+    /// The header's CRC (`stored`) differs from the CRC-32C of the bytes (`computed`).
     #[error(
-        "record batch at byte {position} has unsupported magic {magic} (only v2 is supported)"
+        "batch at byte {position} is corrupt: stored CRC {stored:#010x}, computed {computed:#010x}"
     )]
-    UnsupportedMagic {
-        /// Batch position.
-        position: usize,
-        /// The magic byte.
-        magic: i8,
-    },
-    /// The stored CRC does not match the bytes.
-    #[error("record batch at byte {position} is corrupt: stored CRC {stored:#010x}, computed {computed:#010x}")]
     CrcMismatch {
-        /// Batch position.
         position: usize,
-        /// CRC in the header.
         stored: u32,
-        /// CRC-32C of the bytes.
         computed: u32,
     },
-    /// Attribute bits 0-2 hold an unknown codec id (5-7).
-    #[error("record batch at byte {position} uses unknown compression codec id {id}")]
-    UnknownCodec {
-        /// Batch position.
-        position: usize,
-        /// The codec id.
-        id: u8,
-    },
-    /// recordCount is negative.
-    #[error("record batch at byte {position} declares a negative record count {count}")]
-    InvalidRecordCount {
-        /// Batch position.
-        position: usize,
-        /// The recordCount field.
-        count: i32,
-    },
-    /// The records section failed to decompress (or exceeded the limit).
-    #[error("record batch at byte {position}: cannot decompress records: {source}")]
+    /// Attribute bits 0-2 hold an unknown codec `id` (5-7).
+    #[error("batch at byte {position} uses unknown compression codec id {id}")]
+    UnknownCodec { position: usize, id: u8 },
+    /// recordCount (`count`) is negative.
+    #[error("batch at byte {position} declares a negative record count {count}")]
+    InvalidRecordCount { position: usize, count: i32 },
+    /// The records section failed to decompress, or exceeded the size limit.
+    #[error("batch at byte {position}: cannot decompress records: {source}")]
     Decompression {
-        /// Batch position.
         position: usize,
-        /// The codec error.
-        #[source]
         source: CompressionError,
     },
-    /// A record is malformed.
-    #[error("record batch at byte {position}, record {index}: {field}: {problem}")]
+    /// Record number `index` is malformed: `problem` while reading `field`.
+    #[error("batch at byte {position}, record {index}: {field}: {problem}")]
     InvalidRecord {
-        /// Batch position.
         position: usize,
-        /// Index of the record within the batch.
         index: usize,
-        /// The field being read.
         field: &'static str,
-        /// What is wrong with it.
         problem: &'static str,
     },
-    /// Bytes remain in the records section after recordCount records.
-    #[error("record batch at byte {position}: {trailing} bytes remain after the {count} declared records")]
+    /// `trailing` bytes remain in the records section after the `count` declared records.
+    #[error(
+        "batch at byte {position}: {trailing} bytes remain after the {count} declared records"
+    )]
     TrailingBytes {
-        /// Batch position.
         position: usize,
-        /// The recordCount field.
         count: i32,
-        /// Leftover bytes.
         trailing: usize,
     },
 }

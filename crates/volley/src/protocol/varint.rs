@@ -12,6 +12,8 @@
 //! (varlong) byte is [`VarintError::Overlong`]. Like Kafka's readers, bits of
 //! that last byte beyond the integer's width are ignored.
 
+use std::mem::MaybeUninit;
+
 /// Maximum encoded length of a 32-bit varint.
 pub const MAX_VARINT_LEN: usize = 5;
 /// Maximum encoded length of a 64-bit varlong.
@@ -177,6 +179,78 @@ pub fn read_varlong(input: &mut &[u8]) -> Result<i64, VarintError> {
     read_uvarlong(input).map(unzigzag64)
 }
 
+/// Sequential writer into reserved, uninitialised memory (a `Vec`'s spare
+/// capacity), used to encode a record in one pass without zero-filling or
+/// per-byte capacity checks. Every method initialises each byte it advances
+/// over, so the first [`written`](Self::written) bytes are initialised; writes
+/// past the end of the slice panic (slice indexing) rather than corrupt memory.
+pub(crate) struct SpareWriter<'a> {
+    out: &'a mut [MaybeUninit<u8>],
+    pos: usize,
+}
+
+impl<'a> SpareWriter<'a> {
+    /// A writer at the start of `out`.
+    #[inline(always)]
+    pub(crate) fn new(out: &'a mut [MaybeUninit<u8>]) -> Self {
+        SpareWriter { out, pos: 0 }
+    }
+
+    /// Bytes written (and initialised) so far.
+    #[inline(always)]
+    pub(crate) fn written(&self) -> usize {
+        self.pos
+    }
+
+    #[inline(always)]
+    pub(crate) fn byte(&mut self, b: u8) {
+        self.out[self.pos] = MaybeUninit::new(b);
+        self.pos += 1;
+    }
+
+    #[inline(always)]
+    pub(crate) fn uvarint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline(always)]
+    pub(crate) fn uvarlong(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    #[inline(always)]
+    pub(crate) fn bytes(&mut self, src: &[u8]) {
+        let dst = &mut self.out[self.pos..self.pos + src.len()];
+        // SAFETY: `dst` is exactly `src.len()` elements long, `MaybeUninit<u8>`
+        // has the layout of `u8`, and the regions cannot overlap (`dst` is a
+        // unique borrow, `src` a shared one).
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len());
+        }
+        self.pos += src.len();
+    }
+
+    /// A Kafka nullable bytes field: zigzag varint length (-1 for `None`), then the bytes.
+    #[inline(always)]
+    pub(crate) fn nullable(&mut self, field: Option<&[u8]>) {
+        match field {
+            None => self.byte(1), // zigzag(-1)
+            Some(bytes) => {
+                self.uvarint(zigzag32(bytes.len() as i32));
+                self.bytes(bytes);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +337,32 @@ mod tests {
         // Kafka ignores excess bits in the last byte.
         let mut cur: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0x7f];
         assert_eq!(read_uvarint(&mut cur), Ok(u32::MAX));
+    }
+
+    #[test]
+    fn spare_writer_matches_vec_writers() {
+        let mut buf: Vec<u8> = b"head".to_vec();
+        let mut expected = buf.clone();
+        write_uvarint(&mut expected, 300);
+        write_uvarlong(&mut expected, u64::MAX);
+        write_varint(&mut expected, 2);
+        expected.extend_from_slice(b"ab");
+        write_varint(&mut expected, -1);
+        let total = expected.len() - buf.len();
+        buf.reserve(total);
+        let start = buf.len();
+        let written = {
+            let mut w = SpareWriter::new(&mut buf.spare_capacity_mut()[..total]);
+            w.uvarint(300);
+            w.uvarlong(u64::MAX);
+            w.nullable(Some(b"ab"));
+            w.nullable(None);
+            w.written()
+        };
+        assert_eq!(written, total);
+        // SAFETY: the writer initialised `written` bytes of the spare capacity.
+        unsafe { buf.set_len(start + written) };
+        assert_eq!(buf, expected);
     }
 
     proptest! {
