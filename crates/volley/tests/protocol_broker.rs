@@ -93,7 +93,11 @@ fn check_negotiation(conn: &Connection) {
             (cmin..=cmax).contains(&got) && (bmin..=bmax).contains(&got),
             "{key:?}: negotiated {got} outside client {cmin}..={cmax} or broker {bmin}..={bmax}"
         );
-        assert_eq!(got, cmax.min(bmax), "{key:?}: not the highest common version");
+        assert_eq!(
+            got,
+            cmax.min(bmax),
+            "{key:?}: not the highest common version"
+        );
     }
     let (_, produce_max) = v.range(ApiKey::Produce).unwrap();
     let produce = v.negotiate(ApiKey::Produce).unwrap();
@@ -182,7 +186,10 @@ async fn metadata_three_nodes_replicated_topic() {
     assert_eq!(t.partition_count(), 6);
     for p in &t.partitions {
         let leader = p.leader.expect("leader");
-        assert!(c.brokers.contains_key(&leader), "leader {leader} not a listed broker");
+        assert!(
+            c.brokers.contains_key(&leader),
+            "leader {leader} not a listed broker"
+        );
         let mut replicas = p.replicas.clone();
         replicas.sort_unstable();
         assert_eq!(replicas, vec![1, 2, 3], "partition {}", p.partition);
@@ -208,7 +215,10 @@ async fn metadata_unknown_topic() {
         let topic = common::unique_topic("pb-no-such-topic");
         let mut conn = connect(&addr).await;
         let c = metadata(&mut conn, &[&topic]).await;
-        let t = c.topics.get(topic.as_str()).expect("the topic is in the answer");
+        let t = c
+            .topics
+            .get(topic.as_str())
+            .expect("the topic is in the answer");
         assert_eq!(t.error, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "{addr}");
         assert!(t.partitions.is_empty());
         assert!(c.topic(&topic).is_none());
@@ -293,7 +303,9 @@ fn build_batch(recs: &[Rec], compression: Compression) -> Bytes {
         );
         assert_eq!(delta, i as i32);
     }
-    let closed = b.close(&BatchParams::NONE, &compression).expect("close batch");
+    let closed = b
+        .close(&BatchParams::NONE, &compression)
+        .expect("close batch");
     assert_eq!(closed.record_count(), recs.len() as i32);
     assert_eq!(closed.codec(), compression.codec());
     Bytes::copy_from_slice(closed.as_bytes())
@@ -383,7 +395,10 @@ fn check_dump(dump: &str, codec_name: &str, recs: &[Rec]) {
         format!("compresscodec: {codec_name} "),
         "isvalid: true".to_string(),
     ] {
-        assert!(line.contains(&want), "dump batch line lacks {want:?}:\n{line}");
+        assert!(
+            line.contains(&want),
+            "dump batch line lacks {want:?}:\n{line}"
+        );
     }
     // Record lines: one per record, with the key and payload printed by --print-data-log.
     let record_lines: Vec<&str> = dump
@@ -397,9 +412,15 @@ fn check_dump(dump: &str, codec_name: &str, recs: &[Rec]) {
         if let Some(v) = r.value {
             assert!(line.contains(&format!("payload: {v}")), "{line}");
         }
-        if let Some(k) = r.key {
-            assert!(line.contains(&format!("key: {k} ")), "{line}");
+        match r.key {
+            Some(k) => assert!(line.contains(&format!("key: {k} ")), "{line}"),
+            None => assert!(line.contains("keySize: -1 "), "{line}"),
         }
+        let keys: Vec<&str> = r.headers.iter().map(|(k, _)| *k).collect();
+        assert!(
+            line.contains(&format!("headerKeys: [{}]", keys.join(","))),
+            "{line}"
+        );
     }
 }
 
@@ -448,7 +469,10 @@ async fn codec_round_trip(codec: CompressionCodec) {
     let dump = common::dump_log(&topic, 0);
     eprintln!(
         "{codec:?}: Kafka's dump says: {}",
-        batch_lines(&dump).first().copied().unwrap_or("(no batch line)")
+        batch_lines(&dump)
+            .first()
+            .copied()
+            .unwrap_or("(no batch line)")
     );
     check_dump(&dump, codec.name(), &recs);
 }
