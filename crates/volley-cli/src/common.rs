@@ -22,7 +22,8 @@ pub struct ConfigSources<'a> {
 /// Reads a Java `.properties` file into ordered `(key, value)` pairs (UTF-8, or ISO-8859-1 when
 /// it is not valid UTF-8, as Java reads it).
 pub fn read_properties_file(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read producer config file {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read producer config file {}: {e}", path.display()))?;
     let text = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
@@ -44,8 +45,14 @@ pub fn build_config(src: ConfigSources<'_>) -> Result<ProducerConfig, String> {
     if !props.iter().any(|(k, _)| k.trim() == "client.id") {
         props.push(("client.id".to_string(), src.default_client_id.to_string()));
     }
-    props.push(("key.serializer".to_string(), BYTE_ARRAY_SERIALIZER.to_string()));
-    props.push(("value.serializer".to_string(), BYTE_ARRAY_SERIALIZER.to_string()));
+    props.push((
+        "key.serializer".to_string(),
+        BYTE_ARRAY_SERIALIZER.to_string(),
+    ));
+    props.push((
+        "value.serializer".to_string(),
+        BYTE_ARRAY_SERIALIZER.to_string(),
+    ));
     let has_bootstrap = props
         .iter()
         .any(|(k, v)| k.trim() == "bootstrap.servers" && !v.trim().is_empty());
@@ -79,8 +86,14 @@ mod tests {
 
     #[test]
     fn key_value_splits_at_first_equals() {
-        assert_eq!(parse_key_value("--x", "a=b=c").unwrap(), ("a".into(), "b=c".into()));
-        assert_eq!(parse_key_value("--x", "a=").unwrap(), ("a".into(), "".into()));
+        assert_eq!(
+            parse_key_value("--x", "a=b=c").unwrap(),
+            ("a".into(), "b=c".into())
+        );
+        assert_eq!(
+            parse_key_value("--x", "a=").unwrap(),
+            ("a".into(), "".into())
+        );
         assert!(parse_key_value("--x", "novalue").is_err());
         assert!(parse_key_value("--x", "=v").is_err());
     }

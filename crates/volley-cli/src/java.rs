@@ -19,7 +19,11 @@ pub fn fixed(x: f64, prec: usize) -> String {
     let sci = format!("{:e}", x.abs());
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i64 = exp.parse().expect("{:e} exponent is an integer");
-    let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let mut digits: Vec<u8> = mantissa
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
     // value = 0.d1 d2 d3 ... * 10^point
     let mut point = exp + 1;
     let keep = point + prec as i64;
@@ -142,7 +146,10 @@ mod tests {
             (0.05, ["0.1", "0.05", "0.050000", "0.050"]),
             (2.5, ["2.5", "2.50", "2.500000", "2.500"]),
             (0.15, ["0.2", "0.15", "0.150000", "0.150"]),
-            (1234567.891, ["1234567.9", "1234567.89", "1234567.891000", "1234567.891"]),
+            (
+                1234567.891,
+                ["1234567.9", "1234567.89", "1234567.891000", "1234567.891"],
+            ),
             (0.0, ["0.0", "0.00", "0.000000", "0.000"]),
             (1e-7, ["0.0", "0.00", "0.000000", "0.000"]),
             (99.95, ["100.0", "99.95", "99.950000", "99.950"]),
@@ -173,7 +180,9 @@ mod tests {
     fn splittable_random_matches_java() {
         // Java: new SplittableRandom(0), 30 x (char) (nextInt(26) + 65).
         let mut r = SplittableRandom::new(0);
-        let s: String = (0..30).map(|_| (r.next_int_bounded(26) + 65) as u8 as char).collect();
+        let s: String = (0..30)
+            .map(|_| (r.next_int_bounded(26) + 65) as u8 as char)
+            .collect();
         assert_eq!(s, "YQHHNEBSEPDNSEIFGAMSUJXKOLTXSP");
         let mut r = SplittableRandom::new(-7);
         let v: Vec<i32> = (0..5).map(|_| r.next_int_bounded(1000)).collect();

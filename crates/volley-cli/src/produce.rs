@@ -47,7 +47,8 @@ pub struct ProduceArgs {
     pub file: Option<PathBuf>,
 
     /// Split each line at the first SEP into key and value (Kafka's parse.key with
-    /// key.separator). A line without SEP fails the run, naming its line number.
+    /// key.separator). A line without SEP fails the run, naming its line number. For a tab,
+    /// pass a real tab (in bash: --key-separator $'\t').
     #[arg(long = "key-separator", value_name = "SEP")]
     pub key_separator: Option<String>,
 
@@ -69,7 +70,11 @@ pub struct ProduceArgs {
     pub producer_properties: Vec<String>,
 
     /// A Java .properties file with the producer configuration.
-    #[arg(long = "producer.config", visible_alias = "command-config", value_name = "FILE")]
+    #[arg(
+        long = "producer.config",
+        visible_alias = "command-config",
+        value_name = "FILE"
+    )]
     pub producer_config: Option<PathBuf>,
 
     /// Wait for each record to be acknowledged before reading the next line (slow); the run
@@ -228,7 +233,9 @@ fn run_inner(args: &ProduceArgs) -> Result<i32, String> {
                         }
                         Err(e) => {
                             tally.on_failure(n, "delivery failed", &e);
-                            stop = Some(format!("stopped at line {n}: its record was not acknowledged (--sync)"));
+                            stop = Some(format!(
+                                "stopped at line {n}: its record was not acknowledged (--sync)"
+                            ));
                             break;
                         }
                     }
@@ -241,12 +248,13 @@ fn run_inner(args: &ProduceArgs) -> Result<i32, String> {
                 .map(|()| sent += 1)
         };
         if let Err(e) = result {
-            rejected += 1;
-            tally.on_failure(n, "not sent", &e);
             // A record too large fails alone; anything else (unknown topic, closed or failed
             // producer, bad partition) would fail every following record too.
-            if !matches!(e, Error::RecordTooLarge { .. }) {
-                stop = Some(format!("stopped at line {n}: {e}"));
+            if matches!(e, Error::RecordTooLarge { .. }) {
+                rejected += 1;
+                tally.on_failure(n, "not sent", &e);
+            } else {
+                stop = Some(format!("line {n}: not sent: {e}"));
                 break;
             }
         }
@@ -295,7 +303,10 @@ fn run_inner(args: &ProduceArgs) -> Result<i32, String> {
         ok = false;
     }
     if unresolved > 0 {
-        print_error("produce", format!("{unresolved} record(s) were not resolved at close"));
+        print_error(
+            "produce",
+            format!("{unresolved} record(s) were not resolved at close"),
+        );
         ok = false;
     }
     Ok(if ok { 0 } else { 1 })
