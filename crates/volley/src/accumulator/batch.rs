@@ -89,6 +89,11 @@ impl BatchShared {
         true
     }
 
+    /// Whether this batch has an outcome of its own (done or split).
+    pub(crate) fn is_resolved(&self) -> bool {
+        !matches!(&*self.outcome.lock(), Outcome::Pending(_))
+    }
+
     /// Whether the batch (and, through splits, every record of it) has an outcome.
     pub(crate) fn is_done(&self) -> bool {
         match &*self.outcome.lock() {

@@ -106,6 +106,24 @@ pub(crate) struct Accumulator {
     pub wakeup: Arc<Notify>,
 }
 
+/// Puts a batch back at the front of its queue, in sequence order among the queued retries when
+/// it has a sequence (see [`Accumulator::reenqueue`]).
+fn insert_retry(d: &mut VecDeque<ProducerBatch>, b: ProducerBatch) {
+    match b.stamp.map(|s| s.base_sequence) {
+        Some(seq) if seq >= 0 => {
+            let pos = d
+                .iter()
+                .position(|x| {
+                    x.stamp
+                        .is_none_or(|s| s.base_sequence < 0 || s.base_sequence > seq)
+                })
+                .unwrap_or(d.len());
+            d.insert(pos, b);
+        }
+        _ => d.push_front(b),
+    }
+}
+
 fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -557,21 +575,7 @@ impl Accumulator {
         b.retry_at = Some(now + backoff);
         b.last_attempt = now + backoff;
         b.state = BatchState::Closed;
-        let mut d = q.batches.lock();
-        match b.stamp.map(|s| s.base_sequence) {
-            Some(seq) if seq >= 0 => {
-                let pos = d
-                    .iter()
-                    .position(|x| {
-                        x.stamp
-                            .is_none_or(|s| s.base_sequence < 0 || s.base_sequence > seq)
-                    })
-                    .unwrap_or(d.len());
-                d.insert(pos, b);
-            }
-            _ => d.push_front(b),
-        }
-        drop(d);
+        insert_retry(&mut q.batches.lock(), b);
         self.wakeup.notify_one();
     }
 
@@ -649,9 +653,12 @@ impl Accumulator {
         let q = self.queue(&b.topic, b.partition, 0);
         let mut d = q.batches.lock();
         for (mut nb, _) in halves.into_iter().rev() {
-            // A split batch is still open: it is closed (with its stamp) when drained.
+            // A split batch is still open: it is closed (with its stamp) when drained. With
+            // sequences, the halves go after any earlier retry of the partition (see
+            // `insert_retry`): in front of it, the first half could never be sent before the
+            // earlier sequence, which could never be drained from behind it.
             nb.last_attempt = now;
-            d.push_front(nb);
+            insert_retry(&mut d, nb);
         }
         drop(d);
         self.wakeup.notify_one();
@@ -685,8 +692,11 @@ impl Accumulator {
         result: std::result::Result<Ack, Error>,
         on_ack: &dyn Fn(&crate::record::RecordMetadata, Option<&Error>),
     ) {
-        self.incomplete.lock().remove(&b.id);
-        if !b.shared.complete(result.clone()) {
+        // Callbacks and interceptors run before the futures resolve and before the batch leaves
+        // the incomplete set, so that `flush` returns only after every callback of the records
+        // it waited for has run (as in Java).
+        if b.shared.is_resolved() {
+            debug_assert!(false, "batch {}-{} resolved twice", b.topic, b.partition);
             return;
         }
         for t in b.thunks {
@@ -712,6 +722,8 @@ impl Accumulator {
                 }
             }
         }
+        b.shared.complete(result);
+        self.incomplete.lock().remove(&b.id);
         self.release_buffers(b.pool_bytes, b.builder, b.closed);
     }
 
