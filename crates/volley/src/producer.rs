@@ -152,6 +152,65 @@ fn compression_of(cfg: &ProducerConfig) -> Result<Compression> {
         .map_err(|m| Error::config("compression.type", m))
 }
 
+/// The state shared with the I/O thread and the sender's configuration, for a validated `cfg`
+/// (the part of starting a producer that needs no thread; the simulated-cluster tests build a
+/// [`Sender`] from it too).
+pub(crate) fn build_shared(
+    cfg: &ProducerConfig,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+) -> Result<(Arc<Shared>, SenderConfig)> {
+    let idempotent = cfg.effective_idempotence();
+    let compression = compression_of(cfg)?;
+    let acc = Accumulator::new(AccumulatorConfig {
+        batch_size: cfg.batch_size.max(1),
+        linger: cfg.linger,
+        compression,
+        delivery_timeout: cfg.delivery_timeout,
+        buffer_memory: cfg.buffer_memory,
+        transactional: cfg.transactional_id.is_some(),
+    });
+    let shared = Arc::new(Shared {
+        acc,
+        cluster: RwLock::new(Arc::new(Cluster::default())),
+        metadata_changed: Signal::default(),
+        wanted_topics: Mutex::new(Vec::new()),
+        sticky: StickyPartitioner::new(
+            cfg.batch_size.max(1),
+            cfg.partitioner_adaptive_partitioning,
+        ),
+        interceptors: Interceptors::new(interceptors),
+        fatal: Mutex::new(None),
+        counters: Counters::default(),
+        closing: AtomicBool::new(false),
+        force_close: AtomicBool::new(false),
+        stopped: Signal::default(),
+        stopped_flag: AtomicBool::new(false),
+    });
+    let sender_cfg = SenderConfig {
+        bootstrap: cfg.bootstrap_servers.clone(),
+        client_id: cfg.client_id.clone(),
+        acks: cfg.acks.as_i16(),
+        request_timeout: cfg.request_timeout,
+        max_in_flight: cfg.max_in_flight,
+        max_request_size: cfg.max_request_size,
+        retries: cfg.retries,
+        retry_backoff: cfg.retry_backoff,
+        retry_backoff_max: cfg.retry_backoff_max,
+        reconnect_backoff: cfg.reconnect_backoff,
+        reconnect_backoff_max: cfg.reconnect_backoff_max,
+        connections_max_idle: cfg.connections_max_idle.unwrap_or(Duration::MAX / 4),
+        delivery_timeout: cfg.delivery_timeout,
+        idempotent,
+        transactional_id: cfg.transactional_id.clone(),
+        allow_auto_create: cfg.allow_auto_create_topics,
+        metadata_max_age: cfg.metadata_max_age,
+        metadata_max_idle: cfg.metadata_max_idle,
+        partitioner_availability_timeout: cfg.partitioner_availability_timeout,
+        adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
+    };
+    Ok((shared, sender_cfg))
+}
+
 impl Producer {
     /// A producer with this configuration.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
@@ -193,55 +252,7 @@ impl Producer {
         if partitioner.is_none() && cfg.partitioner == PartitionerClass::RoundRobin {
             partitioner = Some(Arc::new(RoundRobinPartitioner::new()));
         }
-        let idempotent = cfg.effective_idempotence();
-        let compression = compression_of(&cfg)?;
-        let acc = Accumulator::new(AccumulatorConfig {
-            batch_size: cfg.batch_size.max(1),
-            linger: cfg.linger,
-            compression,
-            delivery_timeout: cfg.delivery_timeout,
-            buffer_memory: cfg.buffer_memory,
-            transactional: cfg.transactional_id.is_some(),
-        });
-        let shared = Arc::new(Shared {
-            acc,
-            cluster: RwLock::new(Arc::new(Cluster::default())),
-            metadata_changed: Signal::default(),
-            wanted_topics: Mutex::new(Vec::new()),
-            sticky: StickyPartitioner::new(
-                cfg.batch_size.max(1),
-                cfg.partitioner_adaptive_partitioning,
-            ),
-            interceptors: Interceptors::new(interceptors),
-            fatal: Mutex::new(None),
-            counters: Counters::default(),
-            closing: AtomicBool::new(false),
-            force_close: AtomicBool::new(false),
-            stopped: Signal::default(),
-            stopped_flag: AtomicBool::new(false),
-        });
-        let sender_cfg = SenderConfig {
-            bootstrap: cfg.bootstrap_servers.clone(),
-            client_id: cfg.client_id.clone(),
-            acks: cfg.acks.as_i16(),
-            request_timeout: cfg.request_timeout,
-            max_in_flight: cfg.max_in_flight,
-            max_request_size: cfg.max_request_size,
-            retries: cfg.retries,
-            retry_backoff: cfg.retry_backoff,
-            retry_backoff_max: cfg.retry_backoff_max,
-            reconnect_backoff: cfg.reconnect_backoff,
-            reconnect_backoff_max: cfg.reconnect_backoff_max,
-            connections_max_idle: cfg.connections_max_idle.unwrap_or(Duration::MAX / 4),
-            delivery_timeout: cfg.delivery_timeout,
-            idempotent,
-            transactional_id: cfg.transactional_id.clone(),
-            allow_auto_create: cfg.allow_auto_create_topics,
-            metadata_max_age: cfg.metadata_max_age,
-            metadata_max_idle: cfg.metadata_max_idle,
-            partitioner_availability_timeout: cfg.partitioner_availability_timeout,
-            adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
-        };
+        let (shared, sender_cfg) = build_shared(&cfg, interceptors)?;
         let options = ConnectOptions {
             client_id: cfg.client_id.clone(),
             connect_timeout: cfg.socket_connection_setup_timeout,

@@ -106,20 +106,6 @@ impl Idempotence {
         }))
     }
 
-    /// A split replaced one batch (one sequence range) by halves that carry their own stamps.
-    pub(crate) fn on_split(
-        &mut self,
-        topic: &Arc<str>,
-        partition: i32,
-        stamp: Option<ProducerStamp>,
-    ) {
-        if let Some(s) = stamp {
-            if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
-                p.unacked.remove(&s.base_sequence);
-            }
-        }
-    }
-
     /// A batch ended (success or final failure). A failure of a batch whose sequence was used
     /// leaves a gap: an epoch bump is scheduled.
     pub(crate) fn on_batch_done(&mut self, b: &ProducerBatch, success: bool) {

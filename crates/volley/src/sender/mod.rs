@@ -8,6 +8,10 @@
 
 pub(crate) mod idempotence;
 pub(crate) mod produce;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -455,6 +459,14 @@ impl Sender {
         for t in &wanted {
             self.metadata.add_topic(t, now);
         }
+        if !wanted.is_empty() {
+            // A send waits for these topics, so the last metadata did not have them. A topic
+            // already in the interest set does not ask for a refresh by itself: without this,
+            // a topic created after the first lookup would be seen only at
+            // metadata.max.age.ms, after the send gave up (Java's waitOnMetadata asks again on
+            // each wake-up too). The refresh backoff bounds the rate.
+            self.metadata.request_update();
+        }
 
         self.check_request_timeouts(now, &mut wake_at);
         self.maybe_refresh_metadata(now, &mut wake_at);
@@ -869,10 +881,14 @@ impl Sender {
                 Conn::Connecting => continue,
                 Conn::Up(_) => {}
             }
-            while self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight {
-                if !self.send_one_request(now, node, &cluster) {
-                    break;
-                }
+            // One request per node per poll, as Java's drain. `drain` does not look at
+            // linger.ms, so draining again in this poll would send the batch right behind a
+            // full one (still open, not lingered). The next poll runs `ready` again and sends
+            // what is sendable then.
+            if self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight
+                && self.send_one_request(now, node, &cluster)
+            {
+                wake_at(now);
             }
         }
     }
@@ -1108,14 +1124,16 @@ impl Sender {
         }
         if code == KafkaCode::MESSAGE_TOO_LARGE && b.record_count > 1 {
             self.unmute(&b);
-            let stamp = b.stamp;
             let (topic, partition) = (b.topic.clone(), b.partition);
             let count = b.record_count;
             match self.shared.acc.split_and_reenqueue(b, now) {
                 Ok(()) => {
                     tracing::info!(topic = %topic, partition, records = count, "batch too large for the broker; split in two");
                     Counters::add(&self.shared.counters.batch_split, 1);
-                    self.idem.on_split(&topic, partition, stamp);
+                    // The parent's base sequence stays unacknowledged: the first half starts
+                    // there (the second half's is added when it is drained). Dropping it would
+                    // make a later batch, refused as OUT_OF_ORDER because of this one, look like
+                    // the partition's first unacknowledged batch and bump the epoch for nothing.
                     return;
                 }
                 Err(b) => {
@@ -1222,31 +1240,5 @@ impl Sender {
                 .acc
                 .complete(b, result, &|md, e| interceptors.on_acknowledgement(md, e));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_exponentially_with_jitter_and_caps() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_millis(1000);
-        for _ in 0..100 {
-            let b1 = backoff(base, max, 1);
-            assert!(
-                b1 >= Duration::from_millis(80) && b1 <= Duration::from_millis(120),
-                "{b1:?}"
-            );
-            let b3 = backoff(base, max, 3);
-            assert!(
-                b3 >= Duration::from_millis(320) && b3 <= Duration::from_millis(480),
-                "{b3:?}"
-            );
-            let b10 = backoff(base, max, 10);
-            assert!(b10 <= max && b10 >= Duration::from_millis(800), "{b10:?}");
-        }
-        assert_eq!(backoff(Duration::ZERO, max, 5), Duration::ZERO);
     }
 }

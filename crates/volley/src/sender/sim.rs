@@ -1,0 +1,1085 @@
+//! A deterministic simulated Kafka cluster for testing the sender state machine.
+//!
+//! No sockets and no clock: time is an [`Instant`] the test advances (through
+//! [`Sim::run_until`]), connections are entries in a map, and the brokers are a model that
+//! decodes the sender's request frames with the `kafka-protocol` crate, keeps a log per
+//! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
+//! Faults are injected by the test: error codes for the next produce requests of a partition,
+//! leader moves, lost responses, delays, disconnects and refused connections.
+//!
+//! The harness plays the I/O driver's part (`io/driver.rs`): it polls the sender, carries out
+//! its outputs (a connect is answered on the next step, a request is answered at once or after
+//! the broker's delay), drops events of connections the sender closed, and advances the clock
+//! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
+//! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use parking_lot::Mutex;
+
+use super::{Output, Sender, Shared};
+use crate::accumulator::{DeliveryFuture, RecordRef};
+use crate::config::ProducerConfig;
+use crate::error::{Error, KafkaCode};
+use crate::protocol::frame::BrokerVersions;
+use crate::protocol::record_batch::decode_batches;
+use crate::record::RecordMetadata;
+
+/// What a Kafka 4.x broker announces in ApiVersions: `(api key, min, max)`.
+pub(crate) const KAFKA_4_VERSIONS: &[(i16, i16, i16)] = &[
+    (0, 3, 13), // Produce
+    (3, 0, 13), // Metadata
+    (18, 0, 4), // ApiVersions
+    (22, 0, 5), // InitProducerId
+    (10, 0, 6), // FindCoordinator
+    (24, 0, 5), // AddPartitionsToTxn
+    (25, 0, 4), // AddOffsetsToTxn
+    (26, 0, 5), // EndTxn
+    (28, 0, 5), // TxnOffsetCommit
+];
+
+/// How many appended batches per producer and partition the broker remembers to recognise a
+/// retry of one of them (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
+const DUPLICATE_WINDOW: usize = 5;
+
+/// The address of a simulated broker.
+pub(crate) fn addr(broker: i32) -> String {
+    format!("broker{broker}:9092")
+}
+
+/// One record in a partition's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogRecord {
+    pub offset: i64,
+    pub value: String,
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The record's own sequence (batch base sequence + offset delta); -1 without idempotence.
+    pub sequence: i32,
+}
+
+/// One partition of a produce request, as the broker saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct ProducePart {
+    pub topic: String,
+    pub partition: i32,
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+    pub values: Vec<String>,
+    /// The batch bytes.
+    pub bytes: usize,
+    /// What the broker answered.
+    pub code: KafkaCode,
+}
+
+/// A request the sender wrote, as the broker saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestLog {
+    pub at: Instant,
+    /// The sender's node id (negative for a bootstrap connection).
+    pub node: i32,
+    pub broker: i32,
+    pub api: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    /// The frame's size, size prefix included.
+    pub size: usize,
+    pub acks: i16,
+    /// Produce: the partitions it carried.
+    pub parts: Vec<ProducePart>,
+    /// Metadata: the topics asked for (`None` = all).
+    pub topics: Option<Vec<String>>,
+    /// The response was lost (fault injection).
+    pub dropped: bool,
+}
+
+/// Connection-level events, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConnEvent {
+    Connect {
+        node: i32,
+        addr: String,
+    },
+    Connected {
+        node: i32,
+    },
+    ConnectFailed {
+        node: i32,
+    },
+    /// The sender asked for the connection to be closed.
+    Close {
+        node: i32,
+    },
+    /// The connection broke (fault injection, or a write to a connection that is gone).
+    Disconnected {
+        node: i32,
+    },
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    /// The sequence of the last record appended.
+    last_seq: i32,
+    /// `(first sequence, last sequence, base offset)` of the last appended batches.
+    recent: VecDeque<(i32, i32, i64)>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionModel {
+    leader: Option<i32>,
+    log: Vec<LogRecord>,
+    fail_next: VecDeque<KafkaCode>,
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+#[derive(Debug)]
+struct TopicModel {
+    partitions: Vec<PartitionModel>,
+    /// The topic's `max.message.bytes`: a larger batch is refused with MESSAGE_TOO_LARGE.
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct BrokerModel {
+    refuse_until: Option<Instant>,
+    delay: Duration,
+    drop_produce_responses: u32,
+    drop_all_responses: bool,
+}
+
+#[derive(Debug)]
+struct SimConn {
+    broker: i32,
+    generation: u64,
+    up: bool,
+    /// When the last response was scheduled (responses on a connection keep their order).
+    last_response: Instant,
+}
+
+#[derive(Debug)]
+enum Delivery {
+    Connected {
+        node: i32,
+        generation: u64,
+    },
+    ConnectFailed {
+        node: i32,
+        generation: u64,
+    },
+    Response {
+        node: i32,
+        generation: u64,
+        frame: Bytes,
+    },
+}
+
+/// A record the test sent, and what became of it.
+#[derive(Debug)]
+pub(crate) struct SentRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub value: String,
+    pub sent_at: Instant,
+    future: Option<DeliveryFuture>,
+    outcome: Option<Result<RecordMetadata, Error>>,
+}
+
+type Resolutions = Arc<Mutex<Vec<(usize, Instant, Result<RecordMetadata, Error>)>>>;
+
+/// See the module docs.
+pub(crate) struct Sim {
+    pub now: Instant,
+    pub start: Instant,
+    pub shared: Arc<Shared>,
+    pub sender: Sender,
+    pub requests: Vec<RequestLog>,
+    pub conn_events: Vec<(Instant, ConnEvent)>,
+    pub records: Vec<SentRecord>,
+    brokers: BTreeMap<i32, BrokerModel>,
+    topics: BTreeMap<String, TopicModel>,
+    conns: HashMap<i32, SimConn>,
+    queue: BTreeMap<(Instant, u64), Delivery>,
+    seq: u64,
+    generation: u64,
+    next_producer_id: i64,
+    producer_epochs: HashMap<i64, i16>,
+    resolutions: Resolutions,
+    clock: Arc<Mutex<Instant>>,
+}
+
+impl Sim {
+    /// A cluster of `brokers` with `topics` (name, leader of each partition; `-1` = none), and
+    /// a sender configured with bootstrap `broker<first>:9092` and whatever `configure` sets.
+    pub(crate) fn new(
+        brokers: &[i32],
+        topics: &[(&str, &[i32])],
+        configure: impl FnOnce(&mut ProducerConfig),
+    ) -> Sim {
+        fastrand::seed(0x5eed);
+        let mut cfg = ProducerConfig::default();
+        cfg.bootstrap_servers = vec![addr(brokers[0])];
+        cfg.client_id = "sim".into();
+        configure(&mut cfg);
+        cfg.validate().expect("valid test configuration");
+        let (shared, sender_cfg) =
+            crate::producer::build_shared(&cfg, Vec::new()).expect("shared state");
+        let now = Instant::now();
+        let sender = Sender::new(sender_cfg, shared.clone(), now);
+        let mut sim = Sim {
+            now,
+            start: now,
+            shared,
+            sender,
+            requests: Vec::new(),
+            conn_events: Vec::new(),
+            records: Vec::new(),
+            brokers: brokers
+                .iter()
+                .map(|&b| (b, BrokerModel::default()))
+                .collect(),
+            topics: BTreeMap::new(),
+            conns: HashMap::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            generation: 0,
+            next_producer_id: 1000,
+            producer_epochs: HashMap::new(),
+            resolutions: Arc::new(Mutex::new(Vec::new())),
+            clock: Arc::new(Mutex::new(now)),
+        };
+        for (name, leaders) in topics {
+            sim.create_topic(name, leaders);
+        }
+        sim
+    }
+
+    /// Simulated time since the start.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    // ------------------------------------------------------------------ cluster changes, faults
+
+    /// Creates a topic: one partition per leader (`-1` = no leader).
+    pub(crate) fn create_topic(&mut self, name: &str, leaders: &[i32]) {
+        let partitions = leaders
+            .iter()
+            .map(|&l| PartitionModel {
+                leader: (l >= 0).then_some(l),
+                ..PartitionModel::default()
+            })
+            .collect();
+        self.topics.insert(
+            name.to_string(),
+            TopicModel {
+                partitions,
+                max_message_bytes: 1024 * 1024,
+            },
+        );
+    }
+
+    /// Moves a partition's leadership (`None`: no leader). The old leader answers
+    /// NOT_LEADER_OR_FOLLOWER from now on; metadata shows the new one.
+    pub(crate) fn set_leader(&mut self, topic: &str, partition: i32, leader: Option<i32>) {
+        self.partition_mut(topic, partition).leader = leader;
+    }
+
+    /// The next `n` produce requests for the partition (reaching its leader) fail with `code`.
+    pub(crate) fn fail_produce(&mut self, topic: &str, partition: i32, n: usize, code: KafkaCode) {
+        self.partition_mut(topic, partition)
+            .fail_next
+            .extend(std::iter::repeat_n(code, n));
+    }
+
+    /// The partition leader forgets every producer's state (as after the producer's last
+    /// records were deleted by retention): a sequence > 0 then gets UNKNOWN_PRODUCER_ID.
+    pub(crate) fn forget_producers(&mut self, topic: &str, partition: i32) {
+        self.partition_mut(topic, partition).producers.clear();
+    }
+
+    /// Cancels the partition's pending `fail_produce` faults.
+    pub(crate) fn clear_faults(&mut self, topic: &str, partition: i32) {
+        self.partition_mut(topic, partition).fail_next.clear();
+    }
+
+    /// The topic's `max.message.bytes`.
+    pub(crate) fn set_max_message_bytes(&mut self, topic: &str, bytes: usize) {
+        self.topics.get_mut(topic).expect("topic").max_message_bytes = bytes;
+    }
+
+    /// The broker handles the next `n` produce requests (appends what it accepts) but their
+    /// responses are lost.
+    pub(crate) fn drop_produce_responses(&mut self, broker: i32, n: u32) {
+        self.broker_mut(broker).drop_produce_responses += n;
+    }
+
+    /// The broker stops answering anything (requests are still handled) until set back.
+    pub(crate) fn set_unresponsive(&mut self, broker: i32, on: bool) {
+        self.broker_mut(broker).drop_all_responses = on;
+    }
+
+    /// Responses from the broker arrive `delay` after their request.
+    pub(crate) fn delay_responses(&mut self, broker: i32, delay: Duration) {
+        self.broker_mut(broker).delay = delay;
+    }
+
+    /// Connection attempts to the broker fail until `until`.
+    pub(crate) fn refuse_connections(&mut self, broker: i32, until: Instant) {
+        self.broker_mut(broker).refuse_until = Some(until);
+    }
+
+    /// Breaks the sender's connection to `node` (as the driver reports a read error). Responses
+    /// not yet delivered on it are lost.
+    pub(crate) fn disconnect(&mut self, node: i32) {
+        if self.conns.remove(&node).is_some() {
+            self.conn_events
+                .push((self.now, ConnEvent::Disconnected { node }));
+            let err = Error::Network {
+                broker: format!("node {node}"),
+                message: "connection reset by the simulation".into(),
+                source: None,
+            };
+            self.sender.handle_disconnected(self.now, node, &err);
+        }
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> &mut PartitionModel {
+        &mut self.topics.get_mut(topic).expect("topic").partitions[partition as usize]
+    }
+
+    fn broker_mut(&mut self, broker: i32) -> &mut BrokerModel {
+        self.brokers.get_mut(&broker).expect("broker")
+    }
+
+    // ------------------------------------------------------------------ the producer's side
+
+    /// Appends a record to `topic`-`partition` as `Producer::send` does (waiting for metadata
+    /// first if the topic is not known yet). Returns the record's id.
+    pub(crate) fn send(&mut self, topic: &str, partition: i32, value: &str) -> usize {
+        if self.shared.cluster().topic(topic).is_none() {
+            self.wait_for_topic(topic);
+        }
+        let count = self
+            .shared
+            .cluster()
+            .topic(topic)
+            .expect("topic known")
+            .partition_count();
+        let topic_arc: Arc<str> = Arc::from(topic);
+        let q = self.shared.acc.queue(&topic_arc, partition, count);
+        let id = self.records.len();
+        let resolutions = self.resolutions.clone();
+        let clock = self.clock.clone();
+        let callback = Box::new(move |r: Result<RecordMetadata, Error>| {
+            let at = *clock.lock();
+            resolutions.lock().push((id, at, r));
+        });
+        let rec = RecordRef {
+            timestamp: 1_700_000_000_000 + self.elapsed().as_millis() as i64,
+            key: None,
+            value: Some(value.as_bytes()),
+            headers: &[],
+        };
+        let appended = self
+            .shared
+            .acc
+            .append(
+                &q,
+                &rec,
+                Some(callback),
+                false,
+                Instant::now() + Duration::from_secs(1),
+                Duration::from_secs(1),
+                self.now,
+            )
+            .expect("append");
+        self.records.push(SentRecord {
+            topic: topic.to_string(),
+            partition,
+            value: value.to_string(),
+            sent_at: self.now,
+            future: Some(appended.future),
+            outcome: None,
+        });
+        id
+    }
+
+    /// Asks for a topic's metadata as `Producer::send` does and runs until it is known; panics
+    /// after 60 s.
+    pub(crate) fn wait_for_topic(&mut self, topic: &str) {
+        assert!(
+            self.wait_for_topic_within(topic, Duration::from_secs(60)),
+            "topic {topic} not in metadata after 60 s"
+        );
+    }
+
+    /// Waits for a topic as `Producer::send` does (`topic_or_request`): asks for it, and asks
+    /// again each time fresh metadata arrives without it, for up to `max`. Returns whether it
+    /// became known.
+    pub(crate) fn wait_for_topic_within(&mut self, topic: &str, max: Duration) -> bool {
+        let deadline = self.now + max;
+        let known = |s: &Sim| s.shared.cluster().topic(topic).is_some();
+        loop {
+            if known(self) {
+                return true;
+            }
+            self.shared.wanted_topics.lock().push(Arc::from(topic));
+            let seen = self.shared.metadata_changed.generation();
+            let left = deadline.saturating_duration_since(self.now);
+            let moved = self.run_until(left, |s| {
+                known(s) || s.shared.metadata_changed.generation() > seen
+            });
+            if !moved {
+                return known(self);
+            }
+        }
+    }
+
+    /// Whether the record's future has resolved.
+    pub(crate) fn is_done(&self, id: usize) -> bool {
+        let r = &self.records[id];
+        r.outcome.is_some() || r.future.as_ref().is_some_and(DeliveryFuture::is_done)
+    }
+
+    /// Whether every record sent so far has resolved.
+    pub(crate) fn all_done(&self) -> bool {
+        (0..self.records.len()).all(|id| self.is_done(id))
+    }
+
+    /// The record's outcome, taken from its future. Panics if it has not resolved.
+    pub(crate) fn outcome(&mut self, id: usize) -> &Result<RecordMetadata, Error> {
+        let r = &mut self.records[id];
+        if r.outcome.is_none() {
+            let fut = r.future.take().expect("future");
+            match fut.wait_timeout(Duration::ZERO) {
+                Ok(res) => r.outcome = Some(res),
+                Err(fut) => {
+                    r.future = Some(fut);
+                    panic!("record {id} ({}) has not resolved", r.value);
+                }
+            }
+        }
+        r.outcome.as_ref().expect("outcome")
+    }
+
+    /// The offset the record was acknowledged at. Panics if it failed.
+    pub(crate) fn offset(&mut self, id: usize) -> i64 {
+        match self.outcome(id) {
+            Ok(md) => md.offset,
+            Err(e) => panic!("record {id} failed: {e}"),
+        }
+    }
+
+    /// The error the record failed with. Panics if it succeeded.
+    pub(crate) fn error(&mut self, id: usize) -> Error {
+        match self.outcome(id) {
+            Ok(md) => panic!("record {id} succeeded at offset {}", md.offset),
+            Err(e) => e.clone(),
+        }
+    }
+
+    /// When the record's callback ran (its resolution), if it has.
+    pub(crate) fn resolved_at(&self, id: usize) -> Option<Instant> {
+        self.resolutions
+            .lock()
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, at, _)| *at)
+    }
+
+    /// Checks that every record resolved exactly once: its callback ran once, its future is
+    /// done, and both tell the same outcome.
+    pub(crate) fn assert_each_resolved_once(&mut self) {
+        let resolutions: Vec<_> = self.resolutions.lock().clone();
+        for id in 0..self.records.len() {
+            let calls: Vec<_> = resolutions.iter().filter(|(i, _, _)| *i == id).collect();
+            let value = self.records[id].value.clone();
+            assert_eq!(
+                calls.len(),
+                1,
+                "record {id} ({value}) resolved {} times",
+                calls.len()
+            );
+            let from_callback = calls[0].2.clone();
+            if let Ok(md) = &from_callback {
+                let r = &self.records[id];
+                assert_eq!((&*md.topic, md.partition), (r.topic.as_str(), r.partition));
+            }
+            let from_future = self.outcome(id).clone();
+            match (&from_callback, &from_future) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "record {id}: callback and future disagree"),
+                (Err(a), Err(b)) => assert_eq!(
+                    a.to_string(),
+                    b.to_string(),
+                    "record {id}: callback and future disagree"
+                ),
+                _ => panic!("record {id}: callback {from_callback:?}, future {from_future:?}"),
+            }
+        }
+    }
+
+    /// The partition's log, in offset order.
+    pub(crate) fn log(&self, topic: &str, partition: i32) -> &[LogRecord] {
+        &self.topics[topic].partitions[partition as usize].log
+    }
+
+    /// The values in the partition's log, in offset order.
+    pub(crate) fn log_values(&self, topic: &str, partition: i32) -> Vec<String> {
+        self.log(topic, partition)
+            .iter()
+            .map(|r| r.value.clone())
+            .collect()
+    }
+
+    /// The produce requests, with the part for `topic`-`partition` of each that carried one.
+    pub(crate) fn produce_attempts(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Vec<(&RequestLog, &ProducePart)> {
+        self.requests
+            .iter()
+            .filter(|r| r.api == ApiKey::Produce)
+            .filter_map(|r| {
+                r.parts
+                    .iter()
+                    .find(|p| p.topic == topic && p.partition == partition)
+                    .map(|p| (r, p))
+            })
+            .collect()
+    }
+
+    /// The requests of one API.
+    pub(crate) fn requests_of(&self, api: ApiKey) -> Vec<&RequestLog> {
+        self.requests.iter().filter(|r| r.api == api).collect()
+    }
+
+    // ------------------------------------------------------------------ the driver's loop
+
+    fn set_now(&mut self, now: Instant) {
+        self.now = now;
+        *self.clock.lock() = now;
+    }
+
+    /// One `poll` of the sender, and its outputs carried out.
+    pub(crate) fn poll(&mut self) {
+        self.sender.poll(self.now);
+        while let Some(out) = self.sender.poll_output() {
+            match out {
+                Output::Connect { node, addr } => self.on_connect(node, addr),
+                Output::Send { node, frame } => self.on_send(node, frame),
+                Output::Close { node } => {
+                    self.conn_events.push((self.now, ConnEvent::Close { node }));
+                    self.conns.remove(&node);
+                }
+            }
+        }
+    }
+
+    /// Runs the sender until `done` holds (checked after each poll) or `max` of simulated time
+    /// has passed; returns whether `done` held. Time jumps to the sender's `poll_timeout` or the
+    /// next scheduled event, whichever is first, and never past `now + max`.
+    pub(crate) fn run_until(&mut self, max: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let deadline = self.now + max;
+        let mut spins = 0;
+        loop {
+            self.poll();
+            if done(self) {
+                return true;
+            }
+            if self.deliver_due() {
+                continue;
+            }
+            let mut next = deadline;
+            if let Some(t) = self.sender.poll_timeout() {
+                next = next.min(t);
+            }
+            if let Some((t, _)) = self.queue.keys().next() {
+                next = next.min(*t);
+            }
+            if next <= self.now {
+                if self.now >= deadline {
+                    return false;
+                }
+                // A sender that asks to be polled now, again and again, without doing anything
+                // would spin the real driver's thread.
+                spins += 1;
+                assert!(
+                    spins < 1000,
+                    "the sender asks for a poll at {:?} and does nothing (busy loop)",
+                    self.elapsed()
+                );
+                continue;
+            }
+            spins = 0;
+            self.set_now(next);
+        }
+    }
+
+    /// Runs for `d` of simulated time.
+    pub(crate) fn run_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+
+    /// Runs until every record sent so far has resolved; panics after `max`.
+    pub(crate) fn run_until_all_done(&mut self, max: Duration) {
+        let ok = self.run_until(max, Sim::all_done);
+        if !ok {
+            let pending: Vec<_> = (0..self.records.len())
+                .filter(|&i| !self.is_done(i))
+                .map(|i| self.records[i].value.clone())
+                .collect();
+            panic!(
+                "not every record resolved after {max:?} (t = {:?}): {pending:?}",
+                self.elapsed()
+            );
+        }
+    }
+
+    fn schedule(&mut self, at: Instant, d: Delivery) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), d);
+    }
+
+    /// Delivers every event due by now; returns whether there was any.
+    fn deliver_due(&mut self) -> bool {
+        let mut any = false;
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let d = entry.remove();
+            any = true;
+            let current = |conns: &HashMap<i32, SimConn>, node: i32, g: u64| {
+                conns.get(&node).is_some_and(|c| c.generation == g)
+            };
+            match d {
+                Delivery::Connected { node, generation } => {
+                    if current(&self.conns, node, generation) {
+                        self.conns.get_mut(&node).expect("conn").up = true;
+                        self.conn_events
+                            .push((self.now, ConnEvent::Connected { node }));
+                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied());
+                        self.sender.handle_connected(self.now, node, v);
+                    }
+                }
+                Delivery::ConnectFailed { node, generation } => {
+                    if current(&self.conns, node, generation) {
+                        self.conns.remove(&node);
+                        self.conn_events
+                            .push((self.now, ConnEvent::ConnectFailed { node }));
+                        let err = Error::Network {
+                            broker: format!("node {node}"),
+                            message: "connection refused by the simulation".into(),
+                            source: None,
+                        };
+                        self.sender.handle_connect_failed(self.now, node, &err);
+                    }
+                }
+                Delivery::Response {
+                    node,
+                    generation,
+                    frame,
+                } => {
+                    if current(&self.conns, node, generation) {
+                        self.sender.handle_frame(self.now, node, frame);
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    fn on_connect(&mut self, node: i32, address: String) {
+        self.conn_events.push((
+            self.now,
+            ConnEvent::Connect {
+                node,
+                addr: address.clone(),
+            },
+        ));
+        self.generation += 1;
+        let generation = self.generation;
+        let broker = self
+            .brokers
+            .keys()
+            .copied()
+            .find(|&b| addr(b) == address)
+            .unwrap_or(i32::MIN);
+        self.conns.insert(
+            node,
+            SimConn {
+                broker,
+                generation,
+                up: false,
+                last_response: self.now,
+            },
+        );
+        let refused = self
+            .brokers
+            .get(&broker)
+            .is_none_or(|b| b.refuse_until.is_some_and(|t| self.now < t));
+        let d = if refused {
+            Delivery::ConnectFailed { node, generation }
+        } else {
+            Delivery::Connected { node, generation }
+        };
+        self.schedule(self.now, d);
+    }
+
+    fn on_send(&mut self, node: i32, frame: Bytes) {
+        let Some(conn) = self.conns.get(&node).filter(|c| c.up) else {
+            // As the driver does when the connection's writer is gone.
+            self.conn_events
+                .push((self.now, ConnEvent::Disconnected { node }));
+            self.conns.remove(&node);
+            let err = Error::Network {
+                broker: format!("node {node}"),
+                message: "connection writer stopped".into(),
+                source: None,
+            };
+            self.sender.handle_disconnected(self.now, node, &err);
+            return;
+        };
+        let (broker, generation) = (conn.broker, conn.generation);
+        let size = frame.len();
+        let declared = i32::from_be_bytes(frame[..4].try_into().expect("size prefix"));
+        assert_eq!(
+            declared as usize,
+            size - 4,
+            "size prefix of a request frame"
+        );
+        let mut body = frame.slice(4..);
+        let key = i16::from_be_bytes([body[0], body[1]]);
+        let version = i16::from_be_bytes([body[2], body[3]]);
+        let api = ApiKey::try_from(key).expect("known api key");
+        let mut log = RequestLog {
+            at: self.now,
+            node,
+            broker,
+            api,
+            version,
+            correlation_id: 0,
+            size,
+            acks: -1,
+            parts: Vec::new(),
+            topics: None,
+            dropped: false,
+        };
+        let (corr, response) = match api {
+            ApiKey::Produce => {
+                let h = RequestHeader::decode(&mut body, ProduceRequest::header_version(version))
+                    .expect("request header");
+                let req = ProduceRequest::decode(&mut body, version).expect("produce request");
+                log.acks = req.acks;
+                let resp = self.handle_produce(broker, &req, &mut log.parts);
+                let frame =
+                    (req.acks != 0).then(|| encode_response(h.correlation_id, version, &resp));
+                (h.correlation_id, frame)
+            }
+            ApiKey::Metadata => {
+                let h = RequestHeader::decode(&mut body, MetadataRequest::header_version(version))
+                    .expect("request header");
+                let req = MetadataRequest::decode(&mut body, version).expect("metadata request");
+                log.topics = req.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                        .collect()
+                });
+                let resp = self.handle_metadata(&req);
+                (
+                    h.correlation_id,
+                    Some(encode_response(h.correlation_id, version, &resp)),
+                )
+            }
+            ApiKey::InitProducerId => {
+                let h = RequestHeader::decode(
+                    &mut body,
+                    InitProducerIdRequest::header_version(version),
+                )
+                .expect("request header");
+                let req =
+                    InitProducerIdRequest::decode(&mut body, version).expect("init pid request");
+                let resp = self.handle_init_producer_id(&req);
+                (
+                    h.correlation_id,
+                    Some(encode_response(h.correlation_id, version, &resp)),
+                )
+            }
+            other => panic!("the simulation does not answer {other:?}"),
+        };
+        assert!(
+            body.is_empty(),
+            "trailing bytes in a {api:?} v{version} request"
+        );
+        log.correlation_id = corr;
+        let b = self.brokers.get_mut(&broker).expect("broker");
+        let drop = response.is_some()
+            && (b.drop_all_responses || (api == ApiKey::Produce && b.drop_produce_responses > 0));
+        if drop && !b.drop_all_responses {
+            b.drop_produce_responses -= 1;
+        }
+        let delay = b.delay;
+        log.dropped = drop;
+        self.requests.push(log);
+        if let (Some(frame), false) = (response, drop) {
+            let conn = self.conns.get_mut(&node).expect("conn");
+            let at = (self.now + delay).max(conn.last_response);
+            conn.last_response = at;
+            self.schedule(
+                at,
+                Delivery::Response {
+                    node,
+                    generation,
+                    frame,
+                },
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ the brokers
+
+    fn handle_produce(
+        &mut self,
+        broker: i32,
+        req: &ProduceRequest,
+        parts: &mut Vec<ProducePart>,
+    ) -> ProduceResponse {
+        let mut responses = Vec::new();
+        for t in &req.topic_data {
+            let topic = t.name.0.to_string();
+            let mut partition_responses = Vec::new();
+            for p in &t.partition_data {
+                let bytes = p.records.clone().unwrap_or_default();
+                let (code, base_offset) = self.append(broker, &topic, p.index, &bytes);
+                let decoded = decode_batches(&bytes).expect("the sender's batches decode");
+                let first = decoded.first();
+                parts.push(ProducePart {
+                    topic: topic.clone(),
+                    partition: p.index,
+                    producer_id: first.map_or(-1, |b| b.producer_id),
+                    epoch: first.map_or(-1, |b| b.producer_epoch),
+                    base_sequence: first.map_or(-1, |b| b.base_sequence),
+                    values: decoded
+                        .iter()
+                        .flat_map(|b| b.records.iter())
+                        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).into())
+                        .collect(),
+                    bytes: bytes.len(),
+                    code,
+                });
+                partition_responses.push(
+                    PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(code.0)
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(0),
+                );
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(partition_responses),
+            );
+        }
+        ProduceResponse::default().with_responses(responses)
+    }
+
+    /// A partition leader's checks and append: `(error code, base offset)`.
+    fn append(
+        &mut self,
+        broker: i32,
+        topic: &str,
+        partition: i32,
+        bytes: &[u8],
+    ) -> (KafkaCode, i64) {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
+        };
+        let max_message_bytes = t.max_message_bytes;
+        let Some(p) = t.partitions.get_mut(partition as usize) else {
+            return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
+        };
+        if p.leader != Some(broker) {
+            return (KafkaCode::NOT_LEADER_OR_FOLLOWER, -1);
+        }
+        if let Some(code) = p.fail_next.pop_front() {
+            return (code, -1);
+        }
+        if bytes.len() > max_message_bytes {
+            return (KafkaCode::MESSAGE_TOO_LARGE, -1);
+        }
+        let Ok(batches) = decode_batches(bytes) else {
+            return (KafkaCode::CORRUPT_MESSAGE, -1);
+        };
+        let [b] = batches.as_slice() else {
+            return (KafkaCode::INVALID_RECORD, -1);
+        };
+        let pid = b.producer_id;
+        let first = b.base_sequence;
+        let last = first + b.last_offset_delta;
+        if pid >= 0 {
+            match p.producers.get(&pid) {
+                None if first != 0 => return (KafkaCode::UNKNOWN_PRODUCER_ID, -1),
+                None => {}
+                Some(e) if b.producer_epoch < e.epoch => {
+                    return (KafkaCode::INVALID_PRODUCER_EPOCH, -1)
+                }
+                // A new epoch starts at sequence 0.
+                Some(e) if b.producer_epoch > e.epoch && first != 0 => {
+                    return (KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1)
+                }
+                Some(e) if b.producer_epoch > e.epoch => {}
+                Some(e) => {
+                    if let Some(&(_, _, offset)) =
+                        e.recent.iter().find(|(f, l, _)| *f == first && *l == last)
+                    {
+                        return (KafkaCode::DUPLICATE_SEQUENCE_NUMBER, offset);
+                    }
+                    let expected = if e.last_seq == i32::MAX {
+                        0
+                    } else {
+                        e.last_seq + 1
+                    };
+                    if first != expected {
+                        return (KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
+                    }
+                }
+            }
+        }
+        let base_offset = p.log.len() as i64;
+        for (i, r) in b.records.iter().enumerate() {
+            p.log.push(LogRecord {
+                offset: base_offset + i as i64,
+                value: String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).into(),
+                producer_id: pid,
+                epoch: b.producer_epoch,
+                sequence: if pid >= 0 { first + r.offset_delta } else { -1 },
+            });
+        }
+        if pid >= 0 {
+            let e = p.producers.entry(pid).or_default();
+            if e.epoch != b.producer_epoch {
+                e.recent.clear();
+            }
+            e.epoch = b.producer_epoch;
+            e.last_seq = last;
+            e.recent.push_back((first, last, base_offset));
+            if e.recent.len() > DUPLICATE_WINDOW {
+                e.recent.pop_front();
+            }
+        }
+        (KafkaCode::NONE, base_offset)
+    }
+
+    fn handle_metadata(&mut self, req: &MetadataRequest) -> MetadataResponse {
+        let brokers = self
+            .brokers
+            .keys()
+            .map(|&id| {
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(format!("broker{id}")))
+                    .with_port(9092)
+            })
+            .collect();
+        let names: Vec<String> = match &req.topics {
+            None => self.topics.keys().cloned().collect(),
+            Some(ts) => ts
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .collect(),
+        };
+        let topics = names
+            .into_iter()
+            .map(|name| {
+                let t = MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
+                match self.topics.get(&name) {
+                    None => t.with_error_code(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0),
+                    Some(model) => t.with_partitions(
+                        model
+                            .partitions
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                let leader = p.leader.unwrap_or(-1);
+                                MetadataResponsePartition::default()
+                                    .with_partition_index(i as i32)
+                                    .with_leader_id(BrokerId(leader))
+                                    .with_error_code(if leader < 0 {
+                                        KafkaCode::LEADER_NOT_AVAILABLE.0
+                                    } else {
+                                        0
+                                    })
+                                    .with_replica_nodes(vec![BrokerId(leader)])
+                                    .with_isr_nodes(vec![BrokerId(leader)])
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        MetadataResponse::default()
+            .with_brokers(brokers)
+            .with_cluster_id(Some(StrBytes::from_static_str("sim-cluster")))
+            .with_controller_id(BrokerId(*self.brokers.keys().next().expect("a broker")))
+            .with_topics(topics)
+    }
+
+    fn handle_init_producer_id(&mut self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+        let resp = InitProducerIdResponse::default();
+        let asked = req.producer_id.0;
+        if asked < 0 {
+            let pid = self.next_producer_id;
+            self.next_producer_id += 1;
+            self.producer_epochs.insert(pid, 0);
+            return resp
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(0);
+        }
+        match self.producer_epochs.get_mut(&asked) {
+            Some(epoch) if *epoch == req.producer_epoch => {
+                *epoch += 1;
+                resp.with_producer_id(ProducerId(asked))
+                    .with_producer_epoch(*epoch)
+            }
+            _ => resp
+                .with_error_code(KafkaCode::INVALID_PRODUCER_EPOCH.0)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        }
+    }
+}
+
+/// A response frame as `handle_frame` takes it: header (correlation id first) and body, no size
+/// prefix.
+fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    resp: &R,
+) -> Bytes {
+    let mut buf = BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, R::header_version(version))
+        .expect("response header");
+    resp.encode(&mut buf, version).expect("response body");
+    buf.freeze()
+}
