@@ -46,7 +46,7 @@ pub mod serializer;
 
 pub(crate) mod accumulator;
 mod producer;
-mod sender;
+pub(crate) mod sender;
 mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};
@@ -57,6 +57,7 @@ pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
 pub use record::{Header, Payload, Record, RecordMetadata};
+pub use sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
 
 // The README's examples are compiled as doc tests.
 #[cfg(doctest)]

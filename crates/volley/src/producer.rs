@@ -22,6 +22,7 @@ use crate::partitioner::{
 use crate::protocol::compression::{Compression, CompressionCodec};
 use crate::protocol::record_batch::{self, BatchBuilder, RecordHeader};
 use crate::record::{Record, RecordMetadata};
+use crate::sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
 use crate::sender::{Sender, SenderConfig, Shared};
 use crate::util::signal::Signal;
 
@@ -180,6 +181,13 @@ pub(crate) fn build_shared(
         ),
         interceptors: Interceptors::new(interceptors),
         fatal: Mutex::new(None),
+        txn: cfg.transactional_id.as_ref().map(|id| {
+            Mutex::new(TxnManager::new(
+                id.clone(),
+                cfg.transaction_timeout,
+                cfg.retry_backoff,
+            ))
+        }),
         counters: Counters::default(),
         closing: AtomicBool::new(false),
         force_close: AtomicBool::new(false),
@@ -564,6 +572,7 @@ impl Producer {
         );
         self.size_check(key, value, &headers)?;
         let chosen = self.choose(record, topic)?;
+        self.txn_add_partition(&topic.name, chosen.partition)?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let rec = RecordRef {
             timestamp,
@@ -616,6 +625,7 @@ impl Producer {
         );
         self.size_check(key, value, &headers)?;
         let chosen = self.choose(record, topic)?;
+        self.txn_add_partition(&topic.name, chosen.partition)?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let rec = RecordRef {
             timestamp,
@@ -775,6 +785,104 @@ impl Producer {
             });
         }
         Ok(())
+    }
+
+    fn txn_add_partition(&self, topic: &Arc<str>, partition: i32) -> Result<()> {
+        match &self.inner.shared.txn {
+            None => Ok(()),
+            Some(t) => t.lock().maybe_add_partition(topic, partition),
+        }
+    }
+
+    fn txn_call(
+        &self,
+        operation: &'static str,
+        start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
+    ) -> Result<()> {
+        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("transactional call after close"));
+        }
+        let Some(txn) = self.inner.shared.txn.as_ref() else {
+            return Err(Error::IllegalState(format!(
+                "{operation} needs a transactional producer (set transactional.id)"
+            )));
+        };
+        let result = start(&mut txn.lock())?;
+        self.inner.shared.acc.wakeup.notify_one();
+        let max_block = self.inner.cfg.max_block;
+        let deadline = Instant::now()
+            .checked_add(max_block)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        match result.wait_until(deadline) {
+            Some(r) => r,
+            None => Err(Error::Timeout {
+                operation,
+                after: max_block,
+            }),
+        }
+    }
+
+    /// Registers the `transactional.id` with its coordinator, fencing any earlier producer with
+    /// the same id and completing (or aborting) a transaction it left open. Call once, before
+    /// the first transaction. Blocks up to `max.block.ms`; after a [`Error::Timeout`], call it
+    /// again to keep waiting for the same initialization.
+    pub fn init_transactions(&self) -> Result<()> {
+        self.txn_call("init_transactions", |t| t.begin_init())
+    }
+
+    /// Starts a transaction. Records sent from now on belong to it until it is committed or
+    /// aborted. Does not block.
+    pub fn begin_transaction(&self) -> Result<()> {
+        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
+        match &self.inner.shared.txn {
+            None => Err(Error::IllegalState(
+                "begin_transaction needs a transactional producer (set transactional.id)".into(),
+            )),
+            Some(t) => t.lock().begin_transaction(),
+        }
+    }
+
+    /// Adds a consumer's offsets to the open transaction: they become the group's committed
+    /// offsets if and only if the transaction commits (consume-transform-produce). Blocks up to
+    /// `max.block.ms`; call again after a timeout to keep waiting.
+    pub fn send_offsets_to_transaction<I, T>(
+        &self,
+        offsets: I,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
+        T: Into<String>,
+    {
+        let offsets: std::collections::BTreeMap<(String, i32), OffsetAndMetadata> = offsets
+            .into_iter()
+            .map(|((t, p), o)| ((t.into(), p), o))
+            .collect();
+        let group = group.clone();
+        self.txn_call("send_offsets_to_transaction", move |t| {
+            t.begin_send_offsets(offsets, group)
+        })
+    }
+
+    /// Commits the open transaction: sends every queued record at once, waits for all of them,
+    /// then commits. If any record of the transaction failed, this fails with
+    /// [`Error::Abortable`] and the transaction must be aborted. Blocks up to `max.block.ms`;
+    /// a [`Error::Timeout`] does not abort anything: call `commit_transaction` again to keep
+    /// waiting for the same commit.
+    pub fn commit_transaction(&self) -> Result<()> {
+        self.txn_call("commit_transaction", |t| t.begin_commit())
+    }
+
+    /// Aborts the open transaction: records not yet sent fail, records in flight finish, and
+    /// the coordinator writes abort markers so that `read_committed` consumers skip the
+    /// transaction's records. Blocks up to `max.block.ms`; call again after a timeout.
+    pub fn abort_transaction(&self) -> Result<()> {
+        self.txn_call("abort_transaction", |t| t.begin_abort())
     }
 
     /// The partitions of `topic`, waiting up to `max.block.ms` for metadata.

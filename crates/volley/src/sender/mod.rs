@@ -12,6 +12,8 @@ pub(crate) mod produce;
 mod sim;
 #[cfg(test)]
 mod tests;
+mod transactional;
+pub(crate) mod txn;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +70,8 @@ pub(crate) struct Shared {
     pub sticky: StickyPartitioner,
     pub interceptors: Interceptors,
     pub fatal: Mutex<Option<Error>>,
+    /// The transaction manager, with a `transactional.id`.
+    pub txn: Option<Mutex<txn::TxnManager>>,
     pub counters: Counters,
     /// Close requested: drain what is queued, then stop.
     pub closing: AtomicBool,
@@ -114,6 +118,7 @@ enum Pending {
     Produce(Vec<ProducerBatch>),
     Metadata,
     InitProducerId,
+    Txn(transactional::TxnPending),
 }
 
 #[derive(Debug)]
@@ -192,6 +197,8 @@ pub(crate) struct Sender {
     next_timeout: Option<Instant>,
     finished: bool,
     frame_buf: BytesMut,
+    /// Whether the accumulator is in flush mode for a completing transaction.
+    txn_flushing: bool,
 }
 
 impl Sender {
@@ -221,6 +228,7 @@ impl Sender {
             next_timeout: None,
             finished: false,
             frame_buf: BytesMut::new(),
+            txn_flushing: false,
         }
     }
 
@@ -312,6 +320,7 @@ impl Sender {
                 }
                 Pending::Metadata => self.metadata.handle_failure(now),
                 Pending::InitProducerId => self.pid_failed(now),
+                Pending::Txn(p) => self.txn_request_failed(now, &p),
             }
         }
         self.metadata.request_update();
@@ -399,6 +408,13 @@ impl Sender {
                     }
                 }
             }
+            Pending::Txn(p) => {
+                let r = self.handle_txn_response(now, p.clone(), frame, f.version, corr);
+                if r.is_err() {
+                    self.txn_request_failed(now, &p);
+                }
+                r
+            }
         };
         if let Err(e) = result {
             tracing::warn!(node, %broker, error = %e, "undecodable response; closing connection");
@@ -470,7 +486,9 @@ impl Sender {
 
         self.check_request_timeouts(now, &mut wake_at);
         self.maybe_refresh_metadata(now, &mut wake_at);
-        if self.cfg.idempotent {
+        if self.shared.txn.is_some() {
+            self.poll_txn(now, &mut wake_at);
+        } else if self.cfg.idempotent {
             self.maybe_init_producer_id(now, &mut wake_at);
         }
         self.send_produce(now, &mut wake_at);
@@ -799,6 +817,9 @@ impl Sender {
         tracing::error!(error = %e, "fatal producer error");
         let fatal = Error::Fatal(Box::new(e));
         *self.shared.fatal.lock() = Some(fatal.clone());
+        if let Some(txn) = self.shared.txn.as_ref() {
+            txn.lock().set_fatal(fatal.clone());
+        }
         self.abort_everything(now, fatal);
     }
 
@@ -932,6 +953,9 @@ impl Sender {
     fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
         let version = match &self.nodes[&node].conn {
             Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
+                // Transactions use Kafka's transaction protocol version 1 (explicit
+                // AddPartitionsToTxn), which Produce v12 would tell the broker we do not.
+                Ok(v) if self.shared.txn.is_some() => v.min(11),
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(node, error = %e, "broker cannot take produce requests");
@@ -951,10 +975,28 @@ impl Sender {
         let muted = &self.muted;
         let is_muted =
             |t: &str, p: i32| !muted.is_empty() && muted.contains(&(Arc::<str>::from(t), p));
-        let mut stamp = |b: &ProducerBatch| if idempotent { idem.stamp(b) } else { Ok(None) };
+        // In a transaction, a partition's batches wait until the partition is added to it.
+        let txn = self.shared.txn.as_ref().map(|t| t.lock());
+        let mut stamp = |b: &ProducerBatch| {
+            if let Some(t) = txn.as_ref() {
+                let open = matches!(
+                    t.state(),
+                    txn::TxnState::InTransaction | txn::TxnState::Committing
+                );
+                if !open || !t.is_partition_added(&b.topic, b.partition) {
+                    return Err(());
+                }
+            }
+            if idempotent {
+                idem.stamp(b)
+            } else {
+                Ok(None)
+            }
+        };
         let batches = self.shared.acc.drain(
             cluster, node, max_size, now, &mut start, &is_muted, &mut stamp,
         );
+        drop(txn);
         self.drain_start.insert(node, start);
         if batches.is_empty() {
             return false;
@@ -1168,6 +1210,11 @@ impl Sender {
                 // epoch is bumped and the batch retried with new sequences.
                 if !self.idem.is_first_unacked(&b) {
                     retriable = true;
+                } else if self.shared.txn.is_some() {
+                    // In a transaction the gap cannot be repaired mid-transaction: the batch
+                    // fails, the transaction must be aborted, and the epoch is bumped then.
+                    self.idem.needs_reset = true;
+                    retriable = false;
                 } else {
                     self.idem.needs_reset = true;
                     retriable = true;
@@ -1223,6 +1270,9 @@ impl Sender {
         self.unmute(&b);
         if self.cfg.idempotent {
             self.idem.on_batch_done(&b, result.is_ok());
+        }
+        if let Err(e) = &result {
+            self.txn_batch_failed(e);
         }
         let c = &self.shared.counters;
         match &result {

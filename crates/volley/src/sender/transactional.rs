@@ -1,0 +1,267 @@
+//! The sender's side of transactions: sending what the [`TxnManager`] asks for, feeding it the
+//! responses, and holding produce data back until its partitions are in the transaction.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, TxnOffsetCommitRequest,
+};
+
+use super::txn::{CoordinatorKind, Effects, Target, TxnRequest};
+use super::{Conn, Node, Pending, Sender};
+use crate::error::{Error, ProtocolError};
+use crate::protocol::frame;
+
+/// Which transactional request is in flight.
+#[derive(Debug, Clone)]
+pub(crate) enum TxnPending {
+    FindCoordinator(CoordinatorKind),
+    InitProducerId,
+    AddPartitions,
+    AddOffsets,
+    TxnOffsetCommit(String),
+    EndTxn,
+}
+
+impl TxnPending {
+    /// The coordinator to look up again if this request fails on the network.
+    fn lookup_on_failure(&self) -> Option<CoordinatorKind> {
+        match self {
+            TxnPending::FindCoordinator(_) => None,
+            TxnPending::TxnOffsetCommit(g) => Some(CoordinatorKind::Group(g.clone())),
+            _ => Some(CoordinatorKind::Transaction),
+        }
+    }
+}
+
+impl Sender {
+    /// Transactions: fail batches of an aborted transaction, keep the accumulator flushing
+    /// while a commit or abort waits for its batches, and send the manager's next request.
+    pub(super) fn poll_txn(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+        let shared = self.shared.clone();
+        let Some(txn) = shared.txn.as_ref() else {
+            return;
+        };
+        let (aborting, completing, failed) = {
+            let t = txn.lock();
+            (
+                t.is_aborting(),
+                t.is_completing(),
+                t.state() == super::txn::TxnState::AbortableError,
+            )
+        };
+        if aborting || failed {
+            // Batches not sent yet will never be: the transaction is being (or must be) aborted.
+            let queued = self.shared.acc.take_all();
+            for b in queued {
+                let err = Error::Abortable(Box::new(Error::IllegalState(
+                    "the record's transaction was aborted before it was sent".into(),
+                )));
+                self.complete(b, Err(err));
+            }
+        }
+        if completing != self.txn_flushing {
+            // A commit waits for every batch: send them now rather than after linger.ms.
+            if completing {
+                self.shared.acc.begin_flush();
+            } else {
+                self.shared.acc.end_flush();
+            }
+            self.txn_flushing = completing;
+        }
+        let batches_done = !self.shared.acc.has_incomplete()
+            && self.nodes.values().all(|n| n.produce_in_flight() == 0);
+        let next = txn.lock().next_request(now, batches_done);
+        let Some((target, request)) = next else {
+            if let Some(t) = txn.lock().retry_at() {
+                wake_at(t);
+            }
+            return;
+        };
+        let node = match target {
+            Target::AnyNode => self.least_loaded_node(now, wake_at),
+            Target::TxnCoordinator(n) | Target::GroupCoordinator(n) => {
+                self.ready_node(now, n, wake_at)
+            }
+        };
+        let Some(node) = node else {
+            // Not connected yet: the manager asks again on the next poll (a connection event
+            // wakes the loop).
+            txn.lock().unsend();
+            return;
+        };
+        let result = match request {
+            TxnRequest::FindCoordinator(mut r, kind) => {
+                // v4+ asks for a list of keys; earlier versions for one key. Only one of the
+                // two fields may be set for the version the connection speaks.
+                let version = match &self.nodes[&node].conn {
+                    Conn::Up(v) => v
+                        .negotiate(kafka_protocol::messages::ApiKey::FindCoordinator)
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                if version >= 4 {
+                    r.key = Default::default();
+                } else {
+                    r.coordinator_keys.clear();
+                }
+                self.send_txn::<FindCoordinatorRequest>(
+                    now,
+                    node,
+                    &r,
+                    TxnPending::FindCoordinator(kind),
+                )
+            }
+            TxnRequest::InitProducerId(r) => {
+                self.send_txn::<InitProducerIdRequest>(now, node, &r, TxnPending::InitProducerId)
+            }
+            TxnRequest::AddPartitions(r) => {
+                self.send_txn::<AddPartitionsToTxnRequest>(now, node, &r, TxnPending::AddPartitions)
+            }
+            TxnRequest::AddOffsets(r) => {
+                self.send_txn::<AddOffsetsToTxnRequest>(now, node, &r, TxnPending::AddOffsets)
+            }
+            TxnRequest::TxnOffsetCommit(r) => {
+                let group = r.group_id.0.to_string();
+                self.send_txn::<TxnOffsetCommitRequest>(
+                    now,
+                    node,
+                    &r,
+                    TxnPending::TxnOffsetCommit(group),
+                )
+            }
+            TxnRequest::EndTxn(r) => {
+                self.send_txn::<EndTxnRequest>(now, node, &r, TxnPending::EndTxn)
+            }
+        };
+        if let Err(e) = result {
+            // The broker cannot take the request at all (too old): fatal for transactions.
+            self.fatal(now, e);
+        }
+    }
+
+    fn send_txn<R: frame::Request>(
+        &mut self,
+        now: Instant,
+        node: i32,
+        req: &R,
+        p: TxnPending,
+    ) -> Result<(), Error> {
+        self.send_request(now, node, req, Pending::Txn(p))
+    }
+
+    /// `node` if its connection is up; otherwise starts connecting (after its backoff).
+    fn ready_node(
+        &mut self,
+        now: Instant,
+        node: i32,
+        wake_at: &mut impl FnMut(Instant),
+    ) -> Option<i32> {
+        let n = self.nodes.get(&node)?;
+        match n.conn {
+            Conn::Up(_) => Some(node),
+            Conn::Connecting => None,
+            Conn::Down => {
+                if n.next_connect <= now {
+                    self.connect(node);
+                } else {
+                    wake_at(n.next_connect);
+                }
+                None
+            }
+        }
+    }
+
+    /// A transactional request could not complete (connection lost, undecodable answer).
+    pub(super) fn txn_request_failed(&mut self, now: Instant, p: &TxnPending) {
+        if let Some(txn) = self.shared.txn.as_ref() {
+            txn.lock().handle_failure(now, p.lookup_on_failure());
+        }
+    }
+
+    /// A response to a transactional request.
+    pub(super) fn handle_txn_response(
+        &mut self,
+        now: Instant,
+        p: TxnPending,
+        frame: Bytes,
+        version: i16,
+        corr: i32,
+    ) -> Result<(), ProtocolError> {
+        let shared = self.shared.clone();
+        let Some(txn) = shared.txn.as_ref() else {
+            return Ok(());
+        };
+        let effects = {
+            let mut t = txn.lock();
+            match &p {
+                TxnPending::FindCoordinator(kind) => {
+                    let r = frame::decode_response::<FindCoordinatorRequest>(frame, version, corr)?;
+                    t.handle_find_coordinator(now, kind.clone(), &r)
+                }
+                TxnPending::InitProducerId => {
+                    let r = frame::decode_response::<InitProducerIdRequest>(frame, version, corr)?;
+                    t.handle_init_producer_id(now, &r)
+                }
+                TxnPending::AddPartitions => {
+                    let r =
+                        frame::decode_response::<AddPartitionsToTxnRequest>(frame, version, corr)?;
+                    t.handle_add_partitions(now, &r)
+                }
+                TxnPending::AddOffsets => {
+                    let r = frame::decode_response::<AddOffsetsToTxnRequest>(frame, version, corr)?;
+                    t.handle_add_offsets(now, &r)
+                }
+                TxnPending::TxnOffsetCommit(_) => {
+                    let r = frame::decode_response::<TxnOffsetCommitRequest>(frame, version, corr)?;
+                    t.handle_txn_offset_commit(now, &r)
+                }
+                TxnPending::EndTxn => {
+                    let r = frame::decode_response::<EndTxnRequest>(frame, version, corr)?;
+                    t.handle_end_txn(now, &r)
+                }
+            }
+        };
+        self.apply_txn_effects(now, effects);
+        Ok(())
+    }
+
+    fn apply_txn_effects(&mut self, now: Instant, effects: Effects) {
+        if let Some((id, addr)) = effects.coordinator_address {
+            match self.nodes.get_mut(&id) {
+                Some(n) if n.addr == addr => {}
+                Some(n) => n.addr = addr,
+                None => {
+                    self.nodes.insert(id, Node::new(addr, now));
+                }
+            }
+        }
+        if let Some((pid, epoch)) = effects.producer {
+            tracing::debug!(
+                producer_id = pid,
+                epoch,
+                "transactional producer id assigned"
+            );
+            self.idem.set_producer(pid, epoch);
+        }
+        if let Some(e) = effects.fatal {
+            self.fatal(now, e);
+        }
+    }
+
+    /// A batch of the transaction failed: the transaction must be aborted, and a sequence gap
+    /// it left is closed by an epoch bump after the abort.
+    pub(super) fn txn_batch_failed(&mut self, e: &Error) {
+        let shared = self.shared.clone();
+        let Some(txn) = shared.txn.as_ref() else {
+            return;
+        };
+        let mut t = txn.lock();
+        t.on_batch_failed(e);
+        if self.idem.needs_reset {
+            t.request_epoch_bump();
+        }
+    }
+}

@@ -1,0 +1,1088 @@
+//! The transaction manager: Java's `TransactionManager` state machine, sans IO.
+//!
+//! User threads call the `begin_*` methods (through `Producer`), which check the transition,
+//! queue the work and hand back a [`TxnResult`] to wait on. The sender asks
+//! [`TxnManager::next_request`] for the next request to send (FindCoordinator, InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn), one at a time, and feeds
+//! each response back; the manager classes every error as retriable (the same request again,
+//! after a coordinator lookup if the coordinator moved), abortable (the transaction must be
+//! aborted) or fatal (the producer must be closed).
+//!
+//! The protocol is Kafka's transaction version 1: partitions are added explicitly with
+//! AddPartitionsToTxn before their first batch, and Produce is capped at v11 so that the broker
+//! does not expect the implicit additions of version 2.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+    TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, KafkaCode, Result};
+
+/// Java's `TransactionManager.State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnState {
+    /// `init_transactions` not called yet.
+    Uninitialized,
+    /// Getting a producer id and epoch from the coordinator.
+    Initializing,
+    /// No transaction open.
+    Ready,
+    /// A transaction is open.
+    InTransaction,
+    /// `commit_transaction` under way.
+    Committing,
+    /// `abort_transaction` under way.
+    Aborting,
+    /// The transaction failed; only an abort is possible.
+    AbortableError,
+    /// The producer cannot be used any more.
+    Fatal,
+}
+
+impl TxnState {
+    fn can_transition_to(self, to: TxnState) -> bool {
+        use TxnState::*;
+        matches!(
+            (self, to),
+            (_, Fatal)
+                | (Uninitialized, Initializing)
+                | (Initializing, Ready)
+                | (Ready, InTransaction)
+                | (Ready, Initializing)
+                | (InTransaction, Committing)
+                | (InTransaction, Aborting)
+                | (InTransaction, AbortableError)
+                | (Committing, Ready)
+                | (Committing, AbortableError)
+                | (Aborting, Ready)
+                | (Aborting, Initializing)
+                | (AbortableError, Aborting)
+                | (AbortableError, AbortableError)
+        )
+    }
+}
+
+/// The outcome of one transactional call, awaited by the user's thread.
+#[derive(Debug, Default)]
+pub(crate) struct TxnResult {
+    outcome: Mutex<Option<Result<()>>>,
+    cond: Condvar,
+}
+
+impl TxnResult {
+    pub(crate) fn complete(&self, r: Result<()>) {
+        let mut o = self.outcome.lock();
+        if o.is_none() {
+            *o = Some(r);
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until done or `deadline`; `None` on timeout.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<Result<()>> {
+        let mut o = self.outcome.lock();
+        while o.is_none() {
+            if self.cond.wait_until(&mut o, deadline).timed_out() {
+                break;
+            }
+        }
+        o.clone()
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.outcome.lock().is_some()
+    }
+}
+
+/// Which coordinator a request goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Any broker (FindCoordinator).
+    AnyNode,
+    /// The transaction coordinator.
+    TxnCoordinator(i32),
+    /// A consumer group's coordinator.
+    GroupCoordinator(i32),
+}
+
+/// A request the sender should send for the manager.
+#[derive(Debug)]
+pub(crate) enum TxnRequest {
+    FindCoordinator(FindCoordinatorRequest, CoordinatorKind),
+    InitProducerId(InitProducerIdRequest),
+    AddPartitions(AddPartitionsToTxnRequest),
+    AddOffsets(AddOffsetsToTxnRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    EndTxn(EndTxnRequest),
+}
+
+/// The kind of coordinator looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CoordinatorKind {
+    Transaction,
+    Group(String),
+}
+
+/// A consumer's position to commit with the transaction (Java's `OffsetAndMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    /// The offset of the next record to consume.
+    pub offset: i64,
+    /// The leader epoch of the last consumed record, if known.
+    pub leader_epoch: Option<i32>,
+    /// Free-form metadata.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// An offset with no metadata.
+    pub fn new(offset: i64) -> OffsetAndMetadata {
+        OffsetAndMetadata {
+            offset,
+            leader_epoch: None,
+            metadata: String::new(),
+        }
+    }
+}
+
+/// The consumer's group membership (Java's `ConsumerGroupMetadata`). For a consumer that is not
+/// a group member (manual assignment), only the group id is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// The group id.
+    pub group_id: String,
+    /// The generation, or -1.
+    pub generation_id: i32,
+    /// The member id, or empty.
+    pub member_id: String,
+    /// The static member id, if any.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata for a group id alone (generation -1, no member id).
+    pub fn new(group_id: impl Into<String>) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Work {
+    InitProducerId {
+        bump: bool,
+    },
+    AddOffsets {
+        group: ConsumerGroupMetadata,
+        offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    },
+    TxnOffsetCommit {
+        group: ConsumerGroupMetadata,
+        offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    },
+    EndTxn {
+        commit: bool,
+    },
+}
+
+/// What the sender must do after a response.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Install this producer id and epoch (sequences restart).
+    pub producer: Option<(i64, i16)>,
+    /// The producer is fenced or otherwise unusable.
+    pub fatal: Option<Error>,
+    /// A coordinator's address, for the sender's node table.
+    pub coordinator_address: Option<(i32, String)>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct TxnManager {
+    pub transactional_id: String,
+    timeout_ms: i32,
+    retry_backoff: Duration,
+    state: TxnState,
+    last_error: Option<Error>,
+    txn_coordinator: Option<i32>,
+    group_coordinator: Option<(String, i32)>,
+    partitions_in_txn: HashSet<(Arc<str>, i32)>,
+    new_partitions: HashSet<(Arc<str>, i32)>,
+    pending_partitions: HashSet<(Arc<str>, i32)>,
+    queue: VecDeque<Work>,
+    in_flight: bool,
+    retry_at: Option<Instant>,
+    /// The user call whose result is pending, so that calling it again after a timeout waits
+    /// for the same outcome instead of starting over.
+    result: Option<(Op, Arc<TxnResult>)>,
+    producer_id: i64,
+    epoch: i16,
+    need_lookup: Option<CoordinatorKind>,
+    /// After an abort, the epoch must be bumped before the next transaction (a sequence gap).
+    bump_after_abort: bool,
+    /// Offsets were added to the open transaction (it then needs an EndTxn even with no
+    /// partitions).
+    offsets_added: bool,
+}
+
+/// The user operations, for matching a retried call with its pending result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Init,
+    Commit,
+    Abort,
+    SendOffsets,
+}
+
+fn tp_topics(parts: &HashSet<(Arc<str>, i32)>) -> Vec<AddPartitionsToTxnTopic> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        by_topic.entry(t).or_default().push(*p);
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut ps)| {
+            ps.sort_unstable();
+            AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                .with_partitions(ps)
+        })
+        .collect()
+}
+
+fn abortable(e: Error) -> Error {
+    match e {
+        Error::Abortable(_) | Error::Fatal(_) => e,
+        e => Error::Abortable(Box::new(e)),
+    }
+}
+
+impl TxnManager {
+    pub(crate) fn new(
+        transactional_id: String,
+        timeout: Duration,
+        retry_backoff: Duration,
+    ) -> TxnManager {
+        TxnManager {
+            transactional_id,
+            timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+            retry_backoff,
+            state: TxnState::Uninitialized,
+            last_error: None,
+            txn_coordinator: None,
+            group_coordinator: None,
+            partitions_in_txn: HashSet::new(),
+            new_partitions: HashSet::new(),
+            pending_partitions: HashSet::new(),
+            queue: VecDeque::new(),
+            in_flight: false,
+            retry_at: None,
+            result: None,
+            producer_id: -1,
+            epoch: -1,
+            need_lookup: None,
+            bump_after_abort: false,
+            offsets_added: false,
+        }
+    }
+
+    pub(crate) fn state(&self) -> TxnState {
+        self.state
+    }
+
+    fn transition(&mut self, to: TxnState) -> Result<()> {
+        if self.state == TxnState::Fatal {
+            return Err(self.fatal_error());
+        }
+        if !self.state.can_transition_to(to) {
+            return Err(Error::IllegalState(format!(
+                "invalid transaction transition from {:?} to {:?}",
+                self.state, to
+            )));
+        }
+        self.state = to;
+        Ok(())
+    }
+
+    fn fatal_error(&self) -> Error {
+        match &self.last_error {
+            Some(e @ Error::Fatal(_)) => e.clone(),
+            Some(e) => Error::Fatal(Box::new(e.clone())),
+            None => Error::Fatal(Box::new(Error::IllegalState(
+                "transaction manager failed".into(),
+            ))),
+        }
+    }
+
+    /// A pending result of the same operation, to wait on again after a timeout.
+    fn pending(&self, op: Op) -> Option<Arc<TxnResult>> {
+        match &self.result {
+            Some((o, r)) if *o == op && !r.is_done() => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    fn start(&mut self, op: Op) -> Arc<TxnResult> {
+        let r = Arc::new(TxnResult::default());
+        self.result = Some((op, r.clone()));
+        r
+    }
+
+    fn finish(&mut self, r: Result<()>) {
+        if let Some((_, res)) = self.result.take() {
+            res.complete(r);
+        }
+    }
+
+    /// `init_transactions`.
+    pub(crate) fn begin_init(&mut self) -> Result<Arc<TxnResult>> {
+        if let Some(r) = self.pending(Op::Init) {
+            return Ok(r);
+        }
+        if self.state == TxnState::Ready && self.producer_id >= 0 {
+            return Err(Error::IllegalState(
+                "init_transactions was already called".into(),
+            ));
+        }
+        self.transition(TxnState::Initializing)?;
+        self.queue.push_back(Work::InitProducerId { bump: false });
+        Ok(self.start(Op::Init))
+    }
+
+    /// `begin_transaction`: a local transition.
+    pub(crate) fn begin_transaction(&mut self) -> Result<()> {
+        if self.state == TxnState::Uninitialized {
+            return Err(Error::IllegalState("call init_transactions first".into()));
+        }
+        if self.state != TxnState::Ready {
+            return Err(Error::IllegalState(format!(
+                "cannot begin a transaction in state {:?}",
+                self.state
+            )));
+        }
+        self.transition(TxnState::InTransaction)
+    }
+
+    /// A record is about to go to `topic`-`partition`: it must be in a transaction, and the
+    /// partition is added to it before its first batch is sent.
+    pub(crate) fn maybe_add_partition(&mut self, topic: &Arc<str>, partition: i32) -> Result<()> {
+        match self.state {
+            TxnState::InTransaction => {}
+            TxnState::AbortableError => {
+                return Err(abortable(
+                    self.last_error
+                        .clone()
+                        .unwrap_or(Error::IllegalState("transaction failed".into())),
+                ))
+            }
+            TxnState::Fatal => return Err(self.fatal_error()),
+            s => {
+                return Err(Error::IllegalState(format!(
+                    "cannot send outside a transaction (state {s:?})"
+                )))
+            }
+        }
+        let key = (topic.clone(), partition);
+        if !self.partitions_in_txn.contains(&key) && !self.pending_partitions.contains(&key) {
+            self.new_partitions.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Whether a batch of this partition may be sent now.
+    pub(crate) fn is_partition_added(&self, topic: &Arc<str>, partition: i32) -> bool {
+        self.partitions_in_txn.contains(&(topic.clone(), partition))
+    }
+
+    /// `send_offsets_to_transaction`.
+    pub(crate) fn begin_send_offsets(
+        &mut self,
+        offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<Arc<TxnResult>> {
+        if let Some(r) = self.pending(Op::SendOffsets) {
+            return Ok(r);
+        }
+        if self.state != TxnState::InTransaction {
+            return Err(self.not_in_transaction("send_offsets_to_transaction"));
+        }
+        self.queue.push_back(Work::AddOffsets { group, offsets });
+        Ok(self.start(Op::SendOffsets))
+    }
+
+    fn not_in_transaction(&self, what: &str) -> Error {
+        match self.state {
+            TxnState::Fatal => self.fatal_error(),
+            TxnState::AbortableError => abortable(
+                self.last_error
+                    .clone()
+                    .unwrap_or(Error::IllegalState("transaction failed".into())),
+            ),
+            s => Error::IllegalState(format!("{what} needs an open transaction (state {s:?})")),
+        }
+    }
+
+    /// `commit_transaction`: EndTxn(commit) is sent once every batch of the transaction has
+    /// been acknowledged.
+    pub(crate) fn begin_commit(&mut self) -> Result<Arc<TxnResult>> {
+        if let Some(r) = self.pending(Op::Commit) {
+            return Ok(r);
+        }
+        match self.state {
+            TxnState::InTransaction => {}
+            TxnState::AbortableError => {
+                return Err(abortable(
+                    self.last_error
+                        .clone()
+                        .unwrap_or(Error::IllegalState("transaction failed".into())),
+                ))
+            }
+            _ => return Err(self.not_in_transaction("commit_transaction")),
+        }
+        self.transition(TxnState::Committing)?;
+        self.queue.push_back(Work::EndTxn { commit: true });
+        Ok(self.start(Op::Commit))
+    }
+
+    /// `abort_transaction`: queued batches are failed by the sender, in-flight ones finish, then
+    /// EndTxn(abort).
+    pub(crate) fn begin_abort(&mut self) -> Result<Arc<TxnResult>> {
+        if let Some(r) = self.pending(Op::Abort) {
+            return Ok(r);
+        }
+        if !matches!(
+            self.state,
+            TxnState::InTransaction | TxnState::AbortableError
+        ) {
+            return Err(match self.state {
+                TxnState::Fatal => self.fatal_error(),
+                s => Error::IllegalState(format!("no transaction to abort (state {s:?})")),
+            });
+        }
+        self.transition(TxnState::Aborting)?;
+        self.new_partitions.clear();
+        // Work queued for the transaction (offsets) is dropped: the abort supersedes it.
+        self.queue
+            .retain(|w| matches!(w, Work::InitProducerId { .. }));
+        if let Some((Op::SendOffsets, r)) = self.result.take() {
+            r.complete(Err(Error::Abortable(Box::new(Error::IllegalState(
+                "transaction aborted".into(),
+            )))));
+        }
+        self.queue.push_back(Work::EndTxn { commit: false });
+        Ok(self.start(Op::Abort))
+    }
+
+    /// Whether queued (unsent) batches must be failed now (an abort is under way).
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.state == TxnState::Aborting
+    }
+
+    /// Whether batches should be sent at once (a commit or abort waits for them).
+    pub(crate) fn is_completing(&self) -> bool {
+        matches!(self.state, TxnState::Committing | TxnState::Aborting)
+    }
+
+    /// A batch of the transaction failed: the transaction can only be aborted now.
+    pub(crate) fn on_batch_failed(&mut self, e: &Error) {
+        if matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
+            self.last_error = Some(e.clone());
+            self.state = TxnState::AbortableError;
+            // A commit waiting for its batches fails now; the user must abort.
+            if let Some((Op::Commit, r)) = self.result.take() {
+                r.complete(Err(abortable(e.clone())));
+            }
+            self.queue
+                .retain(|w| !matches!(w, Work::EndTxn { commit: true }));
+        }
+    }
+
+    /// The producer is unusable.
+    pub(crate) fn set_fatal(&mut self, e: Error) {
+        let e = match e {
+            Error::Fatal(_) => e,
+            e => Error::Fatal(Box::new(e)),
+        };
+        self.last_error = Some(e.clone());
+        self.state = TxnState::Fatal;
+        self.queue.clear();
+        self.finish(Err(e));
+    }
+
+    /// Whether the next request may go at `now` (for the sender's timer).
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// The next request to send, if any. `batches_done` says every batch of the transaction
+    /// has resolved (EndTxn waits for it).
+    pub(crate) fn next_request(
+        &mut self,
+        now: Instant,
+        batches_done: bool,
+    ) -> Option<(Target, TxnRequest)> {
+        if self.in_flight || self.state == TxnState::Fatal {
+            return None;
+        }
+        if self.retry_at.is_some_and(|t| now < t) {
+            return None;
+        }
+        self.retry_at = None;
+        let has_work = !self.queue.is_empty() || !self.new_partitions.is_empty();
+        if !has_work {
+            return None;
+        }
+        if let Some(kind) = self.need_lookup.clone() {
+            return Some(self.find_coordinator(kind));
+        }
+        let Some(coord) = self.txn_coordinator else {
+            return Some(self.find_coordinator(CoordinatorKind::Transaction));
+        };
+        // Partitions first: batches wait for them, and EndTxn must come after them.
+        if !self.new_partitions.is_empty()
+            && matches!(self.state, TxnState::InTransaction | TxnState::Committing)
+        {
+            self.pending_partitions = std::mem::take(&mut self.new_partitions);
+            let req = AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_string(
+                    self.transactional_id.clone(),
+                )))
+                .with_v3_and_below_producer_id(ProducerId(self.producer_id))
+                .with_v3_and_below_producer_epoch(self.epoch)
+                .with_v3_and_below_topics(tp_topics(&self.pending_partitions));
+            self.in_flight = true;
+            return Some((
+                Target::TxnCoordinator(coord),
+                TxnRequest::AddPartitions(req),
+            ));
+        }
+        let txn_id = TransactionalId(StrBytes::from_string(self.transactional_id.clone()));
+        let front = self.queue.front()?;
+        let out = match front {
+            Work::InitProducerId { bump } => {
+                let mut req = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(txn_id))
+                    .with_transaction_timeout_ms(self.timeout_ms)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1);
+                if *bump && self.producer_id >= 0 {
+                    req = req
+                        .with_producer_id(ProducerId(self.producer_id))
+                        .with_producer_epoch(self.epoch);
+                }
+                (
+                    Target::TxnCoordinator(coord),
+                    TxnRequest::InitProducerId(req),
+                )
+            }
+            Work::AddOffsets { group, .. } => {
+                let req = AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(txn_id)
+                    .with_producer_id(ProducerId(self.producer_id))
+                    .with_producer_epoch(self.epoch)
+                    .with_group_id(GroupId(StrBytes::from_string(group.group_id.clone())));
+                (Target::TxnCoordinator(coord), TxnRequest::AddOffsets(req))
+            }
+            Work::TxnOffsetCommit { group, offsets } => {
+                let gc = match &self.group_coordinator {
+                    Some((g, node)) if *g == group.group_id => *node,
+                    _ => {
+                        return Some(
+                            self.find_coordinator(CoordinatorKind::Group(group.group_id.clone())),
+                        )
+                    }
+                };
+                let mut topics: BTreeMap<&str, Vec<TxnOffsetCommitRequestPartition>> =
+                    BTreeMap::new();
+                for ((t, p), o) in offsets {
+                    topics.entry(t).or_default().push(
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(o.offset)
+                            .with_committed_leader_epoch(o.leader_epoch.unwrap_or(-1))
+                            .with_committed_metadata(Some(StrBytes::from_string(
+                                o.metadata.clone(),
+                            ))),
+                    );
+                }
+                let req = TxnOffsetCommitRequest::default()
+                    .with_transactional_id(txn_id)
+                    .with_group_id(GroupId(StrBytes::from_string(group.group_id.clone())))
+                    .with_producer_id(ProducerId(self.producer_id))
+                    .with_producer_epoch(self.epoch)
+                    .with_generation_id(group.generation_id)
+                    .with_member_id(StrBytes::from_string(group.member_id.clone()))
+                    .with_group_instance_id(
+                        group.group_instance_id.clone().map(StrBytes::from_string),
+                    )
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(t, ps)| {
+                                TxnOffsetCommitRequestTopic::default()
+                                    .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                                    .with_partitions(ps)
+                            })
+                            .collect(),
+                    );
+                (
+                    Target::GroupCoordinator(gc),
+                    TxnRequest::TxnOffsetCommit(req),
+                )
+            }
+            Work::EndTxn { commit } => {
+                if !batches_done {
+                    return None;
+                }
+                // A transaction to which nothing was added needs no EndTxn: the coordinator
+                // does not know of it.
+                if self.partitions_in_txn.is_empty() && !self.offsets_added {
+                    let commit = *commit;
+                    self.queue.pop_front();
+                    self.end_completed(commit);
+                    return None;
+                }
+                let req = EndTxnRequest::default()
+                    .with_transactional_id(txn_id)
+                    .with_producer_id(ProducerId(self.producer_id))
+                    .with_producer_epoch(self.epoch)
+                    .with_committed(*commit);
+                (Target::TxnCoordinator(coord), TxnRequest::EndTxn(req))
+            }
+        };
+        self.in_flight = true;
+        Some(out)
+    }
+
+    fn find_coordinator(&mut self, kind: CoordinatorKind) -> (Target, TxnRequest) {
+        let (key, key_type) = match &kind {
+            CoordinatorKind::Transaction => (self.transactional_id.clone(), 1i8),
+            CoordinatorKind::Group(g) => (g.clone(), 0i8),
+        };
+        let req = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(key.clone()))
+            .with_key_type(key_type)
+            .with_coordinator_keys(vec![StrBytes::from_string(key)]);
+        self.in_flight = true;
+        (Target::AnyNode, TxnRequest::FindCoordinator(req, kind))
+    }
+
+    fn retry(&mut self, now: Instant) {
+        self.retry_at = Some(now + self.retry_backoff);
+    }
+
+    /// The request failed on the network (or could not be sent): try again after a backoff,
+    /// looking the coordinator up again.
+    pub(crate) fn handle_failure(&mut self, now: Instant, lookup: Option<CoordinatorKind>) {
+        self.in_flight = false;
+        if !self.pending_partitions.is_empty() {
+            let p = std::mem::take(&mut self.pending_partitions);
+            self.new_partitions.extend(p);
+        }
+        if let Some(k) = lookup {
+            self.coordinator_lost(k);
+        }
+        self.retry(now);
+    }
+
+    fn coordinator_lost(&mut self, kind: CoordinatorKind) {
+        match &kind {
+            CoordinatorKind::Transaction => self.txn_coordinator = None,
+            CoordinatorKind::Group(_) => self.group_coordinator = None,
+        }
+        self.need_lookup = Some(kind);
+    }
+
+    /// Classes an error code of a transactional response.
+    fn classify(
+        &mut self,
+        now: Instant,
+        code: KafkaCode,
+        api: &'static str,
+        kind: CoordinatorKind,
+    ) -> Step {
+        match code {
+            KafkaCode::NONE => Step::Ok,
+            KafkaCode::NOT_COORDINATOR | KafkaCode::COORDINATOR_NOT_AVAILABLE => {
+                self.coordinator_lost(kind);
+                self.retry(now);
+                Step::Retry
+            }
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+            | KafkaCode::CONCURRENT_TRANSACTIONS
+            | KafkaCode::REQUEST_TIMED_OUT => {
+                self.retry(now);
+                Step::Retry
+            }
+            KafkaCode::INVALID_PRODUCER_EPOCH
+            | KafkaCode::PRODUCER_FENCED
+            | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            | KafkaCode::INVALID_TXN_STATE
+            | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
+            | KafkaCode::TRANSACTION_COORDINATOR_FENCED => Step::Fatal(Error::Request {
+                api,
+                code,
+                message: None,
+            }),
+            c if c.is_retriable() => {
+                self.retry(now);
+                Step::Retry
+            }
+            _ => Step::Abortable(Error::Request {
+                api,
+                code,
+                message: None,
+            }),
+        }
+    }
+
+    fn apply(&mut self, step: Step, effects: &mut Effects) -> bool {
+        match step {
+            Step::Ok => true,
+            Step::Retry => false,
+            Step::Fatal(e) => {
+                self.set_fatal(e.clone());
+                effects.fatal = Some(Error::Fatal(Box::new(e)));
+                false
+            }
+            Step::Abortable(e) => {
+                self.queue.pop_front();
+                self.last_error = Some(e.clone());
+                if matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
+                    self.state = TxnState::AbortableError;
+                }
+                self.finish(Err(abortable(e)));
+                false
+            }
+        }
+    }
+
+    pub(crate) fn handle_find_coordinator(
+        &mut self,
+        now: Instant,
+        kind: CoordinatorKind,
+        resp: &FindCoordinatorResponse,
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        // v4+ answers per key; older versions at the top level.
+        let (code, node, host, port) = match resp.coordinators.first() {
+            Some(c) => (
+                KafkaCode(c.error_code),
+                c.node_id.0,
+                c.host.to_string(),
+                c.port,
+            ),
+            None => (
+                KafkaCode(resp.error_code),
+                resp.node_id.0,
+                resp.host.to_string(),
+                resp.port,
+            ),
+        };
+        match code {
+            KafkaCode::NONE => {
+                self.need_lookup = None;
+                match &kind {
+                    CoordinatorKind::Transaction => self.txn_coordinator = Some(node),
+                    CoordinatorKind::Group(g) => self.group_coordinator = Some((g.clone(), node)),
+                }
+                let addr = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                effects.coordinator_address = Some((node, addr));
+            }
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => {
+                let e = Error::Request {
+                    api: "FindCoordinator",
+                    code,
+                    message: None,
+                };
+                self.set_fatal(e.clone());
+                effects.fatal = Some(Error::Fatal(Box::new(e)));
+            }
+            c if c.0 == 30 => {
+                // GROUP_AUTHORIZATION_FAILED: the offsets cannot be committed.
+                let step = Step::Abortable(Error::Request {
+                    api: "FindCoordinator",
+                    code,
+                    message: None,
+                });
+                self.apply(step, &mut effects);
+            }
+            _ => {
+                self.need_lookup = Some(kind);
+                self.retry(now);
+            }
+        }
+        effects
+    }
+
+    pub(crate) fn handle_init_producer_id(
+        &mut self,
+        now: Instant,
+        resp: &InitProducerIdResponse,
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let step = self.classify(
+            now,
+            KafkaCode(resp.error_code),
+            "InitProducerId",
+            CoordinatorKind::Transaction,
+        );
+        if self.apply(step, &mut effects) {
+            self.queue.pop_front();
+            self.producer_id = resp.producer_id.0;
+            self.epoch = resp.producer_epoch;
+            effects.producer = Some((self.producer_id, self.epoch));
+            self.state = TxnState::Ready;
+            self.finish(Ok(()));
+        }
+        effects
+    }
+
+    pub(crate) fn handle_add_partitions(
+        &mut self,
+        now: Instant,
+        resp: &AddPartitionsToTxnResponse,
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let pending = std::mem::take(&mut self.pending_partitions);
+        let mut worst = KafkaCode(resp.error_code);
+        let mut added = Vec::new();
+        for t in &resp.results_by_topic_v3_and_below {
+            for p in &t.results_by_partition {
+                let code = KafkaCode(p.partition_error_code);
+                if code.is_ok() {
+                    added.push((Arc::<str>::from(t.name.0.as_str()), p.partition_index));
+                } else if worst.is_ok() || code != KafkaCode(55) {
+                    // OPERATION_NOT_ATTEMPTED (55) only says another partition failed.
+                    worst = code;
+                }
+            }
+        }
+        for a in added {
+            self.partitions_in_txn.insert(a);
+        }
+        for p in pending {
+            if !self.partitions_in_txn.contains(&p) {
+                self.new_partitions.insert(p);
+            }
+        }
+        if worst.is_ok() || worst == KafkaCode(55) {
+            return effects;
+        }
+        let code = worst;
+        let step = if code == KafkaCode::UNKNOWN_PRODUCER_ID
+            || code == KafkaCode::INVALID_PRODUCER_ID_MAPPING
+        {
+            Step::Abortable(Error::Request {
+                api: "AddPartitionsToTxn",
+                code,
+                message: None,
+            })
+        } else if code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION {
+            self.retry(now);
+            Step::Retry
+        } else {
+            self.classify(
+                now,
+                code,
+                "AddPartitionsToTxn",
+                CoordinatorKind::Transaction,
+            )
+        };
+        if let Step::Abortable(e) = step {
+            // Not tied to a queued work item: the transaction fails.
+            self.last_error = Some(e.clone());
+            self.new_partitions.clear();
+            if matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
+                self.state = TxnState::AbortableError;
+            }
+            if let Some((Op::Commit, r)) = self.result.take() {
+                r.complete(Err(abortable(e)));
+            }
+            self.queue
+                .retain(|w| !matches!(w, Work::EndTxn { commit: true }));
+        } else {
+            self.apply(step, &mut effects);
+        }
+        effects
+    }
+
+    pub(crate) fn handle_add_offsets(
+        &mut self,
+        now: Instant,
+        resp: &AddOffsetsToTxnResponse,
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let step = self.classify(
+            now,
+            KafkaCode(resp.error_code),
+            "AddOffsetsToTxn",
+            CoordinatorKind::Transaction,
+        );
+        if self.apply(step, &mut effects) {
+            if let Some(Work::AddOffsets { group, offsets }) = self.queue.pop_front() {
+                self.offsets_added = true;
+                self.queue
+                    .push_front(Work::TxnOffsetCommit { group, offsets });
+            }
+        }
+        effects
+    }
+
+    pub(crate) fn handle_txn_offset_commit(
+        &mut self,
+        now: Instant,
+        resp: &TxnOffsetCommitResponse,
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let group = match self.queue.front() {
+            Some(Work::TxnOffsetCommit { group, .. }) => group.group_id.clone(),
+            _ => String::new(),
+        };
+        let worst = resp
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| KafkaCode(p.error_code))
+            .find(|c| !c.is_ok())
+            .unwrap_or(KafkaCode::NONE);
+        let step = match worst.0 {
+            // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID: the consumer lost its
+            // group membership; the offsets must not be committed.
+            25 | 22 | 82 => Step::Abortable(Error::Request {
+                api: "TxnOffsetCommit",
+                code: worst,
+                message: None,
+            }),
+            _ => self.classify(now, worst, "TxnOffsetCommit", CoordinatorKind::Group(group)),
+        };
+        if self.apply(step, &mut effects) {
+            self.queue.pop_front();
+            self.finish(Ok(()));
+        }
+        effects
+    }
+
+    pub(crate) fn handle_end_txn(&mut self, now: Instant, resp: &EndTxnResponse) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let commit = matches!(self.queue.front(), Some(Work::EndTxn { commit: true }));
+        let step = self.classify(
+            now,
+            KafkaCode(resp.error_code),
+            "EndTxn",
+            CoordinatorKind::Transaction,
+        );
+        if self.apply(step, &mut effects) {
+            self.queue.pop_front();
+            self.end_completed(commit);
+        }
+        effects
+    }
+
+    fn end_completed(&mut self, commit: bool) {
+        self.partitions_in_txn.clear();
+        self.new_partitions.clear();
+        self.pending_partitions.clear();
+        self.offsets_added = false;
+        self.last_error = None;
+        if !commit && self.bump_after_abort {
+            // The aborted transaction left a sequence gap: bump the epoch (KIP-360) before the
+            // abort counts as done, so the next transaction starts from sequence 0.
+            self.bump_after_abort = false;
+            self.state = TxnState::Initializing;
+            self.queue.push_front(Work::InitProducerId { bump: true });
+            return;
+        }
+        self.state = TxnState::Ready;
+        self.finish(Ok(()));
+    }
+
+    /// The request from [`TxnManager::next_request`] could not be sent (no connection yet); it
+    /// will be asked for again.
+    pub(crate) fn unsend(&mut self) {
+        self.in_flight = false;
+        if !self.pending_partitions.is_empty() {
+            let p = std::mem::take(&mut self.pending_partitions);
+            self.new_partitions.extend(p);
+        }
+    }
+
+    /// A batch failure left a sequence gap: bump the epoch after the abort.
+    pub(crate) fn request_epoch_bump(&mut self) {
+        self.bump_after_abort = true;
+    }
+}
+
+enum Step {
+    Ok,
+    Retry,
+    Fatal(Error),
+    Abortable(Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_are_checked() {
+        use TxnState::*;
+        assert!(Uninitialized.can_transition_to(Initializing));
+        assert!(!Uninitialized.can_transition_to(InTransaction));
+        assert!(!Ready.can_transition_to(Committing));
+        assert!(InTransaction.can_transition_to(AbortableError));
+        assert!(!AbortableError.can_transition_to(Committing));
+        assert!(AbortableError.can_transition_to(Aborting));
+        assert!(Committing.can_transition_to(Fatal));
+    }
+
+    #[test]
+    fn calls_out_of_order_are_illegal_state_errors() {
+        let mut m = TxnManager::new(
+            "t".into(),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+        );
+        assert!(matches!(m.begin_transaction(), Err(Error::IllegalState(_))));
+        assert!(matches!(m.begin_commit(), Err(Error::IllegalState(_))));
+        assert!(matches!(m.begin_abort(), Err(Error::IllegalState(_))));
+        let a: Arc<str> = Arc::from("x");
+        assert!(matches!(
+            m.maybe_add_partition(&a, 0),
+            Err(Error::IllegalState(_))
+        ));
+        let r1 = m.begin_init().unwrap();
+        let r2 = m.begin_init().unwrap();
+        assert!(
+            Arc::ptr_eq(&r1, &r2),
+            "a second call waits for the same result"
+        );
+    }
+}
