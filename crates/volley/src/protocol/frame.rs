@@ -3,14 +3,18 @@
 //!
 //! A request on the wire is `i32 size | request header | body`; a response is
 //! `i32 size | response header | body`. The header versions depend on the API and its version
-//! (flexible versions carry tagged fields); the `kafka-protocol` crate knows that mapping, and its
-//! `anyhow` errors are turned into [`ProtocolError`] here, at the boundary.
+//! (flexible versions carry tagged fields); the `kafka-protocol` crate knows that mapping.
+//! Requests are encoded by `kafka-protocol`, and its `anyhow` errors are turned into
+//! [`ProtocolError`] here, at the boundary. Responses are decoded by this crate's bounded
+//! decoders ([`super::decode`]), never by `kafka-protocol`'s `Decodable`, which allocates for an
+//! array count read from the wire before checking it against the bytes that are there.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages as m;
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 
+use super::decode::{decode_body, DecodeResponse, Reader};
 use crate::error::ProtocolError;
 
 /// Largest response a broker may send, unless configured otherwise
@@ -41,8 +45,8 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
 pub trait Request: Encodable + HeaderVersion {
     /// The API key.
     const KEY: ApiKey;
-    /// The matching response.
-    type Response: Decodable + HeaderVersion;
+    /// The matching response, decoded by [`super::decode`].
+    type Response: DecodeResponse + HeaderVersion;
 }
 
 macro_rules! requests {
@@ -184,45 +188,36 @@ pub fn response_correlation_id(frame: &[u8]) -> Result<i32, ProtocolError> {
 /// Decodes a response frame (without its size prefix) for request type `R` at `version`.
 ///
 /// The header is checked against `expected_correlation_id`. Trailing bytes after the body are
-/// tolerated (a newer broker may add fields the client ignores only through tagged fields, so in
+/// tolerated (a newer broker adds fields the client ignores only through tagged fields, so in
 /// practice there are none).
 pub fn decode_response<R: Request>(
-    mut frame: Bytes,
+    frame: Bytes,
     version: i16,
     expected_correlation_id: i32,
 ) -> Result<R::Response, ProtocolError> {
     let header_version = <R::Response as HeaderVersion>::header_version(version);
-    let header = guarded_decode("response header", || {
-        ResponseHeader::decode(&mut frame, header_version)
-    })?;
-    if header.correlation_id != expected_correlation_id {
-        return Err(ProtocolError::CorrelationMismatch {
-            expected: expected_correlation_id,
-            got: header.correlation_id,
-        });
-    }
-    guarded_decode(api_name_of::<R>(), || {
-        <R::Response as Decodable>::decode(&mut frame, version)
-    })
+    let body = read_response_header(&frame, header_version, expected_correlation_id)?;
+    decode_body::<R::Response>(body, version)
 }
 
-/// Runs a `kafka-protocol` decoder, turning its errors (and, defensively, a panic on hostile
-/// input) into a typed [`ProtocolError`].
-fn guarded_decode<T, E: std::fmt::Display>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, E>,
-) -> Result<T, ProtocolError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ProtocolError::Decode {
-            what,
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(ProtocolError::Decode {
-            what,
-            reason: "malformed message".into(),
-        }),
+/// Reads a response header (v0: the correlation id; v1: then a tagged-field section), checks
+/// the correlation id and returns the body that follows.
+fn read_response_header(
+    frame: &[u8],
+    header_version: i16,
+    expected_correlation_id: i32,
+) -> Result<&[u8], ProtocolError> {
+    let mut r = Reader::new(frame, "response header", header_version);
+    let correlation_id = r.i32("correlation_id")?;
+    if correlation_id != expected_correlation_id {
+        return Err(ProtocolError::CorrelationMismatch {
+            expected: expected_correlation_id,
+            got: correlation_id,
+        });
     }
+    r.set_flexible(header_version >= 1);
+    r.skip_tagged_fields("tagged fields")?;
+    Ok(&frame[r.position()..])
 }
 
 /// Reads a frame's size prefix and checks it against `max` before anything is allocated.
@@ -241,26 +236,21 @@ pub fn check_frame_size(prefix: [u8; 4], max: usize) -> Result<usize, ProtocolEr
 /// a broker that does not speak the requested version answers in version 0 with
 /// UNSUPPORTED_VERSION and its own range, so the caller can retry with a version it speaks.
 pub fn decode_api_versions(
-    mut frame: Bytes,
+    frame: Bytes,
     version: i16,
     expected_correlation_id: i32,
-) -> Result<kafka_protocol::messages::ApiVersionsResponse, ProtocolError> {
-    use kafka_protocol::messages::ApiVersionsResponse;
-    let header = guarded_decode("response header", || ResponseHeader::decode(&mut frame, 0))?;
-    if header.correlation_id != expected_correlation_id {
-        return Err(ProtocolError::CorrelationMismatch {
-            expected: expected_correlation_id,
-            got: header.correlation_id,
-        });
-    }
+) -> Result<m::ApiVersionsResponse, ProtocolError> {
+    let body = read_response_header(&frame, 0, expected_correlation_id)?;
     // The error code is the first field in every version: peek it to pick the body version.
-    if frame.len() >= 2 && (&frame[..2]).get_i16() == 35 {
-        return guarded_decode("ApiVersions", || ApiVersionsResponse::decode(&mut frame, 0));
-    }
-    guarded_decode("ApiVersions", || {
-        ApiVersionsResponse::decode(&mut frame, version)
-    })
+    let version = match body {
+        [hi, lo, ..] if i16::from_be_bytes([*hi, *lo]) == UNSUPPORTED_VERSION => 0,
+        _ => version,
+    };
+    decode_body::<m::ApiVersionsResponse>(body, version)
 }
+
+/// The UNSUPPORTED_VERSION error code.
+const UNSUPPORTED_VERSION: i16 = 35;
 
 #[cfg(test)]
 mod tests {
@@ -339,5 +329,98 @@ mod tests {
             assert!(r.is_err(), "truncated at {cut} decoded");
         }
         assert!(response_correlation_id(&full[..3]).is_err());
+    }
+
+    /// A frame: the correlation id, for header v1 an empty tagged-field section, then `body`.
+    fn response_frame(corr: i32, header_v1: bool, body: &[u8]) -> Bytes {
+        let mut out = corr.to_be_bytes().to_vec();
+        if header_v1 {
+            out.push(0);
+        }
+        out.extend_from_slice(body);
+        out.into()
+    }
+
+    #[test]
+    fn flexible_response_header_and_hostile_bodies() {
+        use kafka_protocol::messages::{MetadataResponse, ProduceRequest, ProduceResponse};
+        let mut body = BytesMut::new();
+        MetadataResponse::default()
+            .with_throttle_time_ms(7)
+            .encode(&mut body, 12)
+            .unwrap();
+        // Header v1 at v12: its tagged fields are read (here one unknown field, skipped).
+        let mut frame = 5i32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[1, 4, 2, 0xaa, 0xbb]);
+        frame.extend_from_slice(&body);
+        let r = decode_response::<MetadataRequest>(frame.into(), 12, 5).unwrap();
+        assert_eq!(r.throttle_time_ms, 7);
+        // A tagged-field count in the header that cannot fit.
+        let frame = response_frame(5, false, &[0x7f]);
+        assert!(matches!(
+            decode_response::<MetadataRequest>(frame, 12, 5),
+            Err(ProtocolError::Decode {
+                what: "response header",
+                ..
+            })
+        ));
+        // The hostile Metadata body of tests/bad_input.rs: brokers count u32::MAX - 1.
+        let frame = response_frame(5, true, &[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        let err = decode_response::<MetadataRequest>(frame, 12, 5).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ProtocolError::Decode {
+                    what: "Metadata response",
+                    reason
+                } if reason.contains("brokers")
+            ),
+            "{err:?}"
+        );
+        // Produce v3 with i32::MAX topics, and at a version the decoder does not know.
+        let frame = response_frame(1, false, &[0x7f, 0xff, 0xff, 0xff]);
+        assert!(decode_response::<ProduceRequest>(frame, 3, 1).is_err());
+        let mut body = BytesMut::new();
+        ProduceResponse::default().encode(&mut body, 12).unwrap();
+        let frame = response_frame(1, true, &body);
+        assert!(decode_response::<ProduceRequest>(frame.clone(), 12, 1).is_ok());
+        assert!(decode_response::<ProduceRequest>(frame, 13, 1).is_err());
+    }
+
+    #[test]
+    fn api_versions_falls_back_to_v0_on_unsupported_version() {
+        use kafka_protocol::messages::api_versions_response::ApiVersion;
+        use kafka_protocol::messages::ApiVersionsResponse;
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(35)
+            .with_api_keys(vec![ApiVersion::default()
+                .with_api_key(18)
+                .with_max_version(2)]);
+        let mut body = BytesMut::new();
+        resp.encode(&mut body, 0).unwrap();
+        // Asked at v3, answered in v0 (header v0 always).
+        let r = decode_api_versions(response_frame(9, false, &body), 3, 9).unwrap();
+        assert_eq!(r, resp);
+        // A v3 answer decodes at v3.
+        let ok = resp.clone().with_error_code(0).with_throttle_time_ms(3);
+        let mut body = BytesMut::new();
+        ok.encode(&mut body, 3).unwrap();
+        let r = decode_api_versions(response_frame(9, false, &body), 3, 9).unwrap();
+        assert_eq!(r, ok);
+        assert!(matches!(
+            decode_api_versions(response_frame(8, false, &body), 3, 9),
+            Err(ProtocolError::CorrelationMismatch {
+                expected: 9,
+                got: 8
+            })
+        ));
+        // UNSUPPORTED_VERSION with i32::MAX api keys (the v0 body of tests/bad_input.rs).
+        let frame = response_frame(9, false, &[0, 35, 0x7f, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            decode_api_versions(frame, 3, 9),
+            Err(ProtocolError::Decode { .. })
+        ));
+        // Shorter than a header.
+        assert!(decode_api_versions(Bytes::from_static(&[0, 0, 9]), 3, 9).is_err());
     }
 }
