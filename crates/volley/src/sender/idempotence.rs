@@ -27,6 +27,11 @@ pub(crate) enum PidState {
 pub(crate) struct PartitionSeq {
     next: i32,
     unacked: BTreeSet<i32>,
+    /// The sequence after the last acknowledged batch.
+    acked_end: i32,
+    /// A batch failed with its fate unknown: new batches wait until the batches sent after it
+    /// have ended, which tells whether the broker has it.
+    unresolved: bool,
 }
 
 /// See the module docs.
@@ -96,6 +101,9 @@ impl Idempotence {
                 };
             }
         }
+        if p.unresolved {
+            return Err(());
+        }
         let seq = p.next;
         p.next = next_seq(seq, b.record_count);
         p.unacked.insert(seq);
@@ -107,16 +115,35 @@ impl Idempotence {
     }
 
     /// A batch ended (success or final failure). A failure of a batch whose sequence was used
-    /// leaves a gap: an epoch bump is scheduled.
-    pub(crate) fn on_batch_done(&mut self, b: &ProducerBatch, success: bool) {
+    /// leaves a gap: an epoch bump is scheduled. Unless `maybe_written`: its last attempt got
+    /// no answer, so the broker may have appended it (and the later batches in flight behind
+    /// it, which must then keep their sequences). Its sequence is then unresolved (Java's
+    /// `markSequenceUnresolved`): the batches sent after it are retried as they are, new ones
+    /// wait; if the broker lacks it, OUT_OF_ORDER_SEQUENCE_NUMBER for the next one (the first
+    /// unacknowledged) triggers the bump; once all have ended, the epoch is bumped unless the
+    /// acknowledged sequences reach the partition's next one.
+    pub(crate) fn on_batch_done(&mut self, b: &ProducerBatch, success: bool, maybe_written: bool) {
         let Some(s) = b.stamp else { return };
         if s.producer_id != self.producer_id || s.epoch != self.epoch {
             return;
         }
+        let failed_after_send = !success && b.attempts > 0;
         if let Some(p) = self.partitions.get_mut(&(b.topic.clone(), b.partition)) {
             p.unacked.remove(&s.base_sequence);
+            if success {
+                p.acked_end = next_seq(s.base_sequence, b.record_count);
+            }
+            p.unresolved |= failed_after_send && maybe_written;
+            if p.unresolved && p.unacked.is_empty() {
+                // Every batch sent after it has ended: if the acknowledged ones reach the
+                // partition's next sequence, the broker had it; otherwise there is a gap.
+                p.unresolved = false;
+                if p.acked_end != p.next {
+                    self.needs_reset = true;
+                }
+            }
         }
-        if !success && b.attempts > 0 {
+        if failed_after_send && !maybe_written {
             self.needs_reset = true;
         }
     }

@@ -14,6 +14,8 @@ mod sim;
 mod tests;
 mod transactional;
 pub(crate) mod txn;
+#[cfg(test)]
+mod txn_tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -484,7 +486,7 @@ impl Sender {
             self.metadata.request_update();
         }
 
-        self.check_request_timeouts(now, &mut wake_at);
+        self.check_request_timeouts(now);
         self.maybe_refresh_metadata(now, &mut wake_at);
         if self.shared.txn.is_some() {
             self.poll_txn(now, &mut wake_at);
@@ -493,6 +495,13 @@ impl Sender {
         }
         self.send_produce(now, &mut wake_at);
         self.close_idle(now, &mut wake_at);
+        // After every send of this poll: a request sent above (metadata, producer id,
+        // transactional) must time out even if nothing else wakes the driver.
+        for n in self.nodes.values() {
+            if let Some(f) = n.in_flight.iter().map(|f| f.deadline).min() {
+                wake_at(f);
+            }
+        }
 
         if self.shared.closing.load(Ordering::Acquire)
             && !self.shared.acc.has_incomplete()
@@ -508,7 +517,7 @@ impl Sender {
         self.next_timeout = next.map(|t| t.max(now));
     }
 
-    fn check_request_timeouts(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
+    fn check_request_timeouts(&mut self, now: Instant) {
         let expired: Vec<i32> = self
             .nodes
             .iter()
@@ -522,11 +531,6 @@ impl Sender {
                 id,
                 format!("request timed out after {timeout:?} (request.timeout.ms)"),
             );
-        }
-        for n in self.nodes.values() {
-            if let Some(f) = n.in_flight.iter().map(|f| f.deadline).min() {
-                wake_at(f);
-            }
         }
     }
 
@@ -815,7 +819,11 @@ impl Sender {
     /// A fatal error: every pending record fails with it, and so does every later send.
     fn fatal(&mut self, now: Instant, e: Error) {
         tracing::error!(error = %e, "fatal producer error");
-        let fatal = Error::Fatal(Box::new(e));
+        // The transaction manager hands over errors it already made fatal.
+        let fatal = match e {
+            Error::Fatal(_) => e,
+            e => Error::Fatal(Box::new(e)),
+        };
         *self.shared.fatal.lock() = Some(fatal.clone());
         if let Some(txn) = self.shared.txn.as_ref() {
             txn.lock().set_fatal(fatal.clone());
@@ -1269,7 +1277,18 @@ impl Sender {
     fn complete(&mut self, b: ProducerBatch, result: Result<Ack, Error>) {
         self.unmute(&b);
         if self.cfg.idempotent {
-            self.idem.on_batch_done(&b, result.is_ok());
+            // Failed after a request that got no answer (connection lost or timed out): the
+            // broker may have it. In a transaction the abort discards it anyway: bump then.
+            let maybe_written = self.shared.txn.is_none()
+                && match &result {
+                    Err(Error::Network { .. }) => true,
+                    Err(Error::DeliveryTimeout {
+                        last_error: Some(e),
+                        ..
+                    }) => matches!(**e, Error::Network { .. }),
+                    _ => false,
+                };
+            self.idem.on_batch_done(&b, result.is_ok(), maybe_written);
         }
         if let Err(e) = &result {
             self.txn_batch_failed(e);

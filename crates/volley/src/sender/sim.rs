@@ -5,13 +5,21 @@
 //! decodes the sender's request frames with the `kafka-protocol` crate, keeps a log per
 //! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
-//! leader moves, lost responses, delays, disconnects and refused connections.
+//! leader moves, lost requests and responses, delays, disconnects and refused connections.
+//!
+//! Transactions (Kafka's transaction version 1) are modelled in [`txn`]: a transaction
+//! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
+//! transactional id and epoch fencing, AddPartitionsToTxn, the leaders' verification of
+//! transactional produce requests, EndTxn writing commit/abort markers into the partitions, and
+//! AddOffsetsToTxn + TxnOffsetCommit with offsets that become the group's only on commit.
 //!
 //! The harness plays the I/O driver's part (`io/driver.rs`): it polls the sender, carries out
 //! its outputs (a connect is answered on the next step, a request is answered at once or after
 //! the broker's delay), drops events of connections the sender closed, and advances the clock
 //! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
 //! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
+
+mod txn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,6 +37,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use parking_lot::Mutex;
+
+pub(crate) use txn::{Marker, TxnStatus};
 
 use super::{Output, Sender, Shared};
 use crate::accumulator::{DeliveryFuture, RecordRef};
@@ -69,6 +79,10 @@ pub(crate) struct LogRecord {
     pub epoch: i16,
     /// The record's own sequence (batch base sequence + offset delta); -1 without idempotence.
     pub sequence: i32,
+    /// Written by a transactional producer (the batch's transactional attribute).
+    pub transactional: bool,
+    /// A transaction marker (control record) rather than data.
+    pub control: Option<Marker>,
 }
 
 /// One partition of a produce request, as the broker saw it.
@@ -79,6 +93,8 @@ pub(crate) struct ProducePart {
     pub producer_id: i64,
     pub epoch: i16,
     pub base_sequence: i32,
+    /// The batch's transactional attribute.
+    pub transactional: bool,
     pub values: Vec<String>,
     /// The batch bytes.
     pub bytes: usize,
@@ -105,6 +121,20 @@ pub(crate) struct RequestLog {
     pub topics: Option<Vec<String>>,
     /// The response was lost (fault injection).
     pub dropped: bool,
+    /// The request itself was lost: the broker never handled it (fault injection).
+    pub lost: bool,
+    /// Transactional requests (Produce included): the transactional id.
+    pub transactional_id: Option<String>,
+    /// InitProducerId and transactional requests: the producer id and epoch they carried.
+    pub producer: Option<(i64, i16)>,
+    /// AddPartitionsToTxn and TxnOffsetCommit: the partitions named.
+    pub txn_partitions: Vec<(String, i32)>,
+    /// EndTxn: commit (`true`) or abort.
+    pub committed: Option<bool>,
+    /// FindCoordinator: `(key type, key)`; AddOffsetsToTxn: `(0, group)`.
+    pub key: Option<(i8, String)>,
+    /// Non-produce requests: the (first) error code answered.
+    pub code: KafkaCode,
 }
 
 /// Connection-level events, in order.
@@ -159,6 +189,7 @@ struct BrokerModel {
     refuse_until: Option<Instant>,
     delay: Duration,
     drop_produce_responses: u32,
+    lose_produce_requests: u32,
     drop_all_responses: bool,
 }
 
@@ -218,6 +249,7 @@ pub(crate) struct Sim {
     generation: u64,
     next_producer_id: i64,
     producer_epochs: HashMap<i64, i16>,
+    coordinators: txn::Coordinators,
     resolutions: Resolutions,
     clock: Arc<Mutex<Instant>>,
 }
@@ -259,6 +291,7 @@ impl Sim {
             generation: 0,
             next_producer_id: 1000,
             producer_epochs: HashMap::new(),
+            coordinators: txn::Coordinators::new(brokers[0]),
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
         };
@@ -328,6 +361,12 @@ impl Sim {
         self.broker_mut(broker).drop_produce_responses += n;
     }
 
+    /// The next `n` produce requests reaching the broker are lost: not handled, never answered
+    /// (the connection stays open, as with a broker stuck on them).
+    pub(crate) fn lose_produce_requests(&mut self, broker: i32, n: u32) {
+        self.broker_mut(broker).lose_produce_requests += n;
+    }
+
     /// The broker stops answering anything (requests are still handled) until set back.
     pub(crate) fn set_unresponsive(&mut self, broker: i32, on: bool) {
         self.broker_mut(broker).drop_all_responses = on;
@@ -369,8 +408,27 @@ impl Sim {
     // ------------------------------------------------------------------ the producer's side
 
     /// Appends a record to `topic`-`partition` as `Producer::send` does (waiting for metadata
-    /// first if the topic is not known yet). Returns the record's id.
+    /// first if the topic is not known yet). Returns the record's id. Panics if the send is
+    /// refused (see [`Sim::try_send`]).
     pub(crate) fn send(&mut self, topic: &str, partition: i32, value: &str) -> usize {
+        match self.try_send(topic, partition, value) {
+            Ok(id) => id,
+            Err(e) => panic!("send of {value} refused: {e}"),
+        }
+    }
+
+    /// [`Sim::send`], with the checks `Producer::send` makes before appending: a fatal error
+    /// refuses the record, and a transactional producer adds the partition to the open
+    /// transaction (or refuses the record outside one).
+    pub(crate) fn try_send(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        value: &str,
+    ) -> Result<usize, Error> {
+        if let Some(e) = self.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
         if self.shared.cluster().topic(topic).is_none() {
             self.wait_for_topic(topic);
         }
@@ -381,6 +439,9 @@ impl Sim {
             .expect("topic known")
             .partition_count();
         let topic_arc: Arc<str> = Arc::from(topic);
+        if let Some(t) = self.shared.txn.as_ref() {
+            t.lock().maybe_add_partition(&topic_arc, partition)?;
+        }
         let q = self.shared.acc.queue(&topic_arc, partition, count);
         let id = self.records.len();
         let resolutions = self.resolutions.clone();
@@ -416,7 +477,7 @@ impl Sim {
             future: Some(appended.future),
             outcome: None,
         });
-        id
+        Ok(id)
     }
 
     /// Asks for a topic's metadata as `Producer::send` does and runs until it is known; panics
@@ -538,10 +599,12 @@ impl Sim {
         &self.topics[topic].partitions[partition as usize].log
     }
 
-    /// The values in the partition's log, in offset order.
+    /// The values of the data records in the partition's log (markers left out), in offset
+    /// order.
     pub(crate) fn log_values(&self, topic: &str, partition: i32) -> Vec<String> {
         self.log(topic, partition)
             .iter()
+            .filter(|r| r.control.is_none())
             .map(|r| r.value.clone())
             .collect()
     }
@@ -780,6 +843,13 @@ impl Sim {
             parts: Vec::new(),
             topics: None,
             dropped: false,
+            lost: false,
+            transactional_id: None,
+            producer: None,
+            txn_partitions: Vec::new(),
+            committed: None,
+            key: None,
+            code: KafkaCode::NONE,
         };
         let (corr, response) = match api {
             ApiKey::Produce => {
@@ -787,9 +857,15 @@ impl Sim {
                     .expect("request header");
                 let req = ProduceRequest::decode(&mut body, version).expect("produce request");
                 log.acks = req.acks;
-                let resp = self.handle_produce(broker, &req, &mut log.parts);
-                let frame =
-                    (req.acks != 0).then(|| encode_response(h.correlation_id, version, &resp));
+                log.transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
+                let b = self.broker_mut(broker);
+                log.lost = b.lose_produce_requests > 0;
+                if log.lost {
+                    b.lose_produce_requests -= 1;
+                }
+                let resp = self.handle_produce(broker, &req, log.lost, &mut log.parts);
+                let frame = (req.acks != 0 && !log.lost)
+                    .then(|| encode_response(h.correlation_id, version, &resp));
                 (h.correlation_id, frame)
             }
             ApiKey::Metadata => {
@@ -815,13 +891,25 @@ impl Sim {
                 .expect("request header");
                 let req =
                     InitProducerIdRequest::decode(&mut body, version).expect("init pid request");
-                let resp = self.handle_init_producer_id(&req);
+                log.producer = Some((req.producer_id.0, req.producer_epoch));
+                log.transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
+                let resp = match self.coordinators.take_fault(api) {
+                    Some(code) => InitProducerIdResponse::default()
+                        .with_error_code(code.0)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                    None if log.transactional_id.is_some() => {
+                        self.handle_init_transactional(broker, &req)
+                    }
+                    None => self.handle_init_producer_id(&req),
+                };
+                log.code = KafkaCode(resp.error_code);
                 (
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
                 )
             }
-            other => panic!("the simulation does not answer {other:?}"),
+            _ => self.handle_coordinator_request(broker, api, version, &mut body, &mut log),
         };
         assert!(
             body.is_empty(),
@@ -829,10 +917,16 @@ impl Sim {
         );
         log.correlation_id = corr;
         let b = self.brokers.get_mut(&broker).expect("broker");
-        let drop = response.is_some()
-            && (b.drop_all_responses || (api == ApiKey::Produce && b.drop_produce_responses > 0));
-        if drop && !b.drop_all_responses {
-            b.drop_produce_responses -= 1;
+        let mut drop = false;
+        if response.is_some() {
+            if b.drop_all_responses {
+                drop = true;
+            } else if api == ApiKey::Produce && b.drop_produce_responses > 0 {
+                b.drop_produce_responses -= 1;
+                drop = true;
+            } else {
+                drop = self.coordinators.take_drop(api);
+            }
         }
         let delay = b.delay;
         log.dropped = drop;
@@ -854,19 +948,27 @@ impl Sim {
 
     // ------------------------------------------------------------------ the brokers
 
+    /// Handles a produce request (`lost`: records it without handling it, every part with
+    /// UNKNOWN_SERVER_ERROR).
     fn handle_produce(
         &mut self,
         broker: i32,
         req: &ProduceRequest,
+        lost: bool,
         parts: &mut Vec<ProducePart>,
     ) -> ProduceResponse {
+        let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
         let mut responses = Vec::new();
         for t in &req.topic_data {
             let topic = t.name.0.to_string();
             let mut partition_responses = Vec::new();
             for p in &t.partition_data {
                 let bytes = p.records.clone().unwrap_or_default();
-                let (code, base_offset) = self.append(broker, &topic, p.index, &bytes);
+                let (code, base_offset) = if lost {
+                    (KafkaCode::UNKNOWN_SERVER_ERROR, -1)
+                } else {
+                    self.append(broker, txn_id.as_deref(), &topic, p.index, &bytes)
+                };
                 let decoded = decode_batches(&bytes).expect("the sender's batches decode");
                 let first = decoded.first();
                 parts.push(ProducePart {
@@ -875,6 +977,7 @@ impl Sim {
                     producer_id: first.map_or(-1, |b| b.producer_id),
                     epoch: first.map_or(-1, |b| b.producer_epoch),
                     base_sequence: first.map_or(-1, |b| b.base_sequence),
+                    transactional: first.is_some_and(|b| b.is_transactional()),
                     values: decoded
                         .iter()
                         .flat_map(|b| b.records.iter())
@@ -905,6 +1008,7 @@ impl Sim {
     fn append(
         &mut self,
         broker: i32,
+        txn_id: Option<&str>,
         topic: &str,
         partition: i32,
         bytes: &[u8],
@@ -934,6 +1038,16 @@ impl Sim {
         let pid = b.producer_id;
         let first = b.base_sequence;
         let last = first + b.last_offset_delta;
+        if b.is_transactional() {
+            // Kafka 4.x verifies a transactional batch with the coordinator first (the
+            // partition must be in the producer's open transaction, at its current epoch).
+            let code = self
+                .coordinators
+                .verify(txn_id, topic, partition, pid, b.producer_epoch);
+            if !code.is_ok() {
+                return (code, -1);
+            }
+        }
         if pid >= 0 {
             match p.producers.get(&pid) {
                 None if first != 0 => return (KafkaCode::UNKNOWN_PRODUCER_ID, -1),
@@ -952,6 +1066,7 @@ impl Sim {
                     {
                         return (KafkaCode::DUPLICATE_SEQUENCE_NUMBER, offset);
                     }
+                    // (-1 after a marker that bumped the epoch: the epoch starts afresh.)
                     let expected = if e.last_seq == i32::MAX {
                         0
                     } else {
@@ -971,6 +1086,8 @@ impl Sim {
                 producer_id: pid,
                 epoch: b.producer_epoch,
                 sequence: if pid >= 0 { first + r.offset_delta } else { -1 },
+                transactional: b.is_transactional(),
+                control: None,
             });
         }
         if pid >= 0 {
@@ -1043,6 +1160,8 @@ impl Sim {
             .with_topics(topics)
     }
 
+    /// InitProducerId without a transactional id. (A KIP-360 bump of the current id and epoch
+    /// is answered with the same id and the next epoch; Kafka hands out a new id at epoch 0.)
     fn handle_init_producer_id(&mut self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
         let resp = InitProducerIdResponse::default();
         let asked = req.producer_id.0;

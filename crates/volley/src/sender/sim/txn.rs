@@ -1,0 +1,690 @@
+//! The simulated cluster's coordinators, as Kafka 4.x runs them for transaction version 1.
+//!
+//! One broker is the transaction coordinator (for every transactional id) and one the group
+//! coordinator (for every group); either can be moved, after which the old one answers
+//! NOT_COORDINATOR and FindCoordinator names the new one (the state moves with it, as a new
+//! coordinator loads it from its log). The transaction coordinator hands out producer ids and
+//! bumps the epoch on each InitProducerId for a known transactional id (fencing the previous
+//! epoch; an open transaction is first aborted with the bumped epoch and CONCURRENT_TRANSACTIONS
+//! answered, as Kafka does). AddPartitionsToTxn and AddOffsetsToTxn open the transaction;
+//! partition leaders verify transactional batches against it; EndTxn writes a commit or abort
+//! marker into each partition of the transaction and makes the offsets sent with
+//! TxnOffsetCommit the group's committed offsets on commit only.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, ApiKey, BrokerId, EndTxnRequest, EndTxnResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProducerId, RequestHeader, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
+
+use super::{encode_response, LogRecord, ProducerEntry, RequestLog, Sim};
+use crate::error::{Error, KafkaCode, Result};
+use crate::sender::txn::{TxnManager, TxnResult};
+
+/// OPERATION_NOT_ATTEMPTED: another partition of the request failed.
+const OPERATION_NOT_ATTEMPTED: KafkaCode = KafkaCode(55);
+const INVALID_REQUEST: KafkaCode = KafkaCode(42);
+
+/// A transaction marker (control record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    Commit,
+    Abort,
+}
+
+/// The coordinator's state of a transactional id (Kafka's `TransactionState`, without the
+/// transient Prepare states: markers are written at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxnStatus {
+    Empty,
+    Ongoing,
+    CompleteCommit,
+    CompleteAbort,
+}
+
+/// What the coordinator knows of a transactional id.
+#[derive(Debug, Clone)]
+pub(crate) struct TxnEntry {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The epoch before the last KIP-360 bump (-1 after a plain init): a retry of that bump
+    /// (its answer lost) gets the current epoch back instead of PRODUCER_FENCED.
+    pub last_epoch: i16,
+    pub status: TxnStatus,
+    /// The partitions of the open transaction.
+    pub partitions: BTreeSet<(String, i32)>,
+    /// The groups added with AddOffsetsToTxn.
+    pub groups: BTreeSet<String>,
+    /// TxnOffsetCommit offsets waiting for the end of the transaction:
+    /// `(group, topic, partition) → offset`.
+    pub pending_offsets: BTreeMap<(String, String, i32), i64>,
+    /// The transactions ended so far: how, and the partitions that got the marker.
+    pub ended: Vec<(Marker, BTreeSet<(String, i32)>)>,
+}
+
+/// The coordinators' state, and the faults injected into non-produce requests.
+#[derive(Debug)]
+pub(super) struct Coordinators {
+    txn_coordinator: i32,
+    group_coordinator: i32,
+    txns: BTreeMap<String, TxnEntry>,
+    /// The groups' committed offsets: `(group, topic, partition) → offset`.
+    committed: BTreeMap<(String, String, i32), i64>,
+    faults: HashMap<ApiKey, VecDeque<KafkaCode>>,
+    drops: HashMap<ApiKey, u32>,
+}
+
+impl Coordinators {
+    pub(super) fn new(broker: i32) -> Coordinators {
+        Coordinators {
+            txn_coordinator: broker,
+            group_coordinator: broker,
+            txns: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            faults: HashMap::new(),
+            drops: HashMap::new(),
+        }
+    }
+
+    /// The injected error for the next request of `api`, if any.
+    pub(super) fn take_fault(&mut self, api: ApiKey) -> Option<KafkaCode> {
+        self.faults.get_mut(&api).and_then(VecDeque::pop_front)
+    }
+
+    /// Whether the response to this request of `api` is to be lost.
+    pub(super) fn take_drop(&mut self, api: ApiKey) -> bool {
+        match self.drops.get_mut(&api) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A partition leader's verification of a transactional batch with the coordinator
+    /// (Kafka's `AddPartitionsToTxnManager`, verify-only for transaction version 1): a stale
+    /// epoch comes back as INVALID_PRODUCER_EPOCH (PRODUCER_FENCED is converted on the produce
+    /// path), a partition not in the open transaction as INVALID_TXN_STATE.
+    pub(super) fn verify(
+        &self,
+        txn_id: Option<&str>,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+    ) -> KafkaCode {
+        let Some(id) = txn_id else {
+            return INVALID_REQUEST;
+        };
+        match self.txns.get(id) {
+            Some(e) if e.producer_id != producer_id => KafkaCode::INVALID_PRODUCER_ID_MAPPING,
+            None => KafkaCode::INVALID_PRODUCER_ID_MAPPING,
+            Some(e) if e.epoch != epoch => KafkaCode::INVALID_PRODUCER_EPOCH,
+            Some(e)
+                if e.status != TxnStatus::Ongoing
+                    || !e.partitions.contains(&(topic.to_string(), partition)) =>
+            {
+                KafkaCode::INVALID_TXN_STATE
+            }
+            Some(_) => KafkaCode::NONE,
+        }
+    }
+
+    /// The checks every transactional request of the producer goes through.
+    fn check_producer(&self, id: &str, producer_id: i64, epoch: i16) -> KafkaCode {
+        match self.txns.get(id) {
+            None => KafkaCode::INVALID_PRODUCER_ID_MAPPING,
+            Some(e) if e.producer_id != producer_id => KafkaCode::INVALID_PRODUCER_ID_MAPPING,
+            Some(e) if e.epoch != epoch => KafkaCode::PRODUCER_FENCED,
+            Some(_) => KafkaCode::NONE,
+        }
+    }
+
+    /// The entry of a transaction being added to: a finished one starts afresh.
+    fn open(&mut self, id: &str) -> &mut TxnEntry {
+        let e = self.txns.get_mut(id).expect("checked");
+        if e.status != TxnStatus::Ongoing {
+            e.status = TxnStatus::Ongoing;
+            e.partitions.clear();
+            e.groups.clear();
+            e.pending_offsets.clear();
+        }
+        e
+    }
+}
+
+fn decode<R: Decodable + HeaderVersion>(body: &mut Bytes, version: i16) -> (i32, R) {
+    let h = RequestHeader::decode(body, R::header_version(version)).expect("request header");
+    let req = R::decode(body, version).expect("request body");
+    (h.correlation_id, req)
+}
+
+impl Sim {
+    // ------------------------------------------------------------------ faults, changes
+
+    /// Moves the transaction coordinator: `broker` answers for every transactional id from now
+    /// on (with the state the old one had), the old one answers NOT_COORDINATOR.
+    pub(crate) fn move_txn_coordinator(&mut self, broker: i32) {
+        self.coordinators.txn_coordinator = broker;
+    }
+
+    /// Moves the group coordinator (as [`Sim::move_txn_coordinator`]).
+    pub(crate) fn move_group_coordinator(&mut self, broker: i32) {
+        self.coordinators.group_coordinator = broker;
+    }
+
+    /// The next `n` requests of `api` (any non-produce API, from any broker) are answered with
+    /// `code` and not handled.
+    pub(crate) fn fail_requests(&mut self, api: ApiKey, n: usize, code: KafkaCode) {
+        assert_ne!(api, ApiKey::Produce, "use fail_produce");
+        self.coordinators
+            .faults
+            .entry(api)
+            .or_default()
+            .extend(std::iter::repeat_n(code, n));
+    }
+
+    /// The next `n` requests of `api` are handled but their responses are lost.
+    pub(crate) fn drop_responses(&mut self, api: ApiKey, n: u32) {
+        *self.coordinators.drops.entry(api).or_default() += n;
+    }
+
+    /// Another producer with the same transactional id calls `init_transactions` (as a
+    /// restarted instance would): the epoch is bumped, fencing this one, and its open
+    /// transaction aborted. Returns the new producer id and epoch.
+    pub(crate) fn fence(&mut self, transactional_id: &str) -> (i64, i16) {
+        loop {
+            match self.init_txn(transactional_id, None) {
+                (KafkaCode::NONE, pid, epoch) => return (pid, epoch),
+                (KafkaCode::CONCURRENT_TRANSACTIONS, _, _) => continue,
+                (code, _, _) => panic!("fencing {transactional_id}: {code:?}"),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ inspection
+
+    /// The coordinator's state of a transactional id.
+    pub(crate) fn txn_entry(&self, transactional_id: &str) -> Option<&TxnEntry> {
+        self.coordinators.txns.get(transactional_id)
+    }
+
+    /// The group's committed offsets: `(topic, partition) → offset`.
+    pub(crate) fn committed_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
+        self.coordinators
+            .committed
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), o)| ((t.clone(), *p), *o))
+            .collect()
+    }
+
+    /// What a partition leader answers a transactional batch of `producer`, once the rest of
+    /// its checks pass (for checking the model itself).
+    pub(crate) fn verify_transactional_batch(
+        &self,
+        transactional_id: &str,
+        topic: &str,
+        partition: i32,
+        producer: (i64, i16),
+    ) -> KafkaCode {
+        let (pid, epoch) = producer;
+        self.coordinators
+            .verify(Some(transactional_id), topic, partition, pid, epoch)
+    }
+
+    /// The transaction markers in the partition's log.
+    pub(crate) fn markers(&self, topic: &str, partition: i32) -> Vec<LogRecord> {
+        self.log(topic, partition)
+            .iter()
+            .filter(|r| r.control.is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// The values a `read_committed` consumer reads from the partition: data records that are
+    /// not transactional or whose transaction committed, up to the first record of a
+    /// transaction still open (the last stable offset).
+    pub(crate) fn read_committed(&self, topic: &str, partition: i32) -> Vec<String> {
+        let log = self.log(topic, partition);
+        let mut out = Vec::new();
+        for (i, r) in log.iter().enumerate() {
+            if r.control.is_some() {
+                continue;
+            }
+            if r.transactional {
+                let end = log[i + 1..]
+                    .iter()
+                    .find(|m| m.control.is_some() && m.producer_id == r.producer_id);
+                match end.and_then(|m| m.control) {
+                    Some(Marker::Commit) => {}
+                    Some(Marker::Abort) => continue,
+                    None => break,
+                }
+            }
+            out.push(r.value.clone());
+        }
+        out
+    }
+
+    // ------------------------------------------------------------------ the user's side
+
+    /// The transaction manager.
+    pub(crate) fn txn(&self) -> parking_lot::MutexGuard<'_, TxnManager> {
+        self.shared
+            .txn
+            .as_ref()
+            .expect("a transactional producer")
+            .lock()
+    }
+
+    /// `Producer::begin_transaction`: refused after a fatal error, else the manager's
+    /// (local) transition.
+    pub(crate) fn begin_transaction(&mut self) -> Result<()> {
+        if let Some(e) = self.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
+        self.txn().begin_transaction()
+    }
+
+    /// Runs until the result is in or `max` has passed; the result, if in.
+    pub(crate) fn wait_txn(&mut self, r: &Arc<TxnResult>, max: Duration) -> Option<Result<()>> {
+        self.run_until(max, |_| r.is_done());
+        r.is_done()
+            .then(|| r.wait_until(std::time::Instant::now()).expect("done"))
+    }
+
+    /// A transactional call as `Producer` makes it (`txn_call`): refused after a fatal error,
+    /// otherwise started on the manager and waited for up to `max_block` of simulated time
+    /// (then `Error::Timeout`, the work going on).
+    pub(crate) fn txn_call(
+        &mut self,
+        operation: &'static str,
+        max_block: Duration,
+        start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
+    ) -> Result<()> {
+        if let Some(e) = self.shared.fatal.lock().as_ref() {
+            return Err(e.clone());
+        }
+        let r = start(&mut self.txn())?;
+        match self.wait_txn(&r, max_block) {
+            Some(res) => res,
+            None => Err(Error::Timeout {
+                operation,
+                after: max_block,
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------------ the coordinators
+
+    /// InitProducerId with a transactional id.
+    pub(super) fn handle_init_transactional(
+        &mut self,
+        broker: i32,
+        req: &InitProducerIdRequest,
+    ) -> InitProducerIdResponse {
+        let id = req
+            .transactional_id
+            .as_ref()
+            .expect("transactional")
+            .0
+            .to_string();
+        let (code, pid, epoch) = if broker != self.coordinators.txn_coordinator {
+            (KafkaCode::NOT_COORDINATOR, -1, -1)
+        } else {
+            let expected =
+                (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+            self.init_txn(&id, expected)
+        };
+        InitProducerIdResponse::default()
+            .with_error_code(code.0)
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+    }
+
+    /// The coordinator's InitProducerId (Kafka's `prepareIncrementProducerEpoch`): a new id at
+    /// epoch 0, or the epoch bumped. `expected` (KIP-360) must be the current id and epoch, or
+    /// the epoch before the last bump (a retry: the current epoch is answered). An open
+    /// transaction is aborted first, with the bumped epoch, and CONCURRENT_TRANSACTIONS
+    /// answered (the client retries).
+    fn init_txn(&mut self, id: &str, expected: Option<(i64, i16)>) -> (KafkaCode, i64, i16) {
+        let Some(e) = self.coordinators.txns.get_mut(id) else {
+            if expected.is_some() {
+                return (KafkaCode::INVALID_PRODUCER_ID_MAPPING, -1, -1);
+            }
+            let pid = self.next_producer_id;
+            self.next_producer_id += 1;
+            self.coordinators.txns.insert(
+                id.to_string(),
+                TxnEntry {
+                    producer_id: pid,
+                    epoch: 0,
+                    last_epoch: -1,
+                    status: TxnStatus::Empty,
+                    partitions: BTreeSet::new(),
+                    groups: BTreeSet::new(),
+                    pending_offsets: BTreeMap::new(),
+                    ended: Vec::new(),
+                },
+            );
+            return (KafkaCode::NONE, pid, 0);
+        };
+        match expected {
+            None => e.last_epoch = -1,
+            Some((pid, _)) if pid != e.producer_id => return (KafkaCode::PRODUCER_FENCED, -1, -1),
+            Some((_, epoch)) if epoch == e.epoch => e.last_epoch = e.epoch,
+            Some((_, epoch)) if epoch == e.last_epoch && e.status != TxnStatus::Ongoing => {
+                return (KafkaCode::NONE, e.producer_id, e.epoch)
+            }
+            Some(_) => return (KafkaCode::PRODUCER_FENCED, -1, -1),
+        }
+        e.epoch += 1;
+        if e.status == TxnStatus::Ongoing {
+            self.end_txn(id, Marker::Abort);
+            return (KafkaCode::CONCURRENT_TRANSACTIONS, -1, -1);
+        }
+        e.status = TxnStatus::Empty;
+        (KafkaCode::NONE, e.producer_id, e.epoch)
+    }
+
+    /// Writes the markers of the open transaction (at the coordinator's epoch), settles its
+    /// offsets and completes it.
+    fn end_txn(&mut self, id: &str, marker: Marker) {
+        let c = &mut self.coordinators;
+        let e = c.txns.get_mut(id).expect("entry");
+        let (pid, epoch) = (e.producer_id, e.epoch);
+        let partitions = std::mem::take(&mut e.partitions);
+        let pending = std::mem::take(&mut e.pending_offsets);
+        if marker == Marker::Commit {
+            for ((g, t, p), o) in pending {
+                if e.groups.contains(&g) {
+                    c.committed.insert((g, t, p), o);
+                }
+            }
+        }
+        e.groups.clear();
+        e.status = match marker {
+            Marker::Commit => TxnStatus::CompleteCommit,
+            Marker::Abort => TxnStatus::CompleteAbort,
+        };
+        e.ended.push((marker, partitions.clone()));
+        for (t, p) in partitions {
+            let part = self.partition_mut(&t, p);
+            part.log.push(LogRecord {
+                offset: part.log.len() as i64,
+                value: String::new(),
+                producer_id: pid,
+                epoch,
+                sequence: -1,
+                transactional: true,
+                control: Some(marker),
+            });
+            // A marker of a newer epoch moves the partition's producer state to it, with no
+            // sequence yet (Kafka's `maybeUpdateProducerEpoch`).
+            let st = part.producers.entry(pid).or_insert(ProducerEntry {
+                epoch,
+                last_seq: -1,
+                recent: VecDeque::new(),
+            });
+            if epoch > st.epoch {
+                st.epoch = epoch;
+                st.last_seq = -1;
+                st.recent.clear();
+            }
+        }
+    }
+
+    /// FindCoordinator, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn:
+    /// `(correlation id, response frame)`.
+    pub(super) fn handle_coordinator_request(
+        &mut self,
+        broker: i32,
+        api: ApiKey,
+        version: i16,
+        body: &mut Bytes,
+        log: &mut RequestLog,
+    ) -> (i32, Option<Bytes>) {
+        let fault = self.coordinators.take_fault(api);
+        let txn_coordinator = self.coordinators.txn_coordinator;
+        // The check of a request to the transaction coordinator.
+        let check = |s: &Sim, id: &str, pid: i64, epoch: i16| {
+            if broker != txn_coordinator {
+                KafkaCode::NOT_COORDINATOR
+            } else if let Some(f) = fault {
+                f
+            } else {
+                s.coordinators.check_producer(id, pid, epoch)
+            }
+        };
+        let (corr, frame) = match api {
+            ApiKey::FindCoordinator => {
+                let (corr, req) = decode::<FindCoordinatorRequest>(body, version);
+                let keys: Vec<StrBytes> = if version >= 4 {
+                    req.coordinator_keys.clone()
+                } else {
+                    vec![req.key.clone()]
+                };
+                log.key = Some((req.key_type, keys[0].to_string()));
+                let node = match req.key_type {
+                    1 => self.coordinators.txn_coordinator,
+                    _ => self.coordinators.group_coordinator,
+                };
+                let code = fault.unwrap_or(KafkaCode::NONE);
+                log.code = code;
+                let (node, host, port) = if code.is_ok() {
+                    (node, StrBytes::from_string(format!("broker{node}")), 9092)
+                } else {
+                    (-1, StrBytes::default(), -1)
+                };
+                let resp = if version >= 4 {
+                    FindCoordinatorResponse::default().with_coordinators(
+                        keys.into_iter()
+                            .map(|k| {
+                                Coordinator::default()
+                                    .with_key(k)
+                                    .with_node_id(BrokerId(node))
+                                    .with_host(host.clone())
+                                    .with_port(port)
+                                    .with_error_code(code.0)
+                            })
+                            .collect(),
+                    )
+                } else {
+                    FindCoordinatorResponse::default()
+                        .with_error_code(code.0)
+                        .with_node_id(BrokerId(node))
+                        .with_host(host)
+                        .with_port(port)
+                };
+                (corr, encode_response(corr, version, &resp))
+            }
+            ApiKey::AddPartitionsToTxn => {
+                let (corr, req) = decode::<AddPartitionsToTxnRequest>(body, version);
+                assert!(
+                    version <= 3,
+                    "transaction version 1 adds partitions with v3 or below"
+                );
+                let id = req.v3_and_below_transactional_id.0.to_string();
+                let (pid, epoch) = (
+                    req.v3_and_below_producer_id.0,
+                    req.v3_and_below_producer_epoch,
+                );
+                log.transactional_id = Some(id.clone());
+                log.producer = Some((pid, epoch));
+                for t in &req.v3_and_below_topics {
+                    for p in &t.partitions {
+                        log.txn_partitions.push((t.name.0.to_string(), *p));
+                    }
+                }
+                let mut code = check(self, &id, pid, epoch);
+                let exists = |s: &Sim, (t, p): &(String, i32)| {
+                    s.topics
+                        .get(t)
+                        .is_some_and(|m| (*p as usize) < m.partitions.len() && *p >= 0)
+                };
+                let unknown: Vec<(String, i32)> = log
+                    .txn_partitions
+                    .iter()
+                    .filter(|tp| !exists(self, tp))
+                    .cloned()
+                    .collect();
+                if code.is_ok() && unknown.is_empty() {
+                    let e = self.coordinators.open(&id);
+                    e.partitions.extend(log.txn_partitions.iter().cloned());
+                }
+                let code_of = |tp: &(String, i32)| {
+                    if !code.is_ok() {
+                        code
+                    } else if unknown.contains(tp) {
+                        KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+                    } else if !unknown.is_empty() {
+                        OPERATION_NOT_ATTEMPTED
+                    } else {
+                        KafkaCode::NONE
+                    }
+                };
+                let topics = req
+                    .v3_and_below_topics
+                    .iter()
+                    .map(|t| {
+                        AddPartitionsToTxnTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_results_by_partition(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        let c = code_of(&(t.name.0.to_string(), *p));
+                                        AddPartitionsToTxnPartitionResult::default()
+                                            .with_partition_index(*p)
+                                            .with_partition_error_code(c.0)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                if code.is_ok() && !unknown.is_empty() {
+                    code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION;
+                }
+                log.code = code;
+                let resp = AddPartitionsToTxnResponse::default()
+                    .with_results_by_topic_v3_and_below(topics);
+                (corr, encode_response(corr, version, &resp))
+            }
+            ApiKey::AddOffsetsToTxn => {
+                let (corr, req) = decode::<AddOffsetsToTxnRequest>(body, version);
+                let id = req.transactional_id.0.to_string();
+                let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+                log.transactional_id = Some(id.clone());
+                log.producer = Some((pid, epoch));
+                log.key = Some((0, req.group_id.0.to_string()));
+                let code = check(self, &id, pid, epoch);
+                if code.is_ok() {
+                    self.coordinators
+                        .open(&id)
+                        .groups
+                        .insert(req.group_id.0.to_string());
+                }
+                log.code = code;
+                let resp = AddOffsetsToTxnResponse::default().with_error_code(code.0);
+                (corr, encode_response(corr, version, &resp))
+            }
+            ApiKey::TxnOffsetCommit => {
+                let (corr, req) = decode::<TxnOffsetCommitRequest>(body, version);
+                let id = req.transactional_id.0.to_string();
+                let group = req.group_id.0.to_string();
+                let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+                log.transactional_id = Some(id.clone());
+                log.producer = Some((pid, epoch));
+                log.key = Some((0, group.clone()));
+                // The group coordinator writes the offsets as transactional records of the
+                // producer; a fenced epoch is refused there.
+                let code = if broker != self.coordinators.group_coordinator {
+                    KafkaCode::NOT_COORDINATOR
+                } else if let Some(f) = fault {
+                    f
+                } else {
+                    match self.coordinators.check_producer(&id, pid, epoch) {
+                        KafkaCode::PRODUCER_FENCED => KafkaCode::INVALID_PRODUCER_EPOCH,
+                        c => c,
+                    }
+                };
+                log.code = code;
+                let mut topics = Vec::new();
+                for t in &req.topics {
+                    let mut parts = Vec::new();
+                    for p in &t.partitions {
+                        let tp = (t.name.0.to_string(), p.partition_index);
+                        log.txn_partitions.push(tp.clone());
+                        if code.is_ok() {
+                            let e = self.coordinators.txns.get_mut(&id).expect("checked");
+                            e.pending_offsets
+                                .insert((group.clone(), tp.0, tp.1), p.committed_offset);
+                        }
+                        parts.push(
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code.0),
+                        );
+                    }
+                    topics.push(
+                        TxnOffsetCommitResponseTopic::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(parts),
+                    );
+                }
+                let resp = TxnOffsetCommitResponse::default().with_topics(topics);
+                (corr, encode_response(corr, version, &resp))
+            }
+            ApiKey::EndTxn => {
+                let (corr, req) = decode::<EndTxnRequest>(body, version);
+                let id = req.transactional_id.0.to_string();
+                let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+                log.transactional_id = Some(id.clone());
+                log.producer = Some((pid, epoch));
+                log.committed = Some(req.committed);
+                let mut code = check(self, &id, pid, epoch);
+                if code.is_ok() {
+                    let marker = if req.committed {
+                        Marker::Commit
+                    } else {
+                        Marker::Abort
+                    };
+                    code = match (self.coordinators.txns[&id].status, marker) {
+                        (TxnStatus::Ongoing, _) => {
+                            self.end_txn(&id, marker);
+                            KafkaCode::NONE
+                        }
+                        // A retry of an EndTxn that completed: answered as it was.
+                        (TxnStatus::CompleteCommit, Marker::Commit)
+                        | (TxnStatus::CompleteAbort, Marker::Abort) => KafkaCode::NONE,
+                        _ => KafkaCode::INVALID_TXN_STATE,
+                    };
+                }
+                log.code = code;
+                let resp = EndTxnResponse::default()
+                    .with_error_code(code.0)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1);
+                (corr, encode_response(corr, version, &resp))
+            }
+            other => panic!("the simulation does not answer {other:?}"),
+        };
+        (corr, Some(frame))
+    }
+}
