@@ -64,6 +64,7 @@ fn eight_threads_keyed_exactly_once_in_order_on_java_partitions() {
         assert_eq!(f.load(Ordering::Relaxed), 0, "no delivery may fail");
     }
     let m = p.metrics();
+    eprintln!("{m:?}");
     assert_eq!(m.record_send_total, (THREADS * PER_THREAD) as u64);
     p.close().unwrap();
 

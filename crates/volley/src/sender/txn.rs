@@ -368,6 +368,9 @@ impl TxnManager {
 
     /// `begin_transaction`: a local transition.
     pub(crate) fn begin_transaction(&mut self) -> Result<()> {
+        if self.state == TxnState::Fatal {
+            return Err(self.fatal_error());
+        }
         if self.state == TxnState::Uninitialized {
             return Err(Error::IllegalState("call init_transactions first".into()));
         }
@@ -904,6 +907,12 @@ impl TxnManager {
             })
         } else if code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION {
             self.retry(now);
+            Step::Retry
+        } else if code == KafkaCode::CONCURRENT_TRANSACTIONS && self.partitions_in_txn.is_empty() {
+            // The coordinator is still writing the previous transaction's markers: that takes
+            // milliseconds, so the first AddPartitionsToTxn of a transaction retries sooner than
+            // retry.backoff.ms (Java uses 20 ms here too).
+            self.retry_at = Some(now + self.retry_backoff.min(Duration::from_millis(20)));
             Step::Retry
         } else {
             self.classify(
