@@ -215,6 +215,8 @@ pub(crate) fn build_shared(
         metadata_max_idle: cfg.metadata_max_idle,
         partitioner_availability_timeout: cfg.partitioner_availability_timeout,
         adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
+        connection_setup_timeout: cfg.socket_connection_setup_timeout,
+        connection_setup_timeout_max: cfg.socket_connection_setup_timeout_max,
     };
     Ok((shared, sender_cfg))
 }
@@ -264,6 +266,8 @@ impl Producer {
         let options = ConnectOptions {
             client_id: cfg.client_id.clone(),
             connect_timeout: cfg.socket_connection_setup_timeout,
+            send_buffer_bytes: cfg.send_buffer_bytes,
+            receive_buffer_bytes: cfg.receive_buffer_bytes,
             request_timeout: cfg.request_timeout,
             max_response_size: cfg.receive_message_max_bytes,
         };

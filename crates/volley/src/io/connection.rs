@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::{Error, KafkaCode, ProtocolError, Result};
 use crate::protocol::frame::{self, BrokerVersions, Request};
@@ -25,6 +25,10 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// `receive.message.max.bytes`: largest response frame accepted.
     pub max_response_size: usize,
+    /// `send.buffer.bytes` (SO_SNDBUF); `None` for the OS default.
+    pub send_buffer_bytes: Option<usize>,
+    /// `receive.buffer.bytes` (SO_RCVBUF); `None` for the OS default.
+    pub receive_buffer_bytes: Option<usize>,
 }
 
 impl Default for ConnectOptions {
@@ -34,6 +38,8 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_response_size: frame::DEFAULT_MAX_RESPONSE_SIZE,
+            send_buffer_bytes: Some(131_072),
+            receive_buffer_bytes: Some(32_768),
         }
     }
 }
@@ -111,7 +117,24 @@ impl Connection {
         options: &ConnectOptions,
     ) -> Result<Connection> {
         let fut = async {
-            let stream = TcpStream::connect(sa)
+            let socket = if sa.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .map_err(|e| Error::network(addr, e))?;
+            if let Some(n) = options.send_buffer_bytes {
+                socket
+                    .set_send_buffer_size(n.min(u32::MAX as usize) as u32)
+                    .map_err(|e| Error::network(addr, e))?;
+            }
+            if let Some(n) = options.receive_buffer_bytes {
+                socket
+                    .set_recv_buffer_size(n.min(u32::MAX as usize) as u32)
+                    .map_err(|e| Error::network(addr, e))?;
+            }
+            let stream = socket
+                .connect(sa)
                 .await
                 .map_err(|e| Error::network(addr, e))?;
             stream

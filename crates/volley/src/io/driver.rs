@@ -92,13 +92,21 @@ async fn run(mut sender: Sender, shared: Arc<Shared>, options: ConnectOptions) {
         sender.poll(Instant::now());
         while let Some(out) = sender.poll_output() {
             match out {
-                Output::Connect { node, addr } => {
+                Output::Connect {
+                    node,
+                    addr,
+                    timeout,
+                } => {
                     generation += 1;
+                    let options = ConnectOptions {
+                        connect_timeout: timeout,
+                        ..options.clone()
+                    };
                     let task = tokio::spawn(connect_task(
                         node,
                         generation,
                         addr,
-                        options.clone(),
+                        options,
                         events_tx.clone(),
                     ));
                     conns.insert(

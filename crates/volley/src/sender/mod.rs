@@ -61,6 +61,8 @@ pub(crate) struct SenderConfig {
     pub metadata_max_idle: Duration,
     pub partitioner_availability_timeout: Duration,
     pub adaptive_partitioning: bool,
+    pub connection_setup_timeout: Duration,
+    pub connection_setup_timeout_max: Duration,
 }
 
 /// State shared by the producer handles (user threads) and the I/O thread.
@@ -99,9 +101,13 @@ impl Shared {
 /// What the sender asks the driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Output {
-    /// Open a connection to `addr` and negotiate API versions; answer with
+    /// Open a connection to `addr` and negotiate API versions within `timeout`; answer with
     /// `handle_connected` or `handle_connect_failed`.
-    Connect { node: i32, addr: String },
+    Connect {
+        node: i32,
+        addr: String,
+        timeout: Duration,
+    },
     /// Write a frame on the node's connection.
     Send { node: i32, frame: Bytes },
     /// Close the node's connection. No event comes back for it.
@@ -618,9 +624,17 @@ impl Sender {
         if let Some(n) = self.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Down) {
                 n.conn = Conn::Connecting;
+                // socket.connection.setup.timeout.ms grows exponentially (with jitter) with the
+                // node's consecutive failures, up to socket.connection.setup.timeout.max.ms.
+                let timeout = backoff(
+                    self.cfg.connection_setup_timeout,
+                    self.cfg.connection_setup_timeout_max,
+                    n.failures + 1,
+                );
                 self.outputs.push_back(Output::Connect {
                     node,
                     addr: n.addr.clone(),
+                    timeout,
                 });
             }
         }

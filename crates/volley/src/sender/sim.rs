@@ -143,6 +143,8 @@ pub(crate) enum ConnEvent {
     Connect {
         node: i32,
         addr: String,
+        /// The connection setup timeout the sender asked for.
+        timeout: Duration,
     },
     Connected {
         node: i32,
@@ -644,7 +646,11 @@ impl Sim {
         self.sender.poll(self.now);
         while let Some(out) = self.sender.poll_output() {
             match out {
-                Output::Connect { node, addr } => self.on_connect(node, addr),
+                Output::Connect {
+                    node,
+                    addr,
+                    timeout,
+                } => self.on_connect(node, addr, timeout),
                 Output::Send { node, frame } => self.on_send(node, frame),
                 Output::Close { node } => {
                     self.conn_events.push((self.now, ConnEvent::Close { node }));
@@ -768,12 +774,13 @@ impl Sim {
         any
     }
 
-    fn on_connect(&mut self, node: i32, address: String) {
+    fn on_connect(&mut self, node: i32, address: String, timeout: Duration) {
         self.conn_events.push((
             self.now,
             ConnEvent::Connect {
                 node,
                 addr: address.clone(),
+                timeout,
             },
         ));
         self.generation += 1;

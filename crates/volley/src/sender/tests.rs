@@ -610,12 +610,10 @@ fn metadata_bootstrap_unknown_topics_max_age_and_least_loaded_node() {
         c.linger = Duration::ZERO;
     });
     sim.wait_for_topic(T);
-    assert_eq!(
-        sim.conn_events[0].1,
-        ConnEvent::Connect {
-            node: -1,
-            addr: "broker1:9092".into()
-        }
+    assert!(
+        matches!(&sim.conn_events[0].1, ConnEvent::Connect { node: -1, addr, .. } if addr == "broker1:9092"),
+        "{:?}",
+        sim.conn_events[0]
     );
     assert_eq!(sim.requests[0].api, ApiKey::Metadata);
     assert_eq!(sim.requests[0].node, -1);
@@ -762,6 +760,26 @@ fn reconnect_backoff_grows_to_its_max() {
         .take(2)
         .collect();
     assert!(last_gaps.iter().all(|g| *g >= ms(800)), "{last_gaps:?}");
+    // The setup timeout grows the same way, from socket.connection.setup.timeout.ms (10 s) to
+    // socket.connection.setup.timeout.max.ms (30 s).
+    let timeouts: Vec<Duration> = sim
+        .conn_events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            ConnEvent::Connect { timeout, .. } => Some(*timeout),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        timeouts[0] >= ms(8_000) && timeouts[0] <= ms(12_000),
+        "{timeouts:?}"
+    );
+    assert!(
+        timeouts[1] >= ms(16_000) && timeouts[1] <= ms(24_000),
+        "{timeouts:?}"
+    );
+    assert!(timeouts.iter().all(|t| *t <= ms(30_000)), "{timeouts:?}");
+    assert!(timeouts.last().unwrap() >= &ms(24_000), "{timeouts:?}");
     sim.wait_for_topic(T);
     let id = sim.send(T, 0, "finally");
     sim.run_until_all_done(Duration::from_secs(5));
