@@ -32,6 +32,8 @@ pub(crate) struct PartitionSeq {
     /// A batch failed with its fate unknown: new batches wait until the batches sent after it
     /// have ended, which tells whether the broker has it.
     unresolved: bool,
+    /// Whether a batch of this producer id and epoch has been acknowledged on the partition.
+    acked_any: bool,
 }
 
 /// See the module docs.
@@ -104,6 +106,15 @@ impl Idempotence {
         if p.unresolved {
             return Err(());
         }
+        // Until the partition has acknowledged a batch of this producer id, only one batch may
+        // be in flight: a broker that does not know the producer yet accepts its first batch
+        // whatever its sequence. With two in flight, if the first is refused (say
+        // UNKNOWN_TOPIC_OR_PARTITION right after the topic was created) and the second is
+        // accepted, the broker's sequence starts past the first, which could then only be
+        // written out of order (after an epoch bump): records reordered.
+        if !p.acked_any && !p.unacked.is_empty() {
+            return Err(());
+        }
         let seq = p.next;
         p.next = next_seq(seq, b.record_count);
         p.unacked.insert(seq);
@@ -132,6 +143,7 @@ impl Idempotence {
             p.unacked.remove(&s.base_sequence);
             if success {
                 p.acked_end = next_seq(s.base_sequence, b.record_count);
+                p.acked_any = true;
             }
             p.unresolved |= failed_after_send && maybe_written;
             if p.unresolved && p.unacked.is_empty() {

@@ -177,6 +177,8 @@ struct PartitionModel {
     log: Vec<LogRecord>,
     fail_next: VecDeque<KafkaCode>,
     producers: HashMap<i64, ProducerEntry>,
+    /// See `Sim::forget_producers`.
+    strict_unknown_producer: bool,
 }
 
 #[derive(Debug)]
@@ -342,9 +344,14 @@ impl Sim {
     }
 
     /// The partition leader forgets every producer's state (as after the producer's last
-    /// records were deleted by retention): a sequence > 0 then gets UNKNOWN_PRODUCER_ID.
+    /// records were deleted by retention), and from then on answers a sequence > 0 from a
+    /// producer it does not know with UNKNOWN_PRODUCER_ID, as older brokers did. (By default,
+    /// like Kafka 4.x, a leader accepts the first batch of a producer it does not know whatever
+    /// its sequence.)
     pub(crate) fn forget_producers(&mut self, topic: &str, partition: i32) {
-        self.partition_mut(topic, partition).producers.clear();
+        let p = self.partition_mut(topic, partition);
+        p.producers.clear();
+        p.strict_unknown_producer = true;
     }
 
     /// Cancels the partition's pending `fail_produce` faults.
@@ -1057,7 +1064,9 @@ impl Sim {
         }
         if pid >= 0 {
             match p.producers.get(&pid) {
-                None if first != 0 => return (KafkaCode::UNKNOWN_PRODUCER_ID, -1),
+                None if first != 0 && p.strict_unknown_producer => {
+                    return (KafkaCode::UNKNOWN_PRODUCER_ID, -1)
+                }
                 None => {}
                 Some(e) if b.producer_epoch < e.epoch => {
                     return (KafkaCode::INVALID_PRODUCER_EPOCH, -1)

@@ -571,20 +571,24 @@ fn disconnect_with_requests_in_flight_retries_without_duplicates() {
             c.linger = Duration::ZERO;
             c.enable_idempotence = Some(idempotent);
         });
+        // A first acknowledged batch: until then an idempotent producer sends one at a time.
+        let mut values = vec!["w".to_string()];
+        sim.send(T, 0, "w");
+        sim.run_until_all_done(Duration::from_secs(1));
         sim.delay_responses(1, ms(50));
-        let values: Vec<String> = (0..5).map(|i| format!("r{i}")).collect();
-        for v in &values {
+        values.extend((0..5).map(|i| format!("r{i}")));
+        for v in &values[1..] {
             sim.send(T, 0, v);
         }
-        assert!(sim.run_until(ms(10), |s| produce_count(s) == 5));
-        assert_eq!(sim.log(T, 0).len(), 5, "the broker appended all five");
+        assert!(sim.run_until(ms(10), |s| produce_count(s) == 6));
+        assert_eq!(sim.log(T, 0).len(), 6, "the broker appended all five");
         sim.disconnect(1);
         sim.run_until_all_done(Duration::from_secs(10));
         sim.assert_each_resolved_once();
-        assert!(produce_count(&sim) > 5, "retried");
+        assert!(produce_count(&sim) > 6, "retried");
         if idempotent {
             assert_log_exactly_once_in_order(&sim, 0, &values);
-            for id in 0..5 {
+            for id in 0..6 {
                 assert_eq!(sim.offset(id), id as i64);
             }
         } else {
@@ -908,6 +912,43 @@ fn idempotent_leader_move_with_five_in_flight() {
         .filter(|(_, p)| p.code == KafkaCode::NOT_LEADER_OR_FOLLOWER)
         .count();
     assert_eq!(refused, 5);
+}
+
+// 17b. Failure (seen on a real Kafka 4.4 broker under load): the first batch of a new producer
+// to a partition is refused with a retriable error (UNKNOWN_TOPIC_OR_PARTITION, right after the
+// topic was created) while the second is in flight; the broker, not knowing the producer,
+// accepts the second whatever its sequence, the first can then only be written after an epoch
+// bump, and the records end up reordered. Invariant: until a partition has acknowledged a batch
+// of the producer, only one of its batches is in flight, so the log keeps send order with no
+// epoch bump.
+#[test]
+fn first_batch_refused_does_not_let_the_second_overtake_it() {
+    let mut sim = setup(&[1], &[1], |c| {
+        c.batch_size = 200;
+        c.linger = Duration::ZERO;
+    });
+    sim.wait_for_topic(T);
+    sim.delay_responses(1, ms(10));
+    sim.fail_produce(T, 0, 1, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION);
+    let pad = "q".repeat(60);
+    let values = send_n(&mut sim, &pad, 12);
+    sim.run_until_all_done(Duration::from_secs(10));
+    sim.assert_each_resolved_once();
+    assert_log_exactly_once_in_order(&sim, 0, &values);
+    assert_eq!(
+        sim.requests_of(ApiKey::InitProducerId).len(),
+        1,
+        "no epoch bump"
+    );
+    let attempts = sim.produce_attempts(T, 0);
+    assert_eq!(attempts[0].1.code, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION);
+    // Once the first batch is acknowledged, batches are pipelined again.
+    let most_in_flight = attempts
+        .iter()
+        .map(|(r, _)| attempts.iter().filter(|(o, _)| o.at == r.at).count())
+        .max()
+        .unwrap();
+    assert!(most_in_flight > 1, "pipelining resumes after the first ack");
 }
 
 // 18. Failure: MESSAGE_TOO_LARGE on the first of several idempotent batches in flight (the
