@@ -45,6 +45,8 @@ pub mod record;
 pub mod serializer;
 
 pub(crate) mod accumulator;
+#[doc(hidden)]
+pub mod bench_support;
 mod producer;
 pub(crate) mod sender;
 mod util;
