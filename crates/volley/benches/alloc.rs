@@ -331,17 +331,10 @@ fn accumulator_append(n: u64) {
         .iter()
         .map(|k| partitioner::partition_for_key(k, PARTITIONS))
         .collect();
-    let now = Instant::now();
     let op = |t: usize, i: u64| {
         let k = (i as usize * 7 + t * 1013) % keys.len();
         let f = h
-            .append(
-                parts[k],
-                1_700_000_000_000,
-                Some(&keys[k]),
-                Some(&value),
-                now,
-            )
+            .append(parts[k], 1_700_000_000_000, Some(&keys[k]), Some(&value))
             .expect("append");
         drop(black_box(f));
     };

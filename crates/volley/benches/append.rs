@@ -167,12 +167,11 @@ fn accumulator(c: &mut Criterion) {
             h.queue_lookup(black_box(parts[i % parts.len()]))
         })
     });
-    let now = Instant::now();
     let ts = 1_700_000_000_000i64;
     let append = |t: usize, i: u64| {
         let k = (i as usize * 7 + t * 1013) % keys.len();
         let f = h
-            .append(parts[k], ts, Some(&keys[k]), Some(&value), now)
+            .append(parts[k], ts, Some(&keys[k]), Some(&value))
             .expect("append");
         drop(black_box(f));
     };

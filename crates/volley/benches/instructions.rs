@@ -26,7 +26,7 @@ fn main() {
         if scenario == "keyed" {
             r = r.key(&keys[i as usize % keys.len()][..]);
         }
-        black_box(h.send(r).expect("send"));
+        drop(black_box(h.send(r).expect("send")));
         if i % CHUNK == CHUNK - 1 {
             h.recycle(false);
         }

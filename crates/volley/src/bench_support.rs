@@ -8,22 +8,21 @@
 //! thread, which gives their buffers back to the pool as the I/O thread would.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::accumulator::{Ack, DeliveryFuture, PartitionQueue, ProducerBatch, RecordRef};
+use crate::accumulator::{Ack, Append, DeliveryFuture, PartitionQueue, ProducerBatch, RecordRef};
 use crate::config::ProducerConfig;
-use crate::error::{Error, KafkaCode, Result};
+use crate::error::{KafkaCode, Result};
 use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
-use crate::partitioner::{self, PartitionSource};
-use crate::producer::{build_shared, validate_topic};
-use crate::protocol::record_batch::{self, BatchBuilder, RecordHeader};
+use crate::producer::Producer;
+use crate::protocol::record_batch::BatchBuilder;
 use crate::record::Record;
 use crate::sender::Shared;
 
-/// A producer's shared state with a seeded topic and no I/O thread.
+/// A real [`Producer`] with a seeded topic and no I/O thread.
 pub struct SendHarness {
+    producer: Producer,
     shared: Arc<Shared>,
     cfg: ProducerConfig,
     topic: Arc<TopicInfo>,
@@ -41,11 +40,12 @@ impl std::fmt::Debug for SendHarness {
 }
 
 impl SendHarness {
-    /// The state for `cfg` (validated here) with `topic` of `partitions` partitions, all led by
-    /// broker 0, in the metadata snapshot.
-    pub fn new(mut cfg: ProducerConfig, topic: &str, partitions: i32) -> Result<SendHarness> {
-        cfg.validate()?;
-        let (shared, _sender_cfg) = build_shared(&cfg, Vec::new())?;
+    /// A producer for `cfg` (validated here) with `topic` of `partitions` partitions, all led
+    /// by broker 0, in its metadata snapshot.
+    pub fn new(cfg: ProducerConfig, topic: &str, partitions: i32) -> Result<SendHarness> {
+        let producer = Producer::detached(cfg)?;
+        let shared = producer.shared().clone();
+        let cfg = producer.config().clone();
         let info = Arc::new(TopicInfo {
             name: Arc::from(topic),
             id: 1,
@@ -73,11 +73,12 @@ impl SendHarness {
             },
         );
         cluster.topics.insert(info.name.clone(), info.clone());
-        *shared.cluster.write() = Arc::new(cluster);
+        shared.cluster.store(Arc::new(cluster));
         let queues = (0..partitions)
             .map(|p| shared.acc.queue(&info.name, p, partitions))
             .collect();
         Ok(SendHarness {
+            producer,
             shared,
             cfg,
             topic: info,
@@ -86,130 +87,54 @@ impl SendHarness {
         })
     }
 
-    /// `Producer::send` without the I/O thread: the same steps, in the same order, as
-    /// `send_blocking` → `prepare`, `wait_for_topic` (metadata known), `append`, `after_append`
-    /// in producer.rs. Keep it in step with that file.
-    pub fn send(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
-        let shared = &self.shared;
-        let start = Instant::now();
-        // prepare
-        if let Some(e) = shared.fatal.lock().as_ref() {
-            return Err(e.clone());
-        }
-        if shared.acc.is_closed() {
-            return Err(Error::Closed("send after close"));
-        }
-        if !shared.interceptors.is_empty() {
-            shared.interceptors.on_send(&mut record);
-        }
-        validate_topic(&record.topic)?;
-        let deadline = start + self.cfg.max_block;
-        // wait_for_topic → topic_or_request, metadata known
-        let _seen = shared.metadata_changed.generation();
-        let topic = {
-            let _gen = shared.metadata_changed.generation();
-            let cluster = shared.cluster.read();
-            match cluster.topics.get(&*record.topic) {
-                Some(t) if t.error.is_ok() && !t.partitions.is_empty() => t.clone(),
-                _ => {
-                    return Err(Error::UnknownTopic {
-                        topic: record.topic.to_string(),
-                        after: self.cfg.max_block,
-                    })
-                }
-            }
-        };
-        // append
-        let headers: Vec<RecordHeader<'_>> = record
-            .headers
-            .iter()
-            .map(|h| RecordHeader {
-                key: &h.key,
-                value: h.value.as_ref().map(|v| v.as_bytes()),
-            })
-            .collect();
-        let (key, value) = (
-            record.key.as_ref().map(|k| k.as_bytes()),
-            record.value.as_ref().map(|v| v.as_bytes()),
-        );
-        let size = record_batch::RECORD_BATCH_OVERHEAD
-            + BatchBuilder::record_size_upper_bound(
-                key.map(<[u8]>::len),
-                value.map(<[u8]>::len),
-                &headers,
-            );
-        if size > self.cfg.max_request_size || size > self.cfg.buffer_memory {
-            return Err(Error::RecordTooLarge {
-                size,
-                limit: self.cfg.max_request_size,
-                limit_key: "max.request.size",
-            });
-        }
-        let chosen = partitioner::choose_partition_with_source(
-            record.partition,
-            key,
-            value,
-            self.cfg.partitioner_ignore_keys,
-            &topic,
-            None,
-            &shared.sticky,
-        )?;
-        if let Some(t) = &shared.txn {
-            t.lock()
-                .maybe_add_partition(&topic.name, chosen.partition)?;
-        }
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let rec = RecordRef {
-            timestamp,
-            key,
-            value,
-            headers: &headers,
-        };
-        let acc = &shared.acc;
-        let q = acc.queue(&topic.name, chosen.partition, topic.partition_count());
-        let want = !shared.interceptors.is_empty();
-        let a = acc.append(&q, &rec, None, want, deadline, self.cfg.max_block, start)?;
-        // after_append
-        if chosen.source == PartitionSource::Sticky {
-            shared
-                .sticky
-                .on_append(&topic, chosen.partition, a.appended_bytes, a.batch_full);
-        }
-        if a.wake_sender {
-            acc.wakeup.notify_one();
-        }
-        Ok(a.future)
+    /// The real `Producer::send` (the I/O thread is absent: nothing is sent).
+    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+        self.producer.send(record)
     }
 
-    /// `Accumulator::append` alone, into `partition` (no partitioner, no metadata, no clock
-    /// read: `now` is passed in).
+    /// The real `Producer::send_with_callback`.
+    pub fn send_with_callback(
+        &self,
+        record: Record<'_>,
+        callback: impl FnOnce(Result<crate::RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.producer.send_with_callback(record, callback)
+    }
+
+    /// `Accumulator::append` alone, into `partition` (no partitioner, no metadata; the clock
+    /// is read only when a new batch starts).
     pub fn append(
         &self,
         partition: i32,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        now: Instant,
     ) -> Result<DeliveryFuture> {
-        let rec = RecordRef {
-            timestamp,
-            key,
-            value,
-            headers: &[],
+        let size_bound = BatchBuilder::record_size_upper_bound(
+            key.map(<[u8]>::len),
+            value.map(<[u8]>::len),
+            &[],
+        );
+        let a = Append {
+            topic: &self.topic.name,
+            partition,
+            partition_count: self.topic.partition_count(),
+            record: RecordRef {
+                timestamp,
+                key,
+                value,
+                headers: &[],
+            },
+            size_bound,
+            callback: None,
+            want_thunk: false,
+            want_future: true,
+            now: None,
         };
-        let q = &self.queues[partition as usize];
         self.shared
             .acc
-            .append(
-                q,
-                &rec,
-                None,
-                false,
-                now + self.cfg.max_block,
-                self.cfg.max_block,
-                now,
-            )
-            .map(|a| a.future)
+            .append(a, None, self.cfg.max_block)
+            .map(|a| a.future.expect("asked for a future"))
     }
 
     /// The accumulator's queue lookup alone (topic map and partition list read locks, `Arc`
@@ -260,11 +185,4 @@ impl SendHarness {
     pub fn pool_available(&self) -> usize {
         self.shared.acc.pool.available()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

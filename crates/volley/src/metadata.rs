@@ -13,6 +13,8 @@ use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use rustc_hash::FxHashMap;
+
 use crate::error::KafkaCode;
 
 /// A broker of the cluster.
@@ -87,8 +89,9 @@ pub struct Cluster {
     pub controller: Option<i32>,
     /// Brokers by id.
     pub brokers: HashMap<i32, BrokerInfo>,
-    /// Topics by name (only the topics asked for, including those with errors).
-    pub topics: HashMap<Arc<str>, Arc<TopicInfo>>,
+    /// Topics by name (only the topics asked for, including those with errors). Looked up on
+    /// every send, hence the fast (non-cryptographic) hash.
+    pub topics: FxHashMap<Arc<str>, Arc<TopicInfo>>,
 }
 
 impl Cluster {
@@ -107,7 +110,7 @@ impl Cluster {
                 (info.id, info)
             })
             .collect();
-        let mut topics = HashMap::new();
+        let mut topics = FxHashMap::default();
         for t in &resp.topics {
             let Some(name) = t.name.as_ref() else {
                 continue;

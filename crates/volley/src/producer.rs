@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Mutex, RwLock};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use crate::accumulator::{
-    Accumulator, AccumulatorConfig, Appended, Callback, DeliveryFuture, RecordRef,
+    Accumulator, AccumulatorConfig, Append, Appended, Callback, DeliveryFuture, RecordRef,
 };
 use crate::config::{CompressionType, PartitionerClass, ProducerConfig};
 use crate::error::{Error, KafkaCode, Result};
@@ -63,6 +64,8 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     thread_id: std::thread::ThreadId,
     runtime: tokio::runtime::Handle,
+    /// A runtime owned here only by a producer without an I/O thread (benchmarks).
+    _own_runtime: Option<tokio::runtime::Runtime>,
     closed: AtomicBool,
 }
 
@@ -172,7 +175,7 @@ pub(crate) fn build_shared(
     });
     let shared = Arc::new(Shared {
         acc,
-        cluster: RwLock::new(Arc::new(Cluster::default())),
+        cluster: ArcSwap::from_pointee(Cluster::default()),
         metadata_changed: Signal::default(),
         wanted_topics: Mutex::new(Vec::new()),
         sticky: StickyPartitioner::new(
@@ -181,6 +184,7 @@ pub(crate) fn build_shared(
         ),
         interceptors: Interceptors::new(interceptors),
         fatal: Mutex::new(None),
+        has_fatal: AtomicBool::new(false),
         txn: cfg.transactional_id.as_ref().map(|id| {
             Mutex::new(TxnManager::new(
                 id.clone(),
@@ -288,9 +292,45 @@ impl Producer {
                 thread: Mutex::new(Some(thread)),
                 thread_id,
                 runtime,
+                _own_runtime: None,
                 closed: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// A producer with no I/O thread: records are appended to their batches and stay there
+    /// until the caller completes them through the accumulator (benchmarks of the send path).
+    pub(crate) fn detached(mut cfg: ProducerConfig) -> Result<Producer> {
+        cfg.validate()?;
+        if cfg.client_id.is_empty() {
+            cfg.client_id = "producer-detached".into();
+        }
+        let (shared, _) = build_shared(&cfg, Vec::new())?;
+        shared.stopped_flag.store(true, Ordering::Release);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::config("(producer)", format!("cannot build a runtime: {e}")))?;
+        let other = std::thread::spawn(|| {});
+        let thread_id = other.thread().id();
+        let _ = other.join();
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                shared,
+                cfg,
+                partitioner: None,
+                thread: Mutex::new(None),
+                thread_id,
+                runtime: rt.handle().clone(),
+                _own_runtime: Some(rt),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The state shared with the I/O thread.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// The effective configuration (after validation and defaults).
@@ -299,8 +339,10 @@ impl Producer {
     }
 
     fn check_usable(&self) -> Result<()> {
-        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
-            return Err(e.clone());
+        if self.inner.shared.has_fatal.load(Ordering::Acquire) {
+            if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
+                return Err(e.clone());
+            }
         }
         if self.inner.closed.load(Ordering::Acquire) || self.inner.shared.acc.is_closed() {
             return Err(Error::Closed("send after close"));
@@ -318,7 +360,7 @@ impl Producer {
         let shared = &self.inner.shared;
         let gen = shared.metadata_changed.generation();
         {
-            let cluster = shared.cluster.read();
+            let cluster = shared.cluster.load();
             if let Some(t) = cluster.topics.get(topic) {
                 if t.error.is_ok() && !t.partitions.is_empty() {
                     match partition {
@@ -424,7 +466,8 @@ impl Producer {
     /// exhausted), an [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an
     /// [`Error::Fatal`].
     pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        self.send_blocking(record, None)
+        self.send_blocking(record, None, true)?
+            .ok_or_else(|| Error::IllegalState("no future for a send".into()))
     }
 
     /// Like [`send`](Producer::send), calling `callback` on the I/O thread when the record
@@ -435,7 +478,7 @@ impl Producer {
         record: Record<'_>,
         callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
     ) -> Result<()> {
-        self.send_blocking(record, Some(Box::new(callback)))
+        self.send_blocking(record, Some(Box::new(callback)), false)
             .map(drop)
     }
 
@@ -478,21 +521,18 @@ impl Producer {
         if !self.inner.shared.interceptors.is_empty() {
             self.inner.shared.interceptors.on_send(record);
         }
-        validate_topic(&record.topic)
+        Ok(())
     }
 
-    fn size_check(
-        &self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[RecordHeader<'_>],
-    ) -> Result<()> {
-        let size = record_batch::RECORD_BATCH_OVERHEAD
-            + BatchBuilder::record_size_upper_bound(
-                key.map(<[u8]>::len),
-                value.map(<[u8]>::len),
-                headers,
-            );
+    /// The record's size bound in its batch, checked against `max.request.size` and
+    /// `buffer.memory`.
+    fn size_check(&self, record: &Record<'_>, headers: &[RecordHeader<'_>]) -> Result<usize> {
+        let bound = BatchBuilder::record_size_upper_bound(
+            record.key.as_ref().map(|k| k.0.len()),
+            record.value.as_ref().map(|v| v.0.len()),
+            headers,
+        );
+        let size = record_batch::RECORD_BATCH_OVERHEAD + bound;
         let cfg = &self.inner.cfg;
         if size > cfg.max_request_size {
             return Err(Error::RecordTooLarge {
@@ -508,7 +548,7 @@ impl Producer {
                 limit_key: "buffer.memory",
             });
         }
-        Ok(())
+        Ok(bound)
     }
 
     fn report_send_error(&self, record: &Record<'_>, e: &Error) {
@@ -527,17 +567,46 @@ impl Producer {
         }
     }
 
+    /// The topic from the current snapshot when it is there and the partition (if any) is in
+    /// range: the common case, with no lock, no allocation and no clock read.
+    fn known_topic<'c>(cluster: &'c Cluster, record: &Record<'_>) -> Option<&'c Arc<TopicInfo>> {
+        let t = cluster.topics.get(&*record.topic)?;
+        let usable = t.error.is_ok()
+            && !t.partitions.is_empty()
+            && record.partition.is_none_or(|p| p < t.partition_count());
+        usable.then_some(t)
+    }
+
+    /// `send`, blocking for metadata and buffer memory (up to `max.block.ms`).
+    ///
+    /// The common case reads one clock (the record's timestamp, if it has none) and takes one
+    /// lock (its partition's): the metadata snapshot and the queue map are read through
+    /// `ArcSwap`s, the topic name is trusted once metadata knows it, and deadlines are only
+    /// computed when something must be waited for.
     fn send_blocking(
         &self,
         mut record: Record<'_>,
         callback: Option<Callback>,
-    ) -> Result<DeliveryFuture> {
-        let start = Instant::now();
+        want_future: bool,
+    ) -> Result<Option<DeliveryFuture>> {
         let result = self.prepare(&mut record).and_then(|()| {
-            let deadline = start + self.inner.cfg.max_block;
-            let topic = self.wait_for_topic(&record.topic, record.partition, deadline)?;
-            self.append(&record, &topic, callback, |acc, q, rec, cb, want| {
-                acc.append(q, rec, cb, want, deadline, self.inner.cfg.max_block, start)
+            let cluster = self.inner.shared.cluster.load();
+            let waited;
+            let (topic, deadline) = match Self::known_topic(&cluster, &record) {
+                Some(t) => (t, None),
+                None => {
+                    validate_topic(&record.topic)?;
+                    let start = Instant::now();
+                    let deadline = start
+                        .checked_add(self.inner.cfg.max_block)
+                        .unwrap_or(start + Duration::from_secs(86_400 * 365));
+                    waited = self.wait_for_topic(&record.topic, record.partition, deadline)?;
+                    (&waited, Some(deadline))
+                }
+            };
+            let max_block = self.inner.cfg.max_block;
+            self.append(&record, topic, callback, want_future, |acc, a| {
+                acc.append(a, deadline, max_block)
             })
         });
         if let Err(e) = &result {
@@ -549,13 +618,23 @@ impl Producer {
     async fn send_async_inner(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
         let result = match self.prepare(&mut record) {
             Err(e) => Err(e),
-            Ok(()) => match self
-                .wait_for_topic_async(&record.topic, record.partition)
-                .await
-            {
-                Err(e) => Err(e),
-                Ok(topic) => self.append_async(&record, &topic).await,
-            },
+            Ok(()) => {
+                let known = Self::known_topic(&self.inner.shared.cluster.load(), &record).cloned();
+                let topic = match known {
+                    Some(t) => Ok(t),
+                    None => match validate_topic(&record.topic) {
+                        Ok(()) => {
+                            self.wait_for_topic_async(&record.topic, record.partition)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                match topic {
+                    Err(e) => Err(e),
+                    Ok(topic) => self.append_async(&record, &topic).await,
+                }
+            }
         };
         if let Err(e) = &result {
             self.report_send_error(&record, e);
@@ -570,27 +649,42 @@ impl Producer {
     ) -> Result<DeliveryFuture> {
         // The fast path (room in the open batch) never waits; only a new batch may.
         let headers = headers_of(record);
-        let (key, value) = (
-            record.key.as_ref().map(|k| k.as_bytes()),
-            record.value.as_ref().map(|v| v.as_bytes()),
-        );
-        self.size_check(key, value, &headers)?;
+        let size_bound = self.size_check(record, &headers)?;
         let chosen = self.choose(record, topic)?;
         self.txn_add_partition(&topic.name, chosen.partition)?;
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let rec = RecordRef {
-            timestamp,
-            key,
-            value,
-            headers: &headers,
-        };
-        let acc = &self.inner.shared.acc;
-        let q = acc.queue(&topic.name, chosen.partition, topic.partition_count());
-        let want = !self.inner.shared.interceptors.is_empty();
-        let appended = acc
-            .append_async(&q, &rec, None, want, Instant::now())
-            .await?;
-        Ok(self.after_append(topic, chosen, appended))
+        let a = self.append_args(record, topic, &chosen, &headers, size_bound, None, true);
+        let appended = self.inner.shared.acc.append_async(a).await?;
+        self.after_append(topic, chosen, appended)
+            .ok_or_else(|| Error::IllegalState("no future for an async send".into()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append_args<'a>(
+        &self,
+        record: &'a Record<'_>,
+        topic: &'a Arc<TopicInfo>,
+        chosen: &partitioner::ChosenPartition,
+        headers: &'a [RecordHeader<'a>],
+        size_bound: usize,
+        callback: Option<Callback>,
+        want_future: bool,
+    ) -> Append<'a> {
+        Append {
+            topic: &topic.name,
+            partition: chosen.partition,
+            partition_count: topic.partition_count(),
+            record: RecordRef {
+                timestamp: record.timestamp.unwrap_or_else(now_ms),
+                key: record.key.as_ref().map(|k| k.as_bytes()),
+                value: record.value.as_ref().map(|v| v.as_bytes()),
+                headers,
+            },
+            size_bound,
+            callback,
+            want_thunk: !self.inner.shared.interceptors.is_empty(),
+            want_future,
+            now: None,
+        }
     }
 
     fn choose(
@@ -614,33 +708,23 @@ impl Producer {
         record: &Record<'_>,
         topic: &Arc<TopicInfo>,
         callback: Option<Callback>,
-        f: impl FnOnce(
-            &Accumulator,
-            &crate::accumulator::PartitionQueue,
-            &RecordRef<'_>,
-            Option<Callback>,
-            bool,
-        ) -> Result<Appended>,
-    ) -> Result<DeliveryFuture> {
+        want_future: bool,
+        f: impl FnOnce(&Accumulator, Append<'_>) -> Result<Appended>,
+    ) -> Result<Option<DeliveryFuture>> {
         let headers = headers_of(record);
-        let (key, value) = (
-            record.key.as_ref().map(|k| k.as_bytes()),
-            record.value.as_ref().map(|v| v.as_bytes()),
-        );
-        self.size_check(key, value, &headers)?;
+        let size_bound = self.size_check(record, &headers)?;
         let chosen = self.choose(record, topic)?;
         self.txn_add_partition(&topic.name, chosen.partition)?;
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let rec = RecordRef {
-            timestamp,
-            key,
-            value,
-            headers: &headers,
-        };
-        let acc = &self.inner.shared.acc;
-        let q = acc.queue(&topic.name, chosen.partition, topic.partition_count());
-        let want = !self.inner.shared.interceptors.is_empty();
-        let appended = f(acc, &q, &rec, callback, want)?;
+        let a = self.append_args(
+            record,
+            topic,
+            &chosen,
+            &headers,
+            size_bound,
+            callback,
+            want_future,
+        );
+        let appended = f(&self.inner.shared.acc, a)?;
         Ok(self.after_append(topic, chosen, appended))
     }
 
@@ -649,7 +733,7 @@ impl Producer {
         topic: &TopicInfo,
         chosen: partitioner::ChosenPartition,
         a: Appended,
-    ) -> DeliveryFuture {
+    ) -> Option<DeliveryFuture> {
         let shared = &self.inner.shared;
         if chosen.source == PartitionSource::Sticky {
             shared

@@ -10,11 +10,14 @@ pub mod batch;
 pub(crate) mod pool;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
@@ -47,9 +50,11 @@ pub(crate) struct PartitionQueue {
     pub batches: Mutex<VecDeque<ProducerBatch>>,
 }
 
+/// A topic's partition queues. The list is replaced (copy on write) when the topic grows, so
+/// that a `send` reads it without taking a lock.
 #[derive(Debug)]
 struct TopicQueues {
-    partitions: RwLock<Vec<Arc<PartitionQueue>>>,
+    partitions: ArcSwap<Vec<Arc<PartitionQueue>>>,
 }
 
 /// A record as the accumulator sees it: serialized, with its timestamp chosen.
@@ -61,10 +66,29 @@ pub(crate) struct RecordRef<'a> {
     pub headers: &'a [RecordHeader<'a>],
 }
 
+/// One record to append, with what the caller knows of it.
+pub(crate) struct Append<'a> {
+    pub topic: &'a Arc<str>,
+    pub partition: i32,
+    /// The topic's partition count (to size the queue list when the queue is new).
+    pub partition_count: i32,
+    pub record: RecordRef<'a>,
+    /// `BatchBuilder::record_size_upper_bound` of the record.
+    pub size_bound: usize,
+    pub callback: Option<Callback>,
+    /// Keep the record's facts for interceptors.
+    pub want_thunk: bool,
+    /// Return a `DeliveryFuture` (not needed with a callback).
+    pub want_future: bool,
+    /// The time, if the caller has it (tests drive their own clock); otherwise the clock is
+    /// read only when a new batch starts (its creation time, for linger and delivery timeout).
+    pub now: Option<Instant>,
+}
+
 /// What `append` did.
 #[derive(Debug)]
 pub(crate) struct Appended {
-    pub future: DeliveryFuture,
+    pub future: Option<DeliveryFuture>,
     /// The batch the record went into is now full (Java's `enableSwitch` for the sticky
     /// partitioner: the last batch of the queue is full).
     pub batch_full: bool,
@@ -97,7 +121,10 @@ pub(crate) struct ReadyCheck {
 pub(crate) struct Accumulator {
     cfg: AccumulatorConfig,
     pub pool: BufferPool,
-    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    /// Topic queues by name, replaced (copy on write, under `topics_write`) when a topic is
+    /// added: `send` reads it with no lock and no reference count on a shared cache line.
+    topics: ArcSwap<FxHashMap<Arc<str>, Arc<TopicQueues>>>,
+    topics_write: Mutex<()>,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
     next_batch_id: AtomicU64,
     flushes_in_progress: AtomicUsize,
@@ -133,7 +160,8 @@ impl Accumulator {
         Accumulator {
             pool: BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(1)),
             cfg,
-            topics: RwLock::new(HashMap::new()),
+            topics: ArcSwap::from_pointee(FxHashMap::default()),
+            topics_write: Mutex::new(()),
             incomplete: Mutex::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
             flushes_in_progress: AtomicUsize::new(0),
@@ -150,25 +178,52 @@ impl Accumulator {
         partition: i32,
         partition_count: i32,
     ) -> Arc<PartitionQueue> {
-        let idx = partition as usize;
-        if let Some(t) = self.topics.read().get(&**topic) {
-            if let Some(q) = t.partitions.read().get(idx) {
-                return q.clone();
-            }
+        if let Some(q) = self.with_existing_queue(topic, partition, Arc::clone) {
+            return q;
         }
-        let t = {
-            let mut topics = self.topics.write();
-            topics
-                .entry(topic.clone())
-                .or_insert_with(|| {
-                    Arc::new(TopicQueues {
-                        partitions: RwLock::new(Vec::new()),
-                    })
-                })
-                .clone()
+        self.create_queue(topic, partition, partition_count)
+    }
+
+    /// Runs `f` on the queue of `topic`-`partition` if it exists, with no lock taken and no
+    /// reference count touched (the hot path of `send`).
+    fn with_existing_queue<R>(
+        &self,
+        topic: &str,
+        partition: i32,
+        f: impl FnOnce(&Arc<PartitionQueue>) -> R,
+    ) -> Option<R> {
+        let topics = self.topics.load();
+        let t = topics.get(topic)?;
+        let parts = t.partitions.load();
+        parts.get(usize::try_from(partition).ok()?).map(f)
+    }
+
+    fn create_queue(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        partition_count: i32,
+    ) -> Arc<PartitionQueue> {
+        let _w = self.topics_write.lock();
+        let t = match self.topics.load().get(&**topic) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(TopicQueues {
+                    partitions: ArcSwap::from_pointee(Vec::new()),
+                });
+                let mut map = FxHashMap::clone(&self.topics.load());
+                map.insert(topic.clone(), t.clone());
+                self.topics.store(Arc::new(map));
+                t
+            }
         };
-        let mut parts = t.partitions.write();
+        let idx = partition as usize;
         let want = (partition_count.max(partition + 1)) as usize;
+        let current = t.partitions.load_full();
+        if current.len() >= want {
+            return current[idx].clone();
+        }
+        let mut parts = Vec::clone(&current);
         while parts.len() < want {
             let p = parts.len() as i32;
             parts.push(Arc::new(PartitionQueue {
@@ -177,22 +232,18 @@ impl Accumulator {
                 batches: Mutex::new(VecDeque::new()),
             }));
         }
-        parts[idx].clone()
+        let q = parts[idx].clone();
+        t.partitions.store(Arc::new(parts));
+        q
     }
 
-    fn try_append(
-        &self,
-        q: &mut VecDeque<ProducerBatch>,
-        rec: &RecordRef<'_>,
-        size_bound: usize,
-        facts_out: &mut Option<Callback>,
-        want_thunk: bool,
-    ) -> Option<Appended> {
+    fn try_append(&self, q: &mut VecDeque<ProducerBatch>, a: &mut Append<'_>) -> Option<Appended> {
         let last = q.back_mut()?;
         let builder = last.builder.as_mut()?;
-        if !builder.is_empty() && builder.estimated_size() + size_bound > self.cfg.batch_size {
+        if !builder.is_empty() && builder.estimated_size() + a.size_bound > self.cfg.batch_size {
             return None;
         }
+        let rec = &a.record;
         let before = builder.estimated_size();
         let index = builder.append(rec.timestamp, rec.key, rec.value, rec.headers) as u32;
         let appended_bytes = builder.estimated_size() - before;
@@ -203,99 +254,80 @@ impl Accumulator {
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
             value_size: rec.value.map_or(-1, |v| v.len() as i32),
         };
-        if want_thunk || facts_out.is_some() {
+        if a.want_thunk || a.callback.is_some() {
             last.thunks.push(Thunk {
                 facts,
-                callback: facts_out.take(),
+                callback: a.callback.take(),
             });
         }
         let full = builder.estimated_size() >= self.cfg.batch_size;
         Some(Appended {
-            future: DeliveryFuture::new(last.shared.clone(), facts),
+            future: a
+                .want_future
+                .then(|| DeliveryFuture::new(last.shared.clone(), facts)),
             batch_full: full,
-            wake_sender: full || q.len() > 1,
+            // A full batch is sendable now; a new one starts its linger timer (set by
+            // `append_new`). Anything else the sender finds on its own.
+            wake_sender: full,
             new_batch: false,
             appended_bytes,
         })
     }
 
-    /// Appends a record to its partition's open batch, starting a new batch (and taking a
-    /// buffer from the pool, waiting until `deadline` if memory is short) when there is no room.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn append(
-        &self,
-        q: &PartitionQueue,
-        rec: &RecordRef<'_>,
-        mut callback: Option<Callback>,
-        want_thunk: bool,
-        deadline: Instant,
-        max_block: Duration,
-        now: Instant,
-    ) -> Result<Appended> {
-        let size_bound = BatchBuilder::record_size_upper_bound(
-            rec.key.map(<[u8]>::len),
-            rec.value.map(<[u8]>::len),
-            rec.headers,
-        );
-        {
+    /// The fast path: the partition's open batch has room. No lock but the partition's, no
+    /// allocation.
+    fn try_append_existing(&self, a: &mut Append<'_>) -> Result<Option<Appended>> {
+        let r = self.with_existing_queue(a.topic, a.partition, |q| {
             let mut d = q.batches.lock();
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::Closed("send after close"));
             }
-            if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
-                return Ok(a);
-            }
-        }
-        let need = self
-            .cfg
+            Ok(self.try_append(&mut d, a))
+        });
+        r.unwrap_or(Ok(None))
+    }
+
+    fn new_batch_size(&self, a: &Append<'_>) -> usize {
+        self.cfg
             .batch_size
-            .max(size_bound + record_batch::RECORD_BATCH_OVERHEAD);
+            .max(a.size_bound + record_batch::RECORD_BATCH_OVERHEAD)
+    }
+
+    /// Appends a record to its partition's open batch, starting a new batch (and taking a
+    /// buffer from the pool, waiting until `deadline`, or `max_block` from the first wait, if
+    /// memory is short) when there is no room.
+    pub(crate) fn append(
+        &self,
+        mut a: Append<'_>,
+        deadline: Option<Instant>,
+        max_block: Duration,
+    ) -> Result<Appended> {
+        if let Some(done) = self.try_append_existing(&mut a)? {
+            return Ok(done);
+        }
+        let q = self.queue(a.topic, a.partition, a.partition_count);
+        let need = self.new_batch_size(&a);
         let buf = self.pool.allocate(need, deadline, max_block)?;
-        self.append_new(q, rec, callback, want_thunk, buf, need, size_bound, now)
+        self.append_new(&q, a, buf, need)
     }
 
     /// [`Accumulator::append`] for async callers: awaits buffer memory instead of blocking.
-    pub(crate) async fn append_async(
-        &self,
-        q: &PartitionQueue,
-        rec: &RecordRef<'_>,
-        mut callback: Option<Callback>,
-        want_thunk: bool,
-        now: Instant,
-    ) -> Result<Appended> {
-        let size_bound = BatchBuilder::record_size_upper_bound(
-            rec.key.map(<[u8]>::len),
-            rec.value.map(<[u8]>::len),
-            rec.headers,
-        );
-        {
-            let mut d = q.batches.lock();
-            if self.closed.load(Ordering::Acquire) {
-                return Err(Error::Closed("send after close"));
-            }
-            if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
-                return Ok(a);
-            }
+    pub(crate) async fn append_async(&self, mut a: Append<'_>) -> Result<Appended> {
+        if let Some(done) = self.try_append_existing(&mut a)? {
+            return Ok(done);
         }
-        let need = self
-            .cfg
-            .batch_size
-            .max(size_bound + record_batch::RECORD_BATCH_OVERHEAD);
+        let q = self.queue(a.topic, a.partition, a.partition_count);
+        let need = self.new_batch_size(&a);
         let buf = self.pool.allocate_async(need).await?;
-        self.append_new(q, rec, callback, want_thunk, buf, need, size_bound, now)
+        self.append_new(&q, a, buf, need)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn append_new(
         &self,
         q: &PartitionQueue,
-        rec: &RecordRef<'_>,
-        mut callback: Option<Callback>,
-        want_thunk: bool,
+        mut a: Append<'_>,
         buf: Vec<u8>,
         need: usize,
-        size_bound: usize,
-        now: Instant,
     ) -> Result<Appended> {
         let accounted = self.pool.accounted_size(need);
         let mut d = q.batches.lock();
@@ -305,22 +337,28 @@ impl Accumulator {
             return Err(Error::Closed("send after close"));
         }
         // Another thread may have started a batch while this one waited for memory.
-        if let Some(a) = self.try_append(&mut d, rec, size_bound, &mut callback, want_thunk) {
+        if let Some(done) = self.try_append(&mut d, &mut a) {
             drop(d);
             self.pool.deallocate(buf, accounted);
-            return Ok(a);
+            return Ok(done);
         }
-        let builder = BatchBuilder::new(buf, rec.timestamp);
-        let mut b = ProducerBatch::new(q.topic.clone(), q.partition, builder, accounted, now);
+        let builder = BatchBuilder::new(buf, a.record.timestamp);
+        let mut b = ProducerBatch::new(
+            q.topic.clone(),
+            q.partition,
+            builder,
+            accounted,
+            a.now.unwrap_or_else(Instant::now),
+        );
         b.id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         self.incomplete.lock().insert(b.id, b.shared.clone());
         d.push_back(b);
-        let mut a = self
-            .try_append(&mut d, rec, size_bound, &mut callback, want_thunk)
+        let mut done = self
+            .try_append(&mut d, &mut a)
             .expect("an empty batch takes any record");
-        a.new_batch = true;
-        a.wake_sender = true;
-        Ok(a)
+        done.new_batch = true;
+        done.wake_sender = true;
+        Ok(done)
     }
 
     /// Starts a flush: every batch counts as ready until [`Accumulator::end_flush`].
@@ -359,10 +397,10 @@ impl Accumulator {
     }
 
     fn all_queues(&self) -> Vec<Arc<PartitionQueue>> {
-        let topics = self.topics.read();
+        let topics = self.topics.load();
         let mut out = Vec::new();
         for t in topics.values() {
-            out.extend(t.partitions.read().iter().cloned());
+            out.extend(t.partitions.load().iter().cloned());
         }
         out
     }
@@ -384,17 +422,17 @@ impl Accumulator {
         let urgent = self.flushing() || self.is_closed() || self.pool.has_waiters();
         let topics: Vec<(Arc<str>, Arc<TopicQueues>)> = self
             .topics
-            .read()
+            .load()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (name, t) in topics {
-            let parts: Vec<Arc<PartitionQueue>> = t.partitions.read().clone();
+            let parts = t.partitions.load_full();
             let topic_info = cluster.topic(&name);
             let mut load_ids = Vec::new();
             let mut load_sizes = Vec::new();
             let mut active = false;
-            for q in parts {
+            for q in parts.iter() {
                 let mut d = q.batches.lock();
                 // Delivery timeout for batches waiting in the queue. The oldest sit in front.
                 while let Some(front) = d.front() {

@@ -116,10 +116,20 @@ impl BufferPool {
     pub(crate) fn allocate(
         &self,
         size: usize,
-        deadline: Instant,
+        deadline: Option<Instant>,
         max_block: Duration,
     ) -> Result<Vec<u8>> {
         self.check_size(size)?;
+        if let Some(b) = self.try_allocate(size) {
+            return Ok(b);
+        }
+        // Only a wait reads the clock: the deadline is the caller's (when it already waited
+        // for metadata) or `max.block.ms` from now.
+        let deadline = deadline.unwrap_or_else(|| {
+            let now = Instant::now();
+            now.checked_add(max_block)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365))
+        });
         loop {
             let seen = self.freed.generation();
             {
@@ -164,7 +174,7 @@ impl BufferPool {
     /// Gives a buffer back. Buffers of exactly the poolable capacity go on the free list;
     /// others are dropped and their capacity returned as unallocated memory.
     pub(crate) fn deallocate(&self, mut buf: Vec<u8>, accounted: usize) {
-        {
+        let waiters = {
             let mut s = self.state.lock();
             if accounted == self.poolable && buf.capacity() >= self.poolable {
                 buf.clear();
@@ -172,8 +182,13 @@ impl BufferPool {
             } else {
                 s.unallocated += accounted;
             }
+            s.waiters
+        };
+        // A waiter registers (under the state lock) in the same critical section in which it
+        // found the pool empty, so if none is registered here, none can miss this buffer.
+        if waiters > 0 {
+            self.freed.notify_all();
         }
-        self.freed.notify_all();
     }
 
     /// The capacity that a buffer for `size` bytes is accounted at.
@@ -223,11 +238,11 @@ mod tests {
         let _a = pool.try_allocate(100).unwrap();
         let start = Instant::now();
         let max = Duration::from_millis(50);
-        let err = pool.allocate(10, start + max, max).unwrap_err();
+        let err = pool.allocate(10, Some(start + max), max).unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }), "{err}");
         assert!(start.elapsed() >= max);
         assert!(matches!(
-            pool.allocate(101, Instant::now() + max, max),
+            pool.allocate(101, Some(Instant::now() + max), max),
             Err(Error::RecordTooLarge {
                 limit_key: "buffer.memory",
                 ..
@@ -242,7 +257,7 @@ mod tests {
         let p2 = pool.clone();
         let t = std::thread::spawn(move || {
             let max = Duration::from_secs(10);
-            p2.allocate(100, Instant::now() + max, max)
+            p2.allocate(100, Some(Instant::now() + max), max)
                 .map(|b| b.capacity())
         });
         while !pool.has_waiters() {

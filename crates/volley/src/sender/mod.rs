@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ProducerId};
 use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::accumulator::{Accumulator, Ack, BatchState, ProducerBatch};
 use crate::error::{Error, KafkaCode};
@@ -68,12 +69,15 @@ pub(crate) struct SenderConfig {
 /// State shared by the producer handles (user threads) and the I/O thread.
 pub(crate) struct Shared {
     pub acc: Accumulator,
-    pub cluster: RwLock<Arc<Cluster>>,
+    /// The metadata snapshot, read without a lock by every send.
+    pub cluster: ArcSwap<Cluster>,
     pub metadata_changed: Signal,
     pub wanted_topics: Mutex<Vec<Arc<str>>>,
     pub sticky: StickyPartitioner,
     pub interceptors: Interceptors,
     pub fatal: Mutex<Option<Error>>,
+    /// Whether `fatal` is set (checked by every send without the lock).
+    pub has_fatal: AtomicBool,
     /// The transaction manager, with a `transactional.id`.
     pub txn: Option<Mutex<txn::TxnManager>>,
     pub counters: Counters,
@@ -94,7 +98,7 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(crate) fn cluster(&self) -> Arc<Cluster> {
-        self.cluster.read().clone()
+        self.cluster.load_full()
     }
 }
 
@@ -729,7 +733,7 @@ impl Sender {
             }
         }
         let cluster = self.metadata.handle_response(now, fresh);
-        *self.shared.cluster.write() = cluster;
+        self.shared.cluster.store(cluster);
         Counters::add(&self.shared.counters.metadata_update, 1);
         self.shared.metadata_changed.notify_all();
     }
@@ -839,6 +843,7 @@ impl Sender {
             e => Error::Fatal(Box::new(e)),
         };
         *self.shared.fatal.lock() = Some(fatal.clone());
+        self.shared.has_fatal.store(true, Ordering::Release);
         if let Some(txn) = self.shared.txn.as_ref() {
             txn.lock().set_fatal(fatal.clone());
         }

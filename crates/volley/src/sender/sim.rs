@@ -41,11 +41,11 @@ use parking_lot::Mutex;
 pub(crate) use txn::{Marker, TxnStatus};
 
 use super::{Output, Sender, Shared};
-use crate::accumulator::{DeliveryFuture, RecordRef};
+use crate::accumulator::{Append, DeliveryFuture, RecordRef};
 use crate::config::ProducerConfig;
 use crate::error::{Error, KafkaCode};
 use crate::protocol::frame::BrokerVersions;
-use crate::protocol::record_batch::decode_batches;
+use crate::protocol::record_batch::{decode_batches, BatchBuilder};
 use crate::record::RecordMetadata;
 
 /// What a Kafka 4.x broker announces in ApiVersions: `(api key, min, max)`.
@@ -451,7 +451,6 @@ impl Sim {
         if let Some(t) = self.shared.txn.as_ref() {
             t.lock().maybe_add_partition(&topic_arc, partition)?;
         }
-        let q = self.shared.acc.queue(&topic_arc, partition, count);
         let id = self.records.len();
         let resolutions = self.resolutions.clone();
         let clock = self.clock.clone();
@@ -465,17 +464,25 @@ impl Sim {
             value: Some(value.as_bytes()),
             headers: &[],
         };
+        let size_bound = BatchBuilder::record_size_upper_bound(None, Some(value.len()), &[]);
+        let a = Append {
+            topic: &topic_arc,
+            partition,
+            partition_count: count,
+            record: rec,
+            size_bound,
+            callback: Some(callback),
+            want_thunk: false,
+            want_future: true,
+            now: Some(self.now),
+        };
         let appended = self
             .shared
             .acc
             .append(
-                &q,
-                &rec,
-                Some(callback),
-                false,
-                Instant::now() + Duration::from_secs(1),
+                a,
+                Some(Instant::now() + Duration::from_secs(1)),
                 Duration::from_secs(1),
-                self.now,
             )
             .expect("append");
         self.records.push(SentRecord {
@@ -483,7 +490,7 @@ impl Sim {
             partition,
             value: value.to_string(),
             sent_at: self.now,
-            future: Some(appended.future),
+            future: appended.future,
             outcome: None,
         });
         Ok(id)

@@ -3,6 +3,7 @@
 //! Used where a user's thread (or task) waits for something the I/O thread produces: fresh
 //! metadata, freed buffer memory. Waiting is always bounded by a deadline from the caller.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -11,7 +12,10 @@ use tokio::sync::Notify;
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
-    generation: Mutex<u64>,
+    /// Read without the lock (the hot path only reads it); changed under `lock`, so that a
+    /// blocking waiter, which checks it under `lock`, cannot miss a change.
+    generation: AtomicU64,
+    lock: Mutex<()>,
     cond: Condvar,
     notify: Notify,
 }
@@ -19,12 +23,15 @@ pub(crate) struct Signal {
 impl Signal {
     /// The current generation; pass it to a wait to wait for the next change.
     pub(crate) fn generation(&self) -> u64 {
-        *self.generation.lock()
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Wakes every waiter.
     pub(crate) fn notify_all(&self) {
-        *self.generation.lock() += 1;
+        {
+            let _l = self.lock.lock();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         self.cond.notify_all();
         self.notify.notify_waiters();
     }
@@ -32,10 +39,10 @@ impl Signal {
     /// Blocks until the generation moves past `seen` or `deadline` passes. Returns whether it
     /// moved.
     pub(crate) fn wait_blocking(&self, seen: u64, deadline: Instant) -> bool {
-        let mut g = self.generation.lock();
-        while *g == seen {
-            if self.cond.wait_until(&mut g, deadline).timed_out() {
-                return *g != seen;
+        let mut l = self.lock.lock();
+        while self.generation() == seen {
+            if self.cond.wait_until(&mut l, deadline).timed_out() {
+                return self.generation() != seen;
             }
         }
         true
@@ -49,7 +56,7 @@ impl Signal {
             tokio::pin!(notified);
             // Register before checking, so a notify between the check and the await is not lost.
             notified.as_mut().enable();
-            if *self.generation.lock() != seen {
+            if self.generation() != seen {
                 return;
             }
             notified.await;
