@@ -13,11 +13,12 @@
 //! or compare-and-swap; it does not allocate (except the first time a topic is seen) and takes
 //! no mutex except when switching partitions with load stats present.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use super::partition_available;
 use crate::metadata::TopicInfo;
@@ -47,7 +48,10 @@ pub struct StickyPartitioner {
     batch_size: u32,
     /// `partitioner.adaptive.partitioning.enable`.
     adaptive: bool,
-    topics: RwLock<HashMap<Arc<str>, TopicState>>,
+    /// Per-topic state. Read on every keyless send without a lock (`ArcSwap`); replaced,
+    /// copy on write under `topics_write`, when a topic is added or removed.
+    topics: ArcSwap<FxHashMap<Arc<str>, Arc<TopicState>>>,
+    topics_write: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -103,7 +107,8 @@ impl StickyPartitioner {
         StickyPartitioner {
             batch_size: batch_size.clamp(1, i32::MAX as usize) as u32,
             adaptive,
-            topics: RwLock::new(HashMap::new()),
+            topics: ArcSwap::from_pointee(FxHashMap::default()),
+            topics_write: Mutex::new(()),
         }
     }
 
@@ -145,7 +150,7 @@ impl StickyPartitioner {
     /// the lock and, when another thread switched meanwhile, ask
     /// [`current_partition`](Self::current_partition) again.
     pub fn is_current(&self, topic: &str, partition: i32) -> bool {
-        self.topics.read().get(topic).is_some_and(|state| {
+        self.topics.load().get(topic).is_some_and(|state| {
             let cur = state.sticky.load(Ordering::Acquire);
             cur != UNSET && unpack(cur).0 == partition
         })
@@ -173,7 +178,7 @@ impl StickyPartitioner {
         bytes: usize,
         batch_full_or_new: bool,
     ) {
-        let topics = self.topics.read();
+        let topics = self.topics.load();
         let Some(state) = topics.get(&*topic.name) else {
             return;
         };
@@ -250,38 +255,47 @@ impl StickyPartitioner {
             }
             state.has_stats.store(true, Ordering::Release);
         };
-        if let Some(state) = self.topics.read().get(topic) {
+        if let Some(state) = self.topics.load().get(topic) {
             return fill(state);
         }
         if len == 0 {
             return;
         }
-        let mut topics = self.topics.write();
-        fill(
-            topics
-                .entry(Arc::from(topic))
-                .or_insert_with(TopicState::new),
-        );
+        fill(&self.state_or_insert(&Arc::from(topic)));
     }
 
     /// Forgets a topic's state (for a topic dropped from metadata); the next
     /// [`current_partition`](Self::current_partition) starts afresh.
     pub fn remove_topic(&self, topic: &str) {
-        self.topics.write().remove(topic);
+        let _w = self.topics_write.lock();
+        let mut map = FxHashMap::clone(&self.topics.load());
+        if map.remove(topic).is_some() {
+            self.topics.store(Arc::new(map));
+        }
+    }
+
+    /// The topic's state, added (copy on write) if it has none yet.
+    fn state_or_insert(&self, topic: &Arc<str>) -> Arc<TopicState> {
+        let _w = self.topics_write.lock();
+        if let Some(state) = self.topics.load().get(&**topic) {
+            return state.clone();
+        }
+        let state = Arc::new(TopicState::new());
+        let mut map = FxHashMap::clone(&self.topics.load());
+        map.insert(topic.clone(), state.clone());
+        self.topics.store(Arc::new(map));
+        state
     }
 
     /// Runs `f` on the topic's state, creating it on first use.
     fn with_state<R>(&self, topic: &TopicInfo, f: impl FnOnce(&TopicState) -> R) -> R {
         {
-            let topics = self.topics.read();
+            let topics = self.topics.load();
             if let Some(state) = topics.get(&*topic.name) {
                 return f(state);
             }
         }
-        let mut topics = self.topics.write();
-        f(topics
-            .entry(topic.name.clone())
-            .or_insert_with(TopicState::new))
+        f(&self.state_or_insert(&topic.name))
     }
 
     /// Java's `nextPartition`: weighted by the load stats when adaptive partitioning has them,
@@ -323,7 +337,7 @@ mod tests {
     impl StickyPartitioner {
         /// (sticky partition, produced bytes) of a topic.
         fn state_of(&self, topic: &str) -> Option<(i32, u32)> {
-            let topics = self.topics.read();
+            let topics = self.topics.load();
             let cur = topics.get(topic)?.sticky.load(Ordering::Acquire);
             (cur != UNSET).then(|| unpack(cur))
         }
@@ -495,7 +509,7 @@ mod tests {
         // Java's example: queues 0 3 1 give the table 4 5 8, i.e. weights 4:1:3.
         sp.update_load_stats("t", &[0, 1, 2], &[0, 3, 1]);
         {
-            let topics = sp.topics.read();
+            let topics = sp.topics.load();
             let stats = topics["t"].stats.lock();
             assert_eq!(stats.cumulative, [4, 5, 8]);
             assert_eq!(stats.partition_ids, [0, 1, 2]);
