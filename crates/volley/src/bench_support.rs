@@ -127,6 +127,7 @@ impl SendHarness {
             },
             size_bound,
             callback: None,
+            opaque: None,
             want_thunk: false,
             want_future: true,
             now: None,

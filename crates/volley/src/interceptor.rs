@@ -34,6 +34,21 @@ pub trait Interceptor: Send + Sync + 'static {
     fn close(&self) {}
 }
 
+/// A producer-wide delivery handler (librdkafka's delivery report callback): called on the I/O
+/// thread once for every record sent with [`Producer::send_with_opaque`](crate::Producer::send_with_opaque),
+/// with the record's outcome and the opaque value given at send. Unlike a per-record callback,
+/// it costs no allocation per record. Keep it quick; a panic in it is caught and logged.
+pub trait DeliveryHandler: Send + Sync + 'static {
+    /// The record acknowledged (`Ok`), or the error that ended its delivery.
+    fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64);
+}
+
+impl std::fmt::Debug for dyn DeliveryHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveryHandler")
+    }
+}
+
 /// The configured interceptors, run in order, each one guarded.
 #[derive(Clone, Default)]
 pub(crate) struct Interceptors {

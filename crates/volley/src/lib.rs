@@ -54,7 +54,7 @@ mod util;
 pub use accumulator::batch::{Callback, DeliveryFuture};
 pub use config::{Acks, CompressionType, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Error, KafkaCode, ProtocolError, Result};
-pub use interceptor::Interceptor;
+pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};

@@ -559,3 +559,59 @@ fn bad_input_gives_typed_errors() {
     );
     p.close().unwrap();
 }
+
+// The delivery handler gets every record sent with an opaque value exactly once, with its
+// metadata; without a handler, send_with_opaque is refused rather than silently dropping
+// outcomes.
+#[test]
+fn delivery_handler_reports_each_opaque_once() {
+    struct Collect(Arc<Mutex<Vec<(u64, i32, i64)>>>);
+    impl volley::DeliveryHandler for Collect {
+        fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64) {
+            let md = result.expect("delivered");
+            self.0
+                .lock()
+                .unwrap()
+                .push((opaque, md.partition, md.offset));
+        }
+    }
+    let topic = unique_topic("opaque");
+    create_topic(&topic, 2, &[]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let cfg =
+        volley::ProducerConfig::from_properties([("bootstrap.servers", bootstrap().as_str())])
+            .unwrap();
+    let p = Producer::builder(cfg)
+        .delivery_handler(Collect(seen.clone()))
+        .build()
+        .unwrap();
+    for i in 0..300u64 {
+        p.send_with_opaque(
+            Record::new(topic.as_str())
+                .partition((i % 2) as i32)
+                .value(format!("{i}")),
+            i,
+        )
+        .unwrap();
+    }
+    p.flush().unwrap();
+    p.close().unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen.len(), 300);
+    for (i, (opaque, partition, offset)) in seen.iter().enumerate() {
+        assert_eq!(*opaque, i as u64);
+        assert_eq!(*partition, (i % 2) as i32);
+        assert_eq!(
+            *offset,
+            (i / 2) as i64,
+            "records of a partition in send order"
+        );
+    }
+    let plain = producer(&[]);
+    assert!(matches!(
+        plain.send_with_opaque(Record::new(topic.as_str()).value("x"), 1),
+        Err(Error::IllegalState(_))
+    ));
+    plain.close().unwrap();
+}

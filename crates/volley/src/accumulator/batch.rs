@@ -297,10 +297,12 @@ impl Future for DeliveryFuture {
 /// A user callback, run on the I/O thread when its record resolves.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
 
-/// Per-record work to run at completion: callbacks and interceptor acknowledgements.
+/// Per-record work to run at completion: callbacks, the delivery handler's opaque value, and
+/// interceptor acknowledgements.
 pub(crate) struct Thunk {
     pub facts: RecordFacts,
     pub callback: Option<Callback>,
+    pub opaque: Option<u64>,
 }
 
 impl std::fmt::Debug for Thunk {

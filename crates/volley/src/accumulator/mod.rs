@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::interceptor::DeliveryHandler;
 use crate::metadata::Cluster;
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::{self, BatchBuilder, BatchParams, RecordHeader};
@@ -76,6 +77,8 @@ pub(crate) struct Append<'a> {
     /// `BatchBuilder::record_size_upper_bound` of the record.
     pub size_bound: usize,
     pub callback: Option<Callback>,
+    /// The value passed to the producer's delivery handler for this record.
+    pub opaque: Option<u64>,
     /// Keep the record's facts for interceptors.
     pub want_thunk: bool,
     /// Return a `DeliveryFuture` (not needed with a callback).
@@ -131,6 +134,8 @@ pub(crate) struct Accumulator {
     closed: AtomicBool,
     /// Wakes the I/O thread.
     pub wakeup: Arc<Notify>,
+    /// The producer's delivery handler, for records sent with an opaque value.
+    pub delivery_handler: Option<Arc<dyn DeliveryHandler>>,
 }
 
 /// Puts a batch back at the front of its queue, in sequence order among the queued retries when
@@ -167,6 +172,7 @@ impl Accumulator {
             flushes_in_progress: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             wakeup: Arc::new(Notify::new()),
+            delivery_handler: None,
         }
     }
 
@@ -254,10 +260,11 @@ impl Accumulator {
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
             value_size: rec.value.map_or(-1, |v| v.len() as i32),
         };
-        if a.want_thunk || a.callback.is_some() {
+        if a.want_thunk || a.callback.is_some() || a.opaque.is_some() {
             last.thunks.push(Thunk {
                 facts,
                 callback: a.callback.take(),
+                opaque: a.opaque,
             });
         }
         let full = builder.estimated_size() >= self.cfg.batch_size;
@@ -737,24 +744,41 @@ impl Accumulator {
             debug_assert!(false, "batch {}-{} resolved twice", b.topic, b.partition);
             return;
         }
+        // One metadata value per batch, updated per record: the topic's `Arc` is cloned once
+        // per batch, not per record.
+        let mut md = crate::record::RecordMetadata {
+            topic: b.topic.clone(),
+            partition: b.partition,
+            offset: -1,
+            timestamp: -1,
+            serialized_key_size: -1,
+            serialized_value_size: -1,
+        };
         for t in b.thunks {
-            let md = crate::record::RecordMetadata {
-                topic: b.topic.clone(),
-                partition: b.partition,
-                offset: match &result {
-                    Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
-                    _ => -1,
-                },
-                timestamp: match &result {
-                    Ok(a) if a.log_append_time >= 0 => a.log_append_time,
-                    _ => t.facts.timestamp,
-                },
-                serialized_key_size: t.facts.key_size,
-                serialized_value_size: t.facts.value_size,
+            md.offset = match &result {
+                Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
+                _ => -1,
             };
+            md.timestamp = match &result {
+                Ok(a) if a.log_append_time >= 0 => a.log_append_time,
+                _ => t.facts.timestamp,
+            };
+            md.serialized_key_size = t.facts.key_size;
+            md.serialized_value_size = t.facts.value_size;
             on_ack(&md, result.as_ref().err());
+            if let (Some(o), Some(h)) = (t.opaque, self.delivery_handler.as_deref()) {
+                let r = match &result {
+                    Ok(_) => Ok(&md),
+                    Err(e) => Err(e),
+                };
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.on_delivery(r, o)))
+                    .is_err()
+                {
+                    tracing::warn!("delivery handler panicked");
+                }
+            }
             if let Some(cb) = t.callback {
-                let r = result.clone().map(|_| md);
+                let r = result.clone().map(|_| md.clone());
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
                     tracing::warn!("send callback panicked");
                 }

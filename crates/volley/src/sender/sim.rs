@@ -273,7 +273,7 @@ impl Sim {
         configure(&mut cfg);
         cfg.validate().expect("valid test configuration");
         let (shared, sender_cfg) =
-            crate::producer::build_shared(&cfg, Vec::new()).expect("shared state");
+            crate::producer::build_shared(&cfg, Vec::new(), None).expect("shared state");
         let now = Instant::now();
         let sender = Sender::new(sender_cfg, shared.clone(), now);
         let mut sim = Sim {
@@ -472,6 +472,7 @@ impl Sim {
             record: rec,
             size_bound,
             callback: Some(callback),
+            opaque: None,
             want_thunk: false,
             want_future: true,
             now: Some(self.now),
