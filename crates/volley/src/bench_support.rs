@@ -74,6 +74,9 @@ impl SendHarness {
         );
         cluster.topics.insert(info.name.clone(), info.clone());
         shared.cluster.store(Arc::new(cluster));
+        shared
+            .cluster_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let queues = (0..partitions)
             .map(|p| shared.acc.queue(&info.name, p, partitions))
             .collect();

@@ -1,7 +1,8 @@
 //! The producer: the handle users share between threads.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,8 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::accumulator::{
-    Accumulator, AccumulatorConfig, Append, Appended, Callback, DeliveryFuture, RecordRef,
+    Accumulator, AccumulatorConfig, Append, Appended, Callback, DeliveryFuture, PartitionQueue,
+    RecordRef,
 };
 use crate::config::{CompressionType, PartitionerClass, ProducerConfig};
 use crate::error::{Error, KafkaCode, Result};
@@ -28,6 +30,25 @@ use crate::sender::{Sender, SenderConfig, Shared};
 use crate::util::signal::Signal;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Distinguishes producers in the per-thread topic cache (an address could be reused).
+static PRODUCER_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The last topic this thread sent to, with what a send needs of it: its metadata and its
+/// partition queues. Valid while both generation counters are unchanged (any new metadata
+/// snapshot or queue list invalidates every thread's entry), so the common send skips the
+/// snapshot and queue-map lookups: no hash, no `ArcSwap` load, no shared reference count.
+struct TopicCache {
+    producer: u64,
+    generations: (u64, u64),
+    topic: Arc<str>,
+    info: Arc<TopicInfo>,
+    queues: Arc<Vec<Arc<PartitionQueue>>>,
+}
+
+thread_local! {
+    static TOPIC_CACHE: RefCell<Option<TopicCache>> = const { RefCell::new(None) };
+}
 
 /// How a sent record reports its outcome.
 enum Delivery {
@@ -80,6 +101,8 @@ impl ProducerBuilder {
 }
 
 struct Inner {
+    /// Unique per producer (see [`TopicCache`]).
+    id: u64,
     shared: Arc<Shared>,
     cfg: ProducerConfig,
     partitioner: Option<Arc<dyn Partitioner>>,
@@ -200,6 +223,7 @@ pub(crate) fn build_shared(
     let shared = Arc::new(Shared {
         acc,
         cluster: ArcSwap::from_pointee(Cluster::default()),
+        cluster_generation: AtomicU64::new(0),
         metadata_changed: Signal::default(),
         wanted_topics: Mutex::new(Vec::new()),
         sticky: StickyPartitioner::new(
@@ -312,6 +336,7 @@ impl Producer {
         let thread_id = thread.thread().id();
         Ok(Producer {
             inner: Arc::new(Inner {
+                id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
                 shared,
                 cfg,
                 partitioner,
@@ -342,6 +367,7 @@ impl Producer {
         let _ = other.join();
         Ok(Producer {
             inner: Arc::new(Inner {
+                id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
                 shared,
                 cfg,
                 partitioner: None,
@@ -629,7 +655,17 @@ impl Producer {
         mut record: Record<'_>,
         delivery: Delivery,
     ) -> Result<Option<DeliveryFuture>> {
+        let mut delivery = Some(delivery);
         let result = self.prepare(&mut record).and_then(|()| {
+            let shared = &self.inner.shared;
+            let generations = (
+                shared.cluster_generation.load(Ordering::Acquire),
+                shared.acc.generation.load(Ordering::Acquire),
+            );
+            if let Some(done) = self.send_cached(&record, generations, &mut delivery) {
+                return done;
+            }
+            let delivery = delivery.take().expect("not used by a cache miss");
             let cluster = self.inner.shared.cluster.load();
             let waited;
             let (topic, deadline) = match Self::known_topic(&cluster, &record) {
@@ -645,14 +681,73 @@ impl Producer {
                 }
             };
             let max_block = self.inner.cfg.max_block;
-            self.append(&record, topic, delivery, |acc, a| {
+            let r = self.append(&record, topic, delivery, |acc, a| {
                 acc.append(a, deadline, max_block)
-            })
+            });
+            if r.is_ok() {
+                self.fill_topic_cache(topic, generations);
+            }
+            r
         });
         if let Err(e) = &result {
             self.report_send_error(&record, e);
         }
         result
+    }
+
+    /// `send` through this thread's [`TopicCache`], if it holds the record's topic and is
+    /// current; `None` (with `delivery` untouched) otherwise.
+    fn send_cached(
+        &self,
+        record: &Record<'_>,
+        generations: (u64, u64),
+        delivery: &mut Option<Delivery>,
+    ) -> Option<Result<Option<DeliveryFuture>>> {
+        TOPIC_CACHE.with(|cell| {
+            // A custom partitioner that sends from inside `partition` finds the cache borrowed
+            // and takes the slow path.
+            let cache = cell.try_borrow().ok()?;
+            let c = cache.as_ref()?;
+            if c.producer != self.inner.id
+                || c.generations != generations
+                || *c.topic != *record.topic
+                || record
+                    .partition
+                    .is_some_and(|p| p >= c.info.partition_count())
+            {
+                return None;
+            }
+            let info = &c.info;
+            let max_block = self.inner.cfg.max_block;
+            let delivery = delivery.take()?;
+            Some(self.append(record, info, delivery, |acc, a| {
+                match c.queues.get(a.partition as usize) {
+                    Some(q) => acc.append_at(q, a, None, max_block),
+                    None => acc.append(a, None, max_block),
+                }
+            }))
+        })
+    }
+
+    /// Remembers `topic` in this thread's cache once its queue list covers every partition.
+    fn fill_topic_cache(&self, topic: &Arc<TopicInfo>, generations: (u64, u64)) {
+        let Some(queues) = self.inner.shared.acc.topic_queues(&topic.name) else {
+            return;
+        };
+        if queues.len() < topic.partitions.len() {
+            return;
+        }
+        TOPIC_CACHE.with(|cell| {
+            if let Ok(mut c) = cell.try_borrow_mut() {
+                *c = Some(TopicCache {
+                    producer: self.inner.id,
+                    generations,
+                    topic: topic.name.clone(),
+                    info: topic.clone(),
+                    queues,
+                });
+            }
+        });
     }
 
     async fn send_async_inner(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {

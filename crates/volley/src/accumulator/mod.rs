@@ -136,6 +136,9 @@ pub(crate) struct Accumulator {
     pub wakeup: Arc<Notify>,
     /// The producer's delivery handler, for records sent with an opaque value.
     pub delivery_handler: Option<Arc<dyn DeliveryHandler>>,
+    /// Increases whenever the topic map or a topic's queue list is replaced (senders cache
+    /// queue lists per thread and check this).
+    pub generation: AtomicU64,
 }
 
 /// Puts a batch back at the front of its queue, in sequence order among the queued retries when
@@ -173,6 +176,7 @@ impl Accumulator {
             closed: AtomicBool::new(false),
             wakeup: Arc::new(Notify::new()),
             delivery_handler: None,
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -220,6 +224,7 @@ impl Accumulator {
                 let mut map = FxHashMap::clone(&self.topics.load());
                 map.insert(topic.clone(), t.clone());
                 self.topics.store(Arc::new(map));
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 t
             }
         };
@@ -240,6 +245,7 @@ impl Accumulator {
         }
         let q = parts[idx].clone();
         t.partitions.store(Arc::new(parts));
+        self.generation.fetch_add(1, Ordering::AcqRel);
         q
     }
 
@@ -279,6 +285,37 @@ impl Accumulator {
             new_batch: false,
             appended_bytes,
         })
+    }
+
+    /// The topic's queue list, if it has one.
+    pub(crate) fn topic_queues(&self, topic: &str) -> Option<Arc<Vec<Arc<PartitionQueue>>>> {
+        self.topics
+            .load()
+            .get(topic)
+            .map(|t| t.partitions.load_full())
+    }
+
+    /// [`Accumulator::append`] into a queue the caller already holds (from
+    /// [`Accumulator::topic_queues`]).
+    pub(crate) fn append_at(
+        &self,
+        q: &PartitionQueue,
+        mut a: Append<'_>,
+        deadline: Option<Instant>,
+        max_block: Duration,
+    ) -> Result<Appended> {
+        {
+            let mut d = q.batches.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed("send after close"));
+            }
+            if let Some(done) = self.try_append(&mut d, &mut a) {
+                return Ok(done);
+            }
+        }
+        let need = self.new_batch_size(&a);
+        let buf = self.pool.allocate(need, deadline, max_block)?;
+        self.append_new(q, a, buf, need)
     }
 
     /// The fast path: the partition's open batch has room. No lock but the partition's, no

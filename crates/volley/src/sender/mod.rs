@@ -18,7 +18,7 @@ pub(crate) mod txn;
 mod txn_tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub acc: Accumulator,
     /// The metadata snapshot, read without a lock by every send.
     pub cluster: ArcSwap<Cluster>,
+    /// Increases with every new snapshot in `cluster` (senders cache topics per thread).
+    pub cluster_generation: AtomicU64,
     pub metadata_changed: Signal,
     pub wanted_topics: Mutex<Vec<Arc<str>>>,
     pub sticky: StickyPartitioner,
@@ -734,6 +736,9 @@ impl Sender {
         }
         let cluster = self.metadata.handle_response(now, fresh);
         self.shared.cluster.store(cluster);
+        self.shared
+            .cluster_generation
+            .fetch_add(1, Ordering::AcqRel);
         Counters::add(&self.shared.counters.metadata_update, 1);
         self.shared.metadata_changed.notify_all();
     }
