@@ -9,7 +9,7 @@
 pub mod batch;
 pub(crate) mod pool;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
@@ -103,20 +103,35 @@ pub(crate) struct Appended {
     pub appended_bytes: usize,
 }
 
-/// What the sender's `ready` pass found.
+/// What the sender's `ready` pass found. The sender keeps one and passes it to every pass, so
+/// its vectors are reused rather than allocated per poll.
 #[derive(Debug, Default)]
 pub(crate) struct ReadyCheck {
-    /// Leaders with at least one sendable batch.
-    pub ready_nodes: HashSet<i32>,
+    /// Leaders with at least one sendable batch (no duplicates).
+    pub ready_nodes: Vec<i32>,
     /// The earliest time a batch not ready now becomes ready (linger or backoff).
     pub next_check: Option<Instant>,
     /// Some partition with data has no known leader: metadata should be refreshed.
     pub unknown_leaders: bool,
     /// Topics with queued batches (kept alive in the metadata's interest set).
     pub active_topics: Vec<Arc<str>>,
-    /// Per topic: (partition ids, queue sizes) of partitions with an available leader, for the
-    /// adaptive partitioner.
-    pub load: Vec<(Arc<str>, Vec<i32>, Vec<i32>)>,
+    /// Per topic: the range of `load_ids`/`load_sizes` holding the partitions with an
+    /// available leader and their queue sizes, for the adaptive partitioner.
+    pub load: Vec<(Arc<str>, std::ops::Range<usize>)>,
+    pub load_ids: Vec<i32>,
+    pub load_sizes: Vec<i32>,
+}
+
+impl ReadyCheck {
+    fn clear(&mut self) {
+        self.ready_nodes.clear();
+        self.next_check = None;
+        self.unknown_leaders = false;
+        self.active_topics.clear();
+        self.load.clear();
+        self.load_ids.clear();
+        self.load_sizes.clear();
+    }
 }
 
 /// The shared accumulator.
@@ -461,20 +476,15 @@ impl Accumulator {
         now: Instant,
         is_muted: &dyn Fn(&str, i32) -> bool,
         expired: &mut Vec<ProducerBatch>,
-    ) -> ReadyCheck {
-        let mut out = ReadyCheck::default();
+        out: &mut ReadyCheck,
+    ) {
+        out.clear();
         let urgent = self.flushing() || self.is_closed() || self.pool.has_waiters();
-        let topics: Vec<(Arc<str>, Arc<TopicQueues>)> = self
-            .topics
-            .load()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (name, t) in topics {
-            let parts = t.partitions.load_full();
-            let topic_info = cluster.topic(&name);
-            let mut load_ids = Vec::new();
-            let mut load_sizes = Vec::new();
+        let topics = self.topics.load();
+        for (name, t) in topics.iter() {
+            let parts = t.partitions.load();
+            let topic_info = cluster.topic(name);
+            let load_start = out.load_ids.len();
             let mut active = false;
             for q in parts.iter() {
                 let mut d = q.batches.lock();
@@ -490,8 +500,8 @@ impl Accumulator {
                     .and_then(|t| t.partitions.get(q.partition as usize))
                     .and_then(|p| p.leader);
                 if leader.is_some() {
-                    load_ids.push(q.partition);
-                    load_sizes.push(d.len() as i32);
+                    out.load_ids.push(q.partition);
+                    out.load_sizes.push(d.len() as i32);
                 }
                 let Some(first) = d.front() else { continue };
                 active = true;
@@ -519,7 +529,7 @@ impl Accumulator {
                     first.created + self.cfg.linger
                 };
                 if full || urgent || now >= linger_end {
-                    out.ready_nodes.insert(leader);
+                    out.ready_nodes.push(leader);
                 } else {
                     out.next_check = min_instant(out.next_check, linger_end);
                 }
@@ -527,11 +537,11 @@ impl Accumulator {
             if active {
                 out.active_topics.push(name.clone());
             }
-            if !load_ids.is_empty() {
-                out.load.push((name.clone(), load_ids, load_sizes));
+            if out.load_ids.len() > load_start {
+                out.load
+                    .push((name.clone(), load_start..out.load_ids.len()));
             }
         }
-        out
     }
 
     /// Takes sendable batches led by `node`, up to `max_size` bytes in all, closing each one
@@ -539,6 +549,8 @@ impl Accumulator {
     /// so that no partition starves. `stamp` gives a batch its producer id, epoch and sequence
     /// (idempotence), or `None`; returning `Err(())` stops draining that partition for now
     /// (its sequence order is not yet safe).
+    ///
+    /// `queues` and `out` are the caller's scratch vectors (cleared here), reused between calls.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn drain(
         &self,
@@ -549,21 +561,31 @@ impl Accumulator {
         start: &mut usize,
         is_muted: &dyn Fn(&str, i32) -> bool,
         stamp: &mut dyn FnMut(&ProducerBatch) -> std::result::Result<Option<ProducerStamp>, ()>,
-    ) -> Vec<ProducerBatch> {
-        let queues: Vec<Arc<PartitionQueue>> = self
-            .all_queues()
-            .into_iter()
-            .filter(|q| {
-                cluster
-                    .topic(&q.topic)
-                    .and_then(|t| t.partitions.get(q.partition as usize))
-                    .and_then(|p| p.leader)
-                    == Some(node)
-            })
-            .collect();
-        let mut out = Vec::new();
+        queues: &mut Vec<Arc<PartitionQueue>>,
+        out: &mut Vec<ProducerBatch>,
+    ) {
+        queues.clear();
+        out.clear();
+        {
+            let topics = self.topics.load();
+            for (name, t) in topics.iter() {
+                let Some(info) = cluster.topic(name) else {
+                    continue;
+                };
+                for q in t.partitions.load().iter() {
+                    let led = info
+                        .partitions
+                        .get(q.partition as usize)
+                        .and_then(|p| p.leader)
+                        == Some(node);
+                    if led {
+                        queues.push(q.clone());
+                    }
+                }
+            }
+        }
         if queues.is_empty() {
-            return out;
+            return;
         }
         let mut size = 0usize;
         let n = queues.len();
@@ -601,7 +623,6 @@ impl Accumulator {
             out.push(b);
             *start = (first_index + i + 1) % n;
         }
-        out
     }
 
     fn close_batch(&self, b: &mut ProducerBatch, stamp: Option<ProducerStamp>) -> Result<()> {

@@ -17,7 +17,7 @@ pub(crate) mod txn;
 #[cfg(test)]
 mod txn_tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +27,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ProducerId};
 use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
-use crate::accumulator::{Accumulator, Ack, BatchState, ProducerBatch};
+use crate::accumulator::{Accumulator, Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
 use crate::error::{Error, KafkaCode};
 use crate::interceptor::Interceptors;
 use crate::metadata::{self, Cluster, MetadataState};
@@ -204,7 +205,13 @@ pub(crate) struct Sender {
     outputs: VecDeque<Output>,
     next_correlation_id: i32,
     drain_start: HashMap<i32, usize>,
-    muted: HashSet<(Arc<str>, i32)>,
+    /// Partitions with a batch in flight, when `max.in.flight.requests.per.connection` is 1
+    /// (strict order without idempotence): topic → partitions.
+    muted: FxHashMap<Arc<str>, Vec<i32>>,
+    /// Reused by every `ready` pass and every drain (no allocation per poll).
+    ready_scratch: ReadyCheck,
+    expired_scratch: Vec<ProducerBatch>,
+    drain_queues: Vec<Arc<PartitionQueue>>,
     idem: Idempotence,
     pid_next_attempt: Instant,
     pid_failures: u32,
@@ -235,7 +242,10 @@ impl Sender {
             outputs: VecDeque::new(),
             next_correlation_id: 0,
             drain_start: HashMap::new(),
-            muted: HashSet::new(),
+            muted: FxHashMap::default(),
+            ready_scratch: ReadyCheck::default(),
+            expired_scratch: Vec::new(),
+            drain_queues: Vec::new(),
             idem: Idempotence::new(),
             pid_next_attempt: now,
             pid_failures: 0,
@@ -879,21 +889,25 @@ impl Sender {
 
     // ---------------------------------------------------------------- produce
 
+    fn is_muted(muted: &FxHashMap<Arc<str>, Vec<i32>>, topic: &str, partition: i32) -> bool {
+        muted.get(topic).is_some_and(|ps| ps.contains(&partition))
+    }
+
     fn send_produce(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
         let cluster = self.shared.cluster();
-        let mut expired = Vec::new();
-        let muted = &self.muted;
-        let is_muted = |t: &str, p: i32| muted.contains(&(Arc::<str>::from(t), p));
-        let ready = if muted.is_empty() {
+        let mut expired = std::mem::take(&mut self.expired_scratch);
+        let mut ready = std::mem::take(&mut self.ready_scratch);
+        {
+            let muted = &self.muted;
+            let is_muted = |t: &str, p: i32| Self::is_muted(muted, t, p);
+            let none = |_: &str, _: i32| false;
+            let check: &dyn Fn(&str, i32) -> bool =
+                if muted.is_empty() { &none } else { &is_muted };
             self.shared
                 .acc
-                .ready(&cluster, now, &|_, _| false, &mut expired)
-        } else {
-            self.shared
-                .acc
-                .ready(&cluster, now, &is_muted, &mut expired)
-        };
-        for b in expired {
+                .ready(&cluster, now, check, &mut expired, &mut ready);
+        }
+        for b in expired.drain(..) {
             let err = Error::DeliveryTimeout {
                 topic: b.topic.to_string(),
                 partition: b.partition,
@@ -902,6 +916,7 @@ impl Sender {
             };
             self.complete(b, Err(err));
         }
+        self.expired_scratch = expired;
         for t in &ready.active_topics {
             self.metadata.add_topic(t, now);
         }
@@ -909,51 +924,48 @@ impl Sender {
             self.metadata.request_update();
         }
         if self.cfg.adaptive_partitioning {
-            self.update_partition_load(now, &cluster, &ready.load);
+            self.update_partition_load(now, &cluster, &ready);
         }
         if let Some(t) = ready.next_check {
             wake_at(t);
         }
-        if self.cfg.idempotent && !self.idem.can_send() {
-            return;
-        }
-        for node in ready.ready_nodes {
-            if !self.nodes.contains_key(&node) {
-                continue;
-            }
-            match self.nodes[&node].conn {
-                Conn::Down => {
-                    let at = self.nodes[&node].next_connect;
-                    if at <= now {
-                        self.connect(node);
-                    } else {
-                        wake_at(at);
-                    }
+        if !self.cfg.idempotent || self.idem.can_send() {
+            for &node in &ready.ready_nodes {
+                if !self.nodes.contains_key(&node) {
                     continue;
                 }
-                Conn::Connecting => continue,
-                Conn::Up(_) => {}
-            }
-            // One request per node per poll, as Java's drain. `drain` does not look at
-            // linger.ms, so draining again in this poll would send the batch right behind a
-            // full one (still open, not lingered). The next poll runs `ready` again and sends
-            // what is sendable then.
-            if self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight
-                && self.send_one_request(now, node, &cluster)
-            {
-                wake_at(now);
+                match self.nodes[&node].conn {
+                    Conn::Down => {
+                        let at = self.nodes[&node].next_connect;
+                        if at <= now {
+                            self.connect(node);
+                        } else {
+                            wake_at(at);
+                        }
+                        continue;
+                    }
+                    Conn::Connecting => continue,
+                    Conn::Up(_) => {}
+                }
+                // One request per node per poll, as Java's drain. `drain` does not look at
+                // linger.ms, so draining again in this poll would send the batch right behind a
+                // full one (still open, not lingered). The next poll runs `ready` again and
+                // sends what is sendable then.
+                if self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight
+                    && self.send_one_request(now, node, &cluster)
+                {
+                    wake_at(now);
+                }
             }
         }
+        self.ready_scratch = ready;
     }
 
-    fn update_partition_load(
-        &mut self,
-        now: Instant,
-        cluster: &Cluster,
-        load: &[(Arc<str>, Vec<i32>, Vec<i32>)],
-    ) {
+    fn update_partition_load(&mut self, now: Instant, cluster: &Cluster, ready: &ReadyCheck) {
         let timeout = self.cfg.partitioner_availability_timeout;
-        for (topic, ids, sizes) in load {
+        for (topic, range) in &ready.load {
+            let ids = &ready.load_ids[range.clone()];
+            let sizes = &ready.load_sizes[range.clone()];
             if timeout.is_zero() {
                 self.shared.sticky.update_load_stats(topic, ids, sizes);
                 continue;
@@ -1005,8 +1017,7 @@ impl Sender {
         let idempotent = self.cfg.idempotent;
         let idem = &mut self.idem;
         let muted = &self.muted;
-        let is_muted =
-            |t: &str, p: i32| !muted.is_empty() && muted.contains(&(Arc::<str>::from(t), p));
+        let is_muted = |t: &str, p: i32| !muted.is_empty() && Self::is_muted(muted, t, p);
         // In a transaction, a partition's batches wait until the partition is added to it.
         let txn = self.shared.txn.as_ref().map(|t| t.lock());
         let mut stamp = |b: &ProducerBatch| {
@@ -1025,8 +1036,17 @@ impl Sender {
                 Ok(None)
             }
         };
-        let batches = self.shared.acc.drain(
-            cluster, node, max_size, now, &mut start, &is_muted, &mut stamp,
+        let mut batches = Vec::new();
+        self.shared.acc.drain(
+            cluster,
+            node,
+            max_size,
+            now,
+            &mut start,
+            &is_muted,
+            &mut stamp,
+            &mut self.drain_queues,
+            &mut batches,
         );
         drop(txn);
         self.drain_start.insert(node, start);
@@ -1089,7 +1109,10 @@ impl Sender {
             b.retry_at = None;
             b.state = BatchState::InFlight;
             if self.cfg.max_in_flight == 1 {
-                self.muted.insert((b.topic.clone(), b.partition));
+                self.muted
+                    .entry(b.topic.clone())
+                    .or_default()
+                    .push(b.partition);
             }
         }
         self.outputs.push_back(Output::Send { node, frame });
@@ -1125,18 +1148,31 @@ impl Sender {
         batches: Vec<ProducerBatch>,
         resp: kafka_protocol::messages::ProduceResponse,
     ) {
-        let mut results: HashMap<
-            (&str, i32),
-            &kafka_protocol::messages::produce_response::PartitionProduceResponse,
-        > = HashMap::new();
-        for t in &resp.responses {
-            for p in &t.partition_responses {
-                results.insert((t.name.0.as_str(), p.index), p);
+        type PartResp = kafka_protocol::messages::produce_response::PartitionProduceResponse;
+        let flat: Vec<(&str, &PartResp)> = resp
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partition_responses
+                    .iter()
+                    .map(move |p| (t.name.0.as_str(), p))
+            })
+            .collect();
+        // A few partitions per request (the common case): a scan beats hashing.
+        let index: Option<FxHashMap<(&str, i32), &PartResp>> =
+            (flat.len() > 8).then(|| flat.iter().map(|&(t, p)| ((t, p.index), p)).collect());
+        let find = |topic: &str, partition: i32| -> Option<&PartResp> {
+            match &index {
+                Some(m) => m.get(&(topic, partition)).copied(),
+                None => flat
+                    .iter()
+                    .find(|(t, p)| p.index == partition && *t == topic)
+                    .map(|&(_, p)| p),
             }
-        }
+        };
         let mut outcomes = Vec::with_capacity(batches.len());
         for b in batches {
-            let r = results.get(&(&*b.topic, b.partition)).map(|p| {
+            let r = find(&b.topic, b.partition).map(|p| {
                 (
                     KafkaCode(p.error_code),
                     p.base_offset,
@@ -1150,7 +1186,6 @@ impl Sender {
             });
             outcomes.push((b, r));
         }
-        drop(results);
         for (b, r) in outcomes {
             match r {
                 None => {
@@ -1262,8 +1297,8 @@ impl Sender {
     }
 
     fn unmute(&mut self, b: &ProducerBatch) {
-        if !self.muted.is_empty() {
-            self.muted.remove(&(b.topic.clone(), b.partition));
+        if let Some(ps) = self.muted.get_mut(&*b.topic) {
+            ps.retain(|&p| p != b.partition);
         }
     }
 
