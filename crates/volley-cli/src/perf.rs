@@ -1,6 +1,12 @@
 //! `volley perf`: Kafka's `kafka-producer-perf-test` (`org.apache.kafka.tools.ProducerPerformance`
 //! of Kafka 4.4) on the Volley producer: the same options, the same workload (payloads and keys
 //! from the same `SplittableRandom` sequence), the same throttling and the same output lines.
+//! One addition: `--threads N`, N sending threads sharing the producer (see [`send_loop`]).
+//!
+//! The tool's own work per record is kept small, since its CPU time counts as the client's in
+//! benchmarks: one wall-clock read at send (the latency's start and the record's timestamp) and
+//! one in the callback, a 16-byte callback, letters for `--record-size` computed several at a
+//! time (the same letters as Java's), and no division or extra atomic in the statistics.
 //!
 //! Java source references are to `tools/src/main/java/org/apache/kafka/tools/ProducerPerformance.java`
 //! and `server-common/src/main/java/org/apache/kafka/server/util/ThroughputThrottler.java` of
@@ -8,15 +14,15 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Args, ValueEnum};
 use volley::{Error, Metrics, Payload, Producer, Record, RecordMetadata};
 
 use crate::common::{build_config, print_error, read_properties_file, ConfigSources};
-use crate::java::{self, SplittableRandom};
+use crate::java::{self, LetterKernel, SplittableRandom};
 
 #[derive(Args, Debug)]
 #[command(
@@ -32,6 +38,10 @@ use crate::java::{self, SplittableRandom};
                   Latency is measured from just before send to the record's acknowledgement; the \
                   percentiles come from (at most 500,000) sampled latencies. Failed records are not \
                   counted; the first failure is printed and the exit code is then 1.\n\n\
+                  With --threads N (an addition to Kafka's tool), N threads share the producer and \
+                  the records: thread i sends records i, i+N, i+2N, ... with its own random \
+                  sequence (--random-seed + i) and 1/N of --throughput; the statistics and the \
+                  lines are those of all the records together.\n\n\
                   Transactions (--transactional-id, --transaction-duration-ms, transactional.id) are \
                   not supported yet.",
     after_help = "Example:\n  volley perf --bootstrap-server localhost:9092 --topic perf --num-records 500000 \\\n      \
@@ -162,6 +172,17 @@ pub struct PerfArgs {
         allow_negative_numbers = true
     )]
     pub random_seed: i64,
+
+    /// Application threads sharing the producer (not in Kafka's tool): thread i sends records
+    /// i, i+N, i+2N, ..., draws its payloads and random keys from its own sequence (seed
+    /// --random-seed + i) and is throttled to --throughput / N.
+    #[arg(
+        long,
+        value_name = "THREADS",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    pub threads: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +204,7 @@ struct Settings {
     key_distribution: KeyDistribution,
     record_key_range: i32,
     random_seed: i64,
+    threads: i64,
     print_metrics: bool,
     config: volley::ProducerConfig,
 }
@@ -265,6 +287,9 @@ fn check(args: PerfArgs) -> Result<Settings, String> {
     if args.reporting_interval <= 0 {
         return Err("--reporting-interval should be greater than zero.".into());
     }
+    if args.threads <= 0 {
+        return Err("--threads should be greater than zero.".into());
+    }
     if args.record_key_range.is_some_and(|r| r <= 0) {
         return Err("--record-key-range should be greater than zero.".into());
     }
@@ -345,31 +370,31 @@ fn check(args: PerfArgs) -> Result<Settings, String> {
         key_distribution: args.key_distribution,
         record_key_range: args.record_key_range.unwrap_or(1),
         random_seed: args.random_seed,
+        threads: args.threads,
         print_metrics: args.print_metrics,
         config,
     })
 }
 
-/// Milliseconds on a monotonic clock (Java uses `System.currentTimeMillis()`; only differences
-/// are ever used).
-#[derive(Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    #[inline]
-    fn now_ms(&self) -> i64 {
-        self.0.elapsed().as_millis() as i64
+/// `System.currentTimeMillis()`: the wall clock in milliseconds since the epoch. Read once per
+/// record at send (the latency's start and the record's timestamp) and once in its callback.
+#[inline]
+fn now_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64 * 1000 + i64::from(d.subsec_millis()),
+        Err(e) => -(e.duration().as_millis() as i64),
     }
 }
 
 /// Java's `ProducerPerformance.Stats` (lines 475-590).
 struct Stats {
-    clock: Clock,
     start: i64,
     latencies: Vec<i32>,
     sampling: i64,
     reporting_interval: i64,
     iteration: i64,
+    /// `iteration % sampling`, kept as a counter (no division per record).
+    since_sample: i64,
     index: usize,
     count: i64,
     bytes: i64,
@@ -385,21 +410,16 @@ struct Stats {
 }
 
 impl Stats {
-    fn new(
-        clock: Clock,
-        num_records: i64,
-        reporting_interval: i64,
-        is_steady_state: bool,
-    ) -> Stats {
-        let now = clock.now_ms();
+    fn new(num_records: i64, reporting_interval: i64, is_steady_state: bool) -> Stats {
+        let now = now_ms();
         let sampling = num_records / num_records.min(500_000);
         Stats {
-            clock,
             start: now,
             latencies: vec![0; (num_records / sampling) as usize + 1],
             sampling,
             reporting_interval,
             iteration: 0,
+            since_sample: 0,
             index: 0,
             count: 0,
             bytes: 0,
@@ -415,6 +435,7 @@ impl Stats {
         }
     }
 
+    #[inline]
     fn record(&mut self, latency: i32, bytes: i32, time: i64) {
         self.count += 1;
         self.bytes += i64::from(bytes);
@@ -424,20 +445,31 @@ impl Stats {
         self.window_bytes += i64::from(bytes);
         self.window_total_latency += i64::from(latency);
         self.window_max_latency = self.window_max_latency.max(latency);
-        if self.iteration % self.sampling == 0 && self.index < self.latencies.len() {
+        // iteration % sampling == 0
+        if self.since_sample == 0 && self.index < self.latencies.len() {
             self.latencies[self.index] = latency;
             self.index += 1;
         }
         if time - self.window_start >= self.reporting_interval {
-            if self.is_steady_state && self.count == self.window_count {
-                println!("In steady state.");
-            }
-            if !self.suppress_print {
-                println!("{}", self.window_line(self.clock.now_ms()));
-            }
-            self.new_window();
+            self.end_window();
         }
         self.iteration += 1;
+        self.since_sample += 1;
+        if self.since_sample == self.sampling {
+            self.since_sample = 0;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_window(&mut self) {
+        if self.is_steady_state && self.count == self.window_count {
+            println!("In steady state.");
+        }
+        if !self.suppress_print {
+            println!("{}", self.window_line(now_ms()));
+        }
+        self.new_window();
     }
 
     /// `printWindow`, line 543.
@@ -459,7 +491,7 @@ impl Stats {
     }
 
     fn new_window(&mut self) {
-        self.window_start = self.clock.now_ms();
+        self.window_start = now_ms();
         self.window_count = 0;
         self.window_max_latency = 0;
         self.window_total_latency = 0;
@@ -554,19 +586,27 @@ impl Throttler {
 struct AllStats {
     all: Stats,
     steady: Option<Stats>,
+    /// Callbacks run so far.
+    completed: u64,
 }
 
-/// What the callbacks share; leaked once per run so that a callback captures one pointer.
+/// What the callbacks and the sending threads share; leaked once per run so that a callback
+/// captures one pointer (and its send time).
 struct Shared {
-    clock: Clock,
     stats: Mutex<AllStats>,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
-    /// Callbacks run so far.
-    completed: AtomicU64,
+    /// Set by a sending thread that stopped on an error, so that the others stop too.
+    stop: AtomicBool,
+    /// The error that stopped the sending, the first one if several threads stopped.
+    stopped: Mutex<Option<String>>,
 }
 
 impl Shared {
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, AllStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn on_error(&self, e: &Error) {
         if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
             eprintln!("volley perf: a record failed: {e}");
@@ -574,30 +614,34 @@ impl Shared {
         }
     }
 
-    /// `PerfCallback.onCompletion` (lines 607-619).
+    /// `PerfCallback.onCompletion` (lines 607-619), for a record sent at `send_start_ms` (its
+    /// timestamp too); `STEADY` when it was sent after the warmup records. The record's size
+    /// is its value's, as the metadata reports it (Java's `payload.length`).
     #[inline]
-    fn on_completion(
+    fn on_completion<const STEADY: bool>(
         &self,
         result: volley::Result<RecordMetadata>,
         send_start_ms: i64,
-        bytes: i32,
-        in_steady: bool,
     ) {
-        let now = self.clock.now_ms();
-        let latency = (now - send_start_ms) as i32;
         match result {
-            Ok(_) => {
-                let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(md) => {
+                let now = now_ms();
+                let latency = (now - send_start_ms) as i32;
+                let bytes = md.serialized_value_size;
+                let mut s = self.lock_stats();
                 s.all.record(latency, bytes, now);
-                if in_steady {
+                if STEADY {
                     if let Some(steady) = s.steady.as_mut() {
                         steady.record(latency, bytes, now);
                     }
                 }
+                s.completed += 1;
             }
-            Err(e) => self.on_error(&e),
+            Err(e) => {
+                self.on_error(&e);
+                self.lock_stats().completed += 1;
+            }
         }
-        self.completed.fetch_add(1, Ordering::Release);
     }
 
     /// Waits until `n` callbacks have run. Volley's `flush` returns once every batch is
@@ -605,8 +649,17 @@ impl Shared {
     /// runs them first), so the totals printed after a flush could miss a few records.
     fn wait_for_callbacks(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.completed.load(Ordering::Acquire) < n && Instant::now() < deadline {
+        while self.lock_stats().completed < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Stops every sending thread, keeping the first reason.
+    fn stop_sending(&self, reason: String) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        if stopped.is_none() {
+            *stopped = Some(reason);
         }
     }
 }
@@ -716,41 +769,51 @@ pub fn run(args: PerfArgs) -> i32 {
     code
 }
 
-fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
-    let clock = Clock(Instant::now());
+/// What one sending thread did.
+struct Sent {
+    /// Records it got to (sent or failed alone) before the end or a stop.
+    attempted: i64,
+    /// Records the producer accepted (each gets a callback).
+    accepted: u64,
+}
+
+/// The send loop of `ProducerPerformance.start` (lines 101-133) for thread `t` of
+/// `s.threads`: records `t`, `t + threads`, ...; all of them with one thread.
+fn send_loop(
+    s: &Settings,
+    producer: &Producer,
+    shared: &'static Shared,
+    t: i64,
+    start_ms: i64,
+) -> Sent {
+    let threads = s.threads;
+    let kernel = LetterKernel::detect();
     let mut payload: Vec<u8> = vec![0; s.record_size.unwrap_or(0) as usize];
-    let mut random = SplittableRandom::new(s.random_seed);
-    if s.warmup_records > 0 {
-        println!(
-            "Warmup first {} records. Steady state results will print after the complete test summary.",
-            s.warmup_records
-        );
-    }
-    let shared: &'static Shared = Box::leak(Box::new(Shared {
-        clock,
-        stats: Mutex::new(AllStats {
-            all: Stats::new(clock, s.num_records, s.reporting_interval, false),
-            steady: None,
-        }),
-        failed: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-        completed: AtomicU64::new(0),
-    }));
-    let start_ms = clock.now_ms();
-    let mut throttler = Throttler::new(s.throughput, start_ms);
+    let mut random = SplittableRandom::new(s.random_seed.wrapping_add(t));
+    let target = if s.throughput > 0.0 {
+        s.throughput / threads as f64
+    } else {
+        s.throughput
+    };
+    let mut throttler = Throttler::new(target, start_ms);
     let mut mono_buf = [0u8; 20];
     let mut key_buf = [0u8; 20];
-    let mut stopped: Option<String> = None;
     let mut in_steady = false;
-    let mut accepted: u64 = 0;
-    for i in 0..s.num_records {
+    let mut sent = Sent {
+        attempted: 0,
+        accepted: 0,
+    };
+    let mut i = t;
+    // `sent.attempted` is this thread's index of record i (Java's i with one thread).
+    while i < s.num_records {
+        if threads > 1 && shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
         // generateRandomPayload (lines 195-205): a fresh random payload for every record.
         let value: &[u8] = if !s.payloads.is_empty() {
             &s.payloads[random.next_int_bounded(s.payloads.len() as i32) as usize]
         } else if s.record_size.is_some() {
-            for b in payload.iter_mut() {
-                *b = (random.next_int_bounded(26) + 65) as u8;
-            }
+            random.fill_uppercase(&mut payload, kernel);
             &payload
         } else {
             decimal(i, &mut mono_buf)
@@ -766,45 +829,101 @@ fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
                 &mut key_buf,
             )),
         };
-        let send_start_ms = clock.now_ms();
-        if s.warmup_records > 0 && i == s.warmup_records {
-            let mut st = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-            st.steady = Some(Stats::new(
-                clock,
-                s.num_records - s.warmup_records,
-                s.reporting_interval,
-                true,
-            ));
-            st.all.suppress_print = true;
+        // The one clock read of the send: the latency's start and the record's timestamp
+        // (which the producer would otherwise read the clock for).
+        let send_start_ms = now_ms();
+        if !in_steady && s.warmup_records > 0 && i >= s.warmup_records {
+            // Java creates the steady-state stats at record `warmup_records`; with several
+            // threads, whichever thread gets there first does.
+            let mut st = shared.lock_stats();
+            if st.steady.is_none() {
+                st.steady = Some(Stats::new(
+                    s.num_records - s.warmup_records,
+                    s.reporting_interval,
+                    true,
+                ));
+                st.all.suppress_print = true;
+            }
             in_steady = true;
         }
-        let bytes = value.len() as i32;
         let record = Record {
             topic: Cow::Borrowed(s.topic.as_str()),
             partition: None,
             key: key.map(|k| Payload(Cow::Borrowed(k))),
             value: Some(Payload(Cow::Borrowed(value))),
             headers: Vec::new(),
-            timestamp: None,
+            timestamp: Some(send_start_ms),
         };
-        let steady = in_steady;
-        match producer.send_with_callback(record, move |r| {
-            shared.on_completion(r, send_start_ms, bytes, steady)
-        }) {
-            Ok(()) => accepted += 1,
+        // The callback captures a pointer and the send time: 16 bytes to box.
+        let result = if in_steady {
+            producer.send_with_callback(record, move |r| {
+                shared.on_completion::<true>(r, send_start_ms)
+            })
+        } else {
+            producer.send_with_callback(record, move |r| {
+                shared.on_completion::<false>(r, send_start_ms)
+            })
+        };
+        match result {
+            Ok(()) => sent.accepted += 1,
             // Only a too-large record fails alone; anything else (unknown topic, closed or
             // failed producer) fails every record after it, and each would block up to
             // max.block.ms: stop there.
             Err(e) if matches!(e, Error::RecordTooLarge { .. }) => shared.on_error(&e),
             Err(e) => {
-                stopped = Some(format!("stopped after sending {i} records: {e}"));
+                shared.stop_sending(e.to_string());
                 break;
             }
         }
-        if throttler.should_throttle(i, send_start_ms) {
+        if throttler.should_throttle(sent.attempted, send_start_ms) {
             throttler.throttle();
         }
+        sent.attempted += 1;
+        i += threads;
     }
+    sent
+}
+
+fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
+    if s.warmup_records > 0 {
+        println!(
+            "Warmup first {} records. Steady state results will print after the complete test summary.",
+            s.warmup_records
+        );
+    }
+    let shared: &'static Shared = Box::leak(Box::new(Shared {
+        stats: Mutex::new(AllStats {
+            all: Stats::new(s.num_records, s.reporting_interval, false),
+            steady: None,
+            completed: 0,
+        }),
+        failed: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+        stop: AtomicBool::new(false),
+        stopped: Mutex::new(None),
+    }));
+    let start_ms = now_ms();
+    // Thread 0 is this one; threads 1.. share clones of the producer.
+    let sent: Vec<Sent> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..s.threads)
+            .map(|t| {
+                let producer = producer.clone();
+                std::thread::Builder::new()
+                    .name(format!("perf-send-{t}"))
+                    .spawn_scoped(scope, move || send_loop(s, &producer, shared, t, start_ms))
+                    .expect("spawn a sending thread")
+            })
+            .collect();
+        let mut sent = vec![send_loop(s, producer, shared, 0, start_ms)];
+        sent.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().expect("a sending thread panicked")),
+        );
+        sent
+    });
+    let accepted: u64 = sent.iter().map(|x| x.accepted).sum();
+    let attempted: i64 = sent.iter().map(|x| x.attempted).sum();
 
     // As Java (start(), lines 134-158): without --print-metrics close, then print; with it flush,
     // print, print the metrics, close.
@@ -819,8 +938,8 @@ fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
         shared.wait_for_callbacks(accepted);
     }
     {
-        let mut st = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
-        let now = clock.now_ms();
+        let mut st = shared.lock_stats();
+        let now = now_ms();
         println!("{}", st.all.total_line(now));
         if let Some(steady) = st.steady.as_mut() {
             println!("{}", steady.total_line(now));
@@ -834,8 +953,16 @@ fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
     }
     let failed = shared.failed.load(Ordering::Relaxed);
     let mut code = 0;
-    if let Some(msg) = stopped {
-        print_error("perf", msg);
+    let stopped = shared
+        .stopped
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(e) = stopped {
+        print_error(
+            "perf",
+            format!("stopped after sending {attempted} records: {e}"),
+        );
         code = 1;
     }
     if failed > 0 {
@@ -907,8 +1034,7 @@ mod tests {
 
     #[test]
     fn stats_lines_have_java_format() {
-        let clock = Clock(Instant::now());
-        let mut s = Stats::new(clock, 10, 5000, false);
+        let mut s = Stats::new(10, 5000, false);
         for (lat, t) in [(1, 0), (2, 0), (4, 0)] {
             s.record(lat, 100, t);
         }
@@ -923,7 +1049,7 @@ mod tests {
             s.total_line(now),
             "3 records sent, 3.000000 records/sec (0.00 MB/sec), 2.33 ms avg latency, 4.00 ms max latency, 2 ms 50th, 4 ms 95th, 4 ms 99th, 4 ms 99.9th."
         );
-        let mut empty = Stats::new(clock, 10, 5000, true);
+        let mut empty = Stats::new(10, 5000, true);
         let now = empty.start + 1000;
         assert_eq!(
             empty.total_line(now),

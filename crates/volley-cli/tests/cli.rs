@@ -83,6 +83,8 @@ fn text(b: &[u8]) -> String {
 /// One record as Kafka's console consumer prints it (see scripts/kafka).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Consumed {
+    /// `CreateTime:<ms>`, `LogAppendTime:<ms>` or `NO_TIMESTAMP`.
+    timestamp: String,
     partition: u32,
     headers: String,
     key: String,
@@ -114,6 +116,7 @@ fn consume_for(topic: &str, max: usize, timeout_ms: u32) -> Vec<Consumed> {
             let f: Vec<&str> = line.split('\t').collect();
             assert_eq!(f.len(), 6, "unexpected consumer line {line:?}");
             Consumed {
+                timestamp: f[0].to_string(),
                 partition: f[1].strip_prefix("Partition:").unwrap().parse().unwrap(),
                 headers: f[3].to_string(),
                 key: f[4].to_string(),
@@ -329,6 +332,76 @@ fn perf_prints_the_java_summary_and_sends_every_record() {
 }
 
 #[test]
+fn perf_with_threads_sends_every_record_once() {
+    let bs = bootstrap();
+    let topic = new_topic("perfthreads", 3);
+    let before_ms = epoch_ms();
+    let out = volley(
+        &[
+            "perf",
+            "--bootstrap-server",
+            &bs,
+            "--topic",
+            &topic,
+            "--num-records",
+            "20000",
+            // The payload is the record's number, so each record shows which one it is.
+            "--payload-monotonic",
+            "--throughput",
+            "-1",
+            "--threads",
+            "4",
+            "--command-property",
+            "acks=all",
+            "linger.ms=2",
+        ],
+        b"",
+    );
+    let after_ms = epoch_ms();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "volley perf failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let total = regex::Regex::new(TOTAL_LINE).unwrap();
+    let window = regex::Regex::new(WINDOW_LINE).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let last = *lines.last().expect("some output");
+    let caps = total
+        .captures(last)
+        .unwrap_or_else(|| panic!("final line {last:?} does not match the Java format"));
+    assert_eq!(&caps[1], "20000");
+    for l in &lines[..lines.len() - 1] {
+        assert!(window.is_match(l), "unexpected line {l:?}");
+    }
+    // Exactly records 0..20000, each once (a 20,001st would show within the timeout).
+    let records = consume_for(&topic, 20001, 5000);
+    assert_eq!(records.len(), 20000);
+    let values: BTreeSet<u32> = records.iter().map(|r| r.value.parse().unwrap()).collect();
+    assert_eq!(values, (0..20000).collect::<BTreeSet<u32>>());
+    let partitions: BTreeSet<u32> = records.iter().map(|r| r.partition).collect();
+    assert!(partitions.len() > 1, "one partition only: {partitions:?}");
+    // The tool's send time is each record's timestamp.
+    for r in &records {
+        let ms: i64 = r
+            .timestamp
+            .strip_prefix("CreateTime:")
+            .unwrap_or_else(|| panic!("{r:?}"))
+            .parse()
+            .unwrap();
+        assert!((before_ms..=after_ms).contains(&ms), "{r:?}");
+    }
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
 fn perf_with_payload_file_keys_and_metrics() {
     let bs = bootstrap();
     let topic = new_topic("perfkeys", 2);
@@ -421,6 +494,13 @@ fn perf_rejects_what_it_does_not_support() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("not supported yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["--num-records", "10", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--threads should be greater than zero."),
         "{}",
         text(&out.stderr)
     );
