@@ -620,7 +620,7 @@ impl Shared {
     #[inline]
     fn on_completion<const STEADY: bool>(
         &self,
-        result: volley::Result<RecordMetadata>,
+        result: Result<&RecordMetadata, &Error>,
         send_start_ms: i64,
     ) {
         match result {
@@ -638,7 +638,7 @@ impl Shared {
                 s.completed += 1;
             }
             Err(e) => {
-                self.on_error(&e);
+                self.on_error(e);
                 self.lock_stats().completed += 1;
             }
         }
@@ -660,6 +660,27 @@ impl Shared {
         let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         if stopped.is_none() {
             *stopped = Some(reason);
+        }
+    }
+}
+
+/// The producer's delivery handler: every record is sent with `send_with_opaque`, its opaque
+/// value packing the send time (ms, also its timestamp) and whether it was sent after the
+/// warmup, so that a record costs no allocation (librdkafka's perf tool reports deliveries the
+/// same way; Java's allocates a callback object per record).
+struct Deliveries(&'static Shared);
+
+fn pack_opaque(send_start_ms: i64, steady: bool) -> u64 {
+    ((send_start_ms as u64) << 1) | u64::from(steady)
+}
+
+impl volley::DeliveryHandler for Deliveries {
+    fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64) {
+        let send_start_ms = (opaque >> 1) as i64;
+        if opaque & 1 == 1 {
+            self.0.on_completion::<true>(result, send_start_ms)
+        } else {
+            self.0.on_completion::<false>(result, send_start_ms)
         }
     }
 }
@@ -756,14 +777,28 @@ pub fn run(args: PerfArgs) -> i32 {
         }
     };
     let client_id = settings.config.client_id.clone();
-    let producer = match Producer::new(settings.config.clone()) {
+    let shared: &'static Shared = Box::leak(Box::new(Shared {
+        stats: Mutex::new(AllStats {
+            all: Stats::new(settings.num_records, settings.reporting_interval, false),
+            steady: None,
+            completed: 0,
+        }),
+        failed: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+        stop: AtomicBool::new(false),
+        stopped: Mutex::new(None),
+    }));
+    let producer = match Producer::builder(settings.config.clone())
+        .delivery_handler(Deliveries(shared))
+        .build()
+    {
         Ok(p) => p,
         Err(e) => {
             print_error("perf", format!("cannot create the producer: {e}"));
             return 1;
         }
     };
-    let code = run_loop(&settings, &producer, &client_id);
+    let code = run_loop(&settings, &producer, shared, &client_id);
     // Normally closed already; a no-op then.
     let _ = producer.close();
     code
@@ -854,16 +889,7 @@ fn send_loop(
             headers: Vec::new(),
             timestamp: Some(send_start_ms),
         };
-        // The callback captures a pointer and the send time: 16 bytes to box.
-        let result = if in_steady {
-            producer.send_with_callback(record, move |r| {
-                shared.on_completion::<true>(r, send_start_ms)
-            })
-        } else {
-            producer.send_with_callback(record, move |r| {
-                shared.on_completion::<false>(r, send_start_ms)
-            })
-        };
+        let result = producer.send_with_opaque(record, pack_opaque(send_start_ms, in_steady));
         match result {
             Ok(()) => sent.accepted += 1,
             // Only a too-large record fails alone; anything else (unknown topic, closed or
@@ -884,24 +910,13 @@ fn send_loop(
     sent
 }
 
-fn run_loop(s: &Settings, producer: &Producer, client_id: &str) -> i32 {
+fn run_loop(s: &Settings, producer: &Producer, shared: &'static Shared, client_id: &str) -> i32 {
     if s.warmup_records > 0 {
         println!(
             "Warmup first {} records. Steady state results will print after the complete test summary.",
             s.warmup_records
         );
     }
-    let shared: &'static Shared = Box::leak(Box::new(Shared {
-        stats: Mutex::new(AllStats {
-            all: Stats::new(s.num_records, s.reporting_interval, false),
-            steady: None,
-            completed: 0,
-        }),
-        failed: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-        stop: AtomicBool::new(false),
-        stopped: Mutex::new(None),
-    }));
     let start_ms = now_ms();
     // Thread 0 is this one; threads 1.. share clones of the producer.
     let sent: Vec<Sent> = std::thread::scope(|scope| {
