@@ -104,8 +104,8 @@ impl SendHarness {
         self.producer.send_with_callback(record, callback)
     }
 
-    /// `Accumulator::append` alone, into `partition` (no partitioner, no metadata; the clock
-    /// is read only when a new batch starts).
+    /// `Accumulator::append_at` alone, into `partition`'s queue (no partitioner, no metadata,
+    /// no lookup; the clock is read only when a new batch starts).
     pub fn append(
         &self,
         partition: i32,
@@ -135,9 +135,10 @@ impl SendHarness {
             want_future: true,
             now: None,
         };
+        // The queue in hand, as the send path has it from its per-thread topic cache.
         self.shared
             .acc
-            .append(a, None, self.cfg.max_block)
+            .append_at(&self.queues[partition as usize], a, None, self.cfg.max_block)
             .map(|a| a.future.expect("asked for a future"))
     }
 
