@@ -138,7 +138,12 @@ impl SendHarness {
         // The queue in hand, as the send path has it from its per-thread topic cache.
         self.shared
             .acc
-            .append_at(&self.queues[partition as usize], a, None, self.cfg.max_block)
+            .append_at(
+                &self.queues[partition as usize],
+                a,
+                None,
+                self.cfg.max_block,
+            )
             .map(|a| a.future.expect("asked for a future"))
     }
 
