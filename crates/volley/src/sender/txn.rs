@@ -840,28 +840,37 @@ impl TxnManager {
         effects
     }
 
+    /// The common shape of a transaction-coordinator response with one error code: classify
+    /// it, and on success run `ok`.
+    fn respond(
+        &mut self,
+        now: Instant,
+        code: i16,
+        api: &'static str,
+        ok: impl FnOnce(&mut Self, &mut Effects),
+    ) -> Effects {
+        self.in_flight = false;
+        let mut effects = Effects::default();
+        let step = self.classify(now, KafkaCode(code), api, CoordinatorKind::Transaction);
+        if self.apply(step, &mut effects) {
+            ok(self, &mut effects);
+        }
+        effects
+    }
+
     pub(crate) fn handle_init_producer_id(
         &mut self,
         now: Instant,
         resp: &InitProducerIdResponse,
     ) -> Effects {
-        self.in_flight = false;
-        let mut effects = Effects::default();
-        let step = self.classify(
-            now,
-            KafkaCode(resp.error_code),
-            "InitProducerId",
-            CoordinatorKind::Transaction,
-        );
-        if self.apply(step, &mut effects) {
-            self.queue.pop_front();
-            self.producer_id = resp.producer_id.0;
-            self.epoch = resp.producer_epoch;
-            effects.producer = Some((self.producer_id, self.epoch));
-            self.state = TxnState::Ready;
-            self.finish(Ok(()));
-        }
-        effects
+        self.respond(now, resp.error_code, "InitProducerId", |t, effects| {
+            t.queue.pop_front();
+            t.producer_id = resp.producer_id.0;
+            t.epoch = resp.producer_epoch;
+            effects.producer = Some((t.producer_id, t.epoch));
+            t.state = TxnState::Ready;
+            t.finish(Ok(()));
+        })
     }
 
     pub(crate) fn handle_add_partitions(
@@ -945,22 +954,12 @@ impl TxnManager {
         now: Instant,
         resp: &AddOffsetsToTxnResponse,
     ) -> Effects {
-        self.in_flight = false;
-        let mut effects = Effects::default();
-        let step = self.classify(
-            now,
-            KafkaCode(resp.error_code),
-            "AddOffsetsToTxn",
-            CoordinatorKind::Transaction,
-        );
-        if self.apply(step, &mut effects) {
-            if let Some(Work::AddOffsets { group, offsets }) = self.queue.pop_front() {
-                self.offsets_added = true;
-                self.queue
-                    .push_front(Work::TxnOffsetCommit { group, offsets });
+        self.respond(now, resp.error_code, "AddOffsetsToTxn", |t, _| {
+            if let Some(Work::AddOffsets { group, offsets }) = t.queue.pop_front() {
+                t.offsets_added = true;
+                t.queue.push_front(Work::TxnOffsetCommit { group, offsets });
             }
-        }
-        effects
+        })
     }
 
     pub(crate) fn handle_txn_offset_commit(
@@ -999,20 +998,11 @@ impl TxnManager {
     }
 
     pub(crate) fn handle_end_txn(&mut self, now: Instant, resp: &EndTxnResponse) -> Effects {
-        self.in_flight = false;
-        let mut effects = Effects::default();
         let commit = matches!(self.queue.front(), Some(Work::EndTxn { commit: true }));
-        let step = self.classify(
-            now,
-            KafkaCode(resp.error_code),
-            "EndTxn",
-            CoordinatorKind::Transaction,
-        );
-        if self.apply(step, &mut effects) {
-            self.queue.pop_front();
-            self.end_completed(commit);
-        }
-        effects
+        self.respond(now, resp.error_code, "EndTxn", |t, _| {
+            t.queue.pop_front();
+            t.end_completed(commit);
+        })
     }
 
     fn end_completed(&mut self, commit: bool) {
