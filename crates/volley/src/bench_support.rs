@@ -18,7 +18,7 @@ use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
 use crate::producer::Producer;
 use crate::protocol::record_batch::BatchBuilder;
 use crate::record::Record;
-use crate::sender::Shared;
+use crate::shared::Shared;
 
 /// A real [`Producer`] with a seeded topic and no I/O thread.
 pub struct SendHarness {
@@ -129,10 +129,8 @@ impl SendHarness {
                 headers: &[],
             },
             size_bound,
-            callback: None,
-            opaque: None,
+            delivery: crate::accumulator::Delivery::Future,
             want_thunk: false,
-            want_future: true,
             now: None,
         };
         // The queue in hand, as the send path has it from its per-thread topic cache.
@@ -183,7 +181,7 @@ impl SendHarness {
                         base_offset: 0,
                         log_append_time: -1,
                     }),
-                    &|_, _| {},
+                    &self.shared.interceptors,
                 );
                 n += 1;
             }

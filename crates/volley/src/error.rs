@@ -227,13 +227,20 @@ pub enum Error {
         /// Why it is invalid.
         reason: &'static str,
     },
-    /// The topic does not exist (and the broker did not create it) within `max.block.ms`.
-    #[error("topic {topic:?} not present in metadata after {after:?}")]
+    /// The topic does not exist (and the broker did not create it) within `max.block.ms`, or
+    /// no broker could be reached to ask (then `cause` is the last connection error).
+    #[error(
+        "topic {topic:?} not present in metadata after {after:?}{}",
+        caused(cause)
+    )]
     UnknownTopic {
         /// The topic.
         topic: String,
         /// How long the producer waited.
         after: Duration,
+        /// The last connection error, when the last attempt to reach a broker failed.
+        #[source]
+        cause: Option<Box<Error>>,
     },
     /// An explicit partition outside the topic's partition range.
     #[error("partition {partition} of topic {topic:?} is out of range (topic has {partitions} partitions)")]
@@ -257,12 +264,16 @@ pub enum Error {
     },
     /// A blocking call did not complete within its bound (`max.block.ms` for `send`, `flush`
     /// waits, metadata and buffer-pool waits; the given timeout for `close`).
-    #[error("{operation} timed out after {after:?}")]
+    #[error("{operation} timed out after {after:?}{}", caused(cause))]
     Timeout {
         /// What timed out.
         operation: &'static str,
         /// The bound that passed.
         after: Duration,
+        /// The last connection error, when the last attempt to reach a broker failed (the
+        /// likely reason nothing moved).
+        #[source]
+        cause: Option<Box<Error>>,
     },
     /// A record was not acknowledged within `delivery.timeout.ms`.
     #[error("delivery to {topic}-{partition} timed out after {after:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
@@ -341,6 +352,13 @@ pub enum Error {
     /// A transactional operation failed and the transaction must be aborted.
     #[error("transaction must be aborted: {0}")]
     Abortable(Box<Error>),
+}
+
+fn caused(cause: &Option<Box<Error>>) -> String {
+    match cause {
+        Some(e) => format!(" (last connection error: {e})"),
+        None => String::new(),
+    }
 }
 
 impl Error {

@@ -37,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod interceptor;
 pub mod io;
+mod lifecycle;
 pub mod metadata;
 pub mod metrics;
 pub mod partitioner;
@@ -49,6 +50,7 @@ pub(crate) mod accumulator;
 pub mod bench_support;
 mod producer;
 pub(crate) mod sender;
+mod shared;
 mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};

@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use rustc_hash::FxHashMap;
 
 use crate::error::KafkaCode;
+use crate::util::time::deadline;
 
 /// A broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,13 +276,16 @@ impl MetadataState {
         if self.in_flight {
             return None;
         }
-        let earliest = self.last_attempt.map(|t| t + self.backoff);
+        let earliest = self.last_attempt.map(|t| deadline(t, self.backoff));
         let due = if self.update_requested {
             earliest
         } else {
             match self.last_refresh {
                 None => earliest,
-                Some(t) => Some(earliest.map_or(t + self.max_age, |e| e.max(t + self.max_age))),
+                Some(t) => {
+                    let aged = deadline(t, self.max_age);
+                    Some(earliest.map_or(aged, |e| e.max(aged)))
+                }
             }
         };
         // `None` from the computation above means "no constraint": due at once.

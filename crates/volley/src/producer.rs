@@ -2,32 +2,29 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::accumulator::{
-    Accumulator, AccumulatorConfig, Append, Appended, Callback, DeliveryFuture, PartitionQueue,
-    RecordRef,
+    Accumulator, Append, Appended, Delivery, DeliveryFuture, PartitionQueue, RecordRef,
 };
-use crate::config::{CompressionType, PartitionerClass, ProducerConfig};
+use crate::config::{PartitionerClass, ProducerConfig};
 use crate::error::{Error, KafkaCode, Result};
-use crate::interceptor::{DeliveryHandler, Interceptor, Interceptors};
+use crate::interceptor::{DeliveryHandler, Interceptor};
 use crate::io::connection::ConnectOptions;
+use crate::lifecycle::{Ends, State};
 use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
 use crate::metrics::{Counters, Metrics};
-use crate::partitioner::{
-    self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyPartitioner,
-};
-use crate::protocol::compression::{Compression, CompressionCodec};
+use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
 use crate::protocol::record_batch::{self, BatchBuilder, RecordHeader};
 use crate::record::{Record, RecordMetadata};
 use crate::sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
-use crate::sender::{Sender, SenderConfig, Shared};
-use crate::util::signal::Signal;
+use crate::sender::{Sender, SenderConfig};
+use crate::shared::{Command, Shared};
+use crate::util::time;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
 
@@ -50,15 +47,23 @@ thread_local! {
     static TOPIC_CACHE: RefCell<Option<TopicCache>> = const { RefCell::new(None) };
 }
 
-/// How a sent record reports its outcome.
-enum Delivery {
-    /// A `DeliveryFuture` returned to the caller.
-    Future,
-    /// A boxed callback, run on the I/O thread.
-    Callback(Callback),
-    /// The producer's delivery handler, with this value.
-    Opaque(u64),
-}
+/// How a send ends when the producer closes or fails while it waits for metadata or memory
+/// (Java: "Producer closed while send in progress").
+const SEND_WAIT_ENDS: Ends = Ends::on_close("producer closed while send in progress");
+
+/// `close` waits for the I/O thread to stop, whatever else happens.
+const CLOSE_WAIT: Ends = Ends {
+    at: State::Stopped,
+    on_fatal: false,
+    closed: "",
+};
+
+/// A transactional call's wait ends at a forced close or stop (the I/O thread goes on with
+/// transactional work during a graceful close).
+const TXN_WAIT_ENDS: Ends = Ends::on_stop("producer closed during a transactional call");
+
+/// How a send ends when the producer is already closed.
+const SEND_ENDS: Ends = Ends::on_close("send after close");
 
 /// Builds a [`Producer`] with interceptors or a custom partitioner.
 #[must_use]
@@ -107,20 +112,22 @@ struct Inner {
     cfg: ProducerConfig,
     partitioner: Option<Arc<dyn Partitioner>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    thread_id: std::thread::ThreadId,
-    runtime: tokio::runtime::Handle,
-    /// A runtime owned here only by a producer without an I/O thread (benchmarks).
-    _own_runtime: Option<tokio::runtime::Runtime>,
-    closed: AtomicBool,
+    /// The I/O thread's id (`None` for a producer without one: benchmarks).
+    thread_id: Option<std::thread::ThreadId>,
+}
+
+impl Inner {
+    fn on_io_thread(&self) -> bool {
+        self.thread_id == Some(std::thread::current().id())
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone without `close`: start a graceful close and let the I/O
         // thread finish sending in the background. Nothing here blocks.
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.shared.closing.store(true, Ordering::Release);
-            self.shared.acc.close();
+        if self.shared.lifecycle.begin_close() {
+            self.shared.command(Command::Close);
         }
     }
 }
@@ -189,90 +196,6 @@ pub(crate) fn validate_topic(topic: &str) -> Result<()> {
     Ok(())
 }
 
-fn compression_of(cfg: &ProducerConfig) -> Result<Compression> {
-    let codec = match cfg.compression_type {
-        CompressionType::None => CompressionCodec::None,
-        CompressionType::Gzip => CompressionCodec::Gzip,
-        CompressionType::Snappy => CompressionCodec::Snappy,
-        CompressionType::Lz4 => CompressionCodec::Lz4,
-        CompressionType::Zstd => CompressionCodec::Zstd,
-    };
-    Compression::with_level(codec, cfg.compression_level())
-        .map_err(|m| Error::config("compression.type", m))
-}
-
-/// The state shared with the I/O thread and the sender's configuration, for a validated `cfg`
-/// (the part of starting a producer that needs no thread; the simulated-cluster tests build a
-/// [`Sender`] from it too).
-pub(crate) fn build_shared(
-    cfg: &ProducerConfig,
-    interceptors: Vec<Arc<dyn Interceptor>>,
-    delivery_handler: Option<Arc<dyn DeliveryHandler>>,
-) -> Result<(Arc<Shared>, SenderConfig)> {
-    let idempotent = cfg.effective_idempotence();
-    let compression = compression_of(cfg)?;
-    let mut acc = Accumulator::new(AccumulatorConfig {
-        batch_size: cfg.batch_size.max(1),
-        linger: cfg.linger,
-        compression,
-        delivery_timeout: cfg.delivery_timeout,
-        buffer_memory: cfg.buffer_memory,
-        transactional: cfg.transactional_id.is_some(),
-    });
-    acc.delivery_handler = delivery_handler;
-    let shared = Arc::new(Shared {
-        acc,
-        cluster: ArcSwap::from_pointee(Cluster::default()),
-        cluster_generation: AtomicU64::new(0),
-        metadata_changed: Signal::default(),
-        wanted_topics: Mutex::new(Vec::new()),
-        sticky: StickyPartitioner::new(
-            cfg.batch_size.max(1),
-            cfg.partitioner_adaptive_partitioning,
-        ),
-        interceptors: Interceptors::new(interceptors),
-        fatal: Mutex::new(None),
-        has_fatal: AtomicBool::new(false),
-        txn: cfg.transactional_id.as_ref().map(|id| {
-            Mutex::new(TxnManager::new(
-                id.clone(),
-                cfg.transaction_timeout,
-                cfg.retry_backoff,
-            ))
-        }),
-        counters: Counters::default(),
-        closing: AtomicBool::new(false),
-        force_close: AtomicBool::new(false),
-        stopped: Signal::default(),
-        stopped_flag: AtomicBool::new(false),
-    });
-    let sender_cfg = SenderConfig {
-        bootstrap: cfg.bootstrap_servers.clone(),
-        client_id: cfg.client_id.clone(),
-        acks: cfg.acks.as_i16(),
-        request_timeout: cfg.request_timeout,
-        max_in_flight: cfg.max_in_flight,
-        max_request_size: cfg.max_request_size,
-        retries: cfg.retries,
-        retry_backoff: cfg.retry_backoff,
-        retry_backoff_max: cfg.retry_backoff_max,
-        reconnect_backoff: cfg.reconnect_backoff,
-        reconnect_backoff_max: cfg.reconnect_backoff_max,
-        connections_max_idle: cfg.connections_max_idle.unwrap_or(Duration::MAX / 4),
-        delivery_timeout: cfg.delivery_timeout,
-        idempotent,
-        transactional_id: cfg.transactional_id.clone(),
-        allow_auto_create: cfg.allow_auto_create_topics,
-        metadata_max_age: cfg.metadata_max_age,
-        metadata_max_idle: cfg.metadata_max_idle,
-        partitioner_availability_timeout: cfg.partitioner_availability_timeout,
-        adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
-        connection_setup_timeout: cfg.socket_connection_setup_timeout,
-        connection_setup_timeout_max: cfg.socket_connection_setup_timeout_max,
-    };
-    Ok((shared, sender_cfg))
-}
-
 impl Producer {
     /// A producer with this configuration.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
@@ -316,7 +239,7 @@ impl Producer {
         if partitioner.is_none() && cfg.partitioner == PartitionerClass::RoundRobin {
             partitioner = Some(Arc::new(RoundRobinPartitioner::new()));
         }
-        let (shared, sender_cfg) = build_shared(&cfg, interceptors, delivery_handler)?;
+        let (shared, commands) = Shared::new(&cfg, interceptors, delivery_handler)?;
         let options = ConnectOptions {
             client_id: cfg.client_id.clone(),
             connect_timeout: cfg.socket_connection_setup_timeout,
@@ -325,15 +248,21 @@ impl Producer {
             request_timeout: cfg.request_timeout,
             max_response_size: cfg.receive_message_max_bytes,
         };
-        let sender = Sender::new(sender_cfg, shared.clone(), Instant::now());
-        let (thread, runtime) = crate::io::driver::spawn(
+        let sender = Sender::new(
+            SenderConfig::new(&cfg),
+            shared.clone(),
+            Instant::now(),
+            fastrand::Rng::new(),
+        );
+        let thread = crate::io::driver::spawn(
             sender,
             shared.clone(),
+            commands,
             options,
             format!("volley-io-{}", cfg.client_id),
         )
         .map_err(|e| Error::config("(producer)", format!("cannot start the I/O thread: {e}")))?;
-        let thread_id = thread.thread().id();
+        let thread_id = Some(thread.thread().id());
         Ok(Producer {
             inner: Arc::new(Inner {
                 id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
@@ -342,9 +271,6 @@ impl Producer {
                 partitioner,
                 thread: Mutex::new(Some(thread)),
                 thread_id,
-                runtime,
-                _own_runtime: None,
-                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -356,15 +282,7 @@ impl Producer {
         if cfg.client_id.is_empty() {
             cfg.client_id = "producer-detached".into();
         }
-        let (shared, _) = build_shared(&cfg, Vec::new(), None)?;
-        shared.stopped_flag.store(true, Ordering::Release);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::config("(producer)", format!("cannot build a runtime: {e}")))?;
-        let other = std::thread::spawn(|| {});
-        let thread_id = other.thread().id();
-        let _ = other.join();
+        let (shared, _commands) = Shared::new(&cfg, Vec::new(), None)?;
         Ok(Producer {
             inner: Arc::new(Inner {
                 id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
@@ -372,10 +290,7 @@ impl Producer {
                 cfg,
                 partitioner: None,
                 thread: Mutex::new(None),
-                thread_id,
-                runtime: rt.handle().clone(),
-                _own_runtime: Some(rt),
-                closed: AtomicBool::new(false),
+                thread_id: None,
             }),
         })
     }
@@ -391,15 +306,7 @@ impl Producer {
     }
 
     fn check_usable(&self) -> Result<()> {
-        if self.inner.shared.has_fatal.load(Ordering::Acquire) {
-            if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
-                return Err(e.clone());
-            }
-        }
-        if self.inner.closed.load(Ordering::Acquire) || self.inner.shared.acc.is_closed() {
-            return Err(Error::Closed("send after close"));
-        }
-        Ok(())
+        self.inner.shared.lifecycle.check(SEND_ENDS)
     }
 
     /// Looks the topic up, asking the I/O thread for metadata if it is not known yet.
@@ -410,7 +317,7 @@ impl Producer {
         asked: &mut Option<u64>,
     ) -> Result<Option<Arc<TopicInfo>>> {
         let shared = &self.inner.shared;
-        let gen = shared.metadata_changed.generation();
+        let gen = shared.cluster_generation.load(Ordering::Acquire);
         {
             let cluster = shared.cluster.load();
             if let Some(t) = cluster.topics.get(topic) {
@@ -448,19 +355,16 @@ impl Producer {
                 }
             }
         }
-        if asked.is_none() {
+        // Ask the first time, and again each time fresh metadata comes without the topic.
+        if asked.is_none_or(|g| gen > g) {
             *asked = Some(gen);
-            shared.wanted_topics.lock().push(Arc::from(topic));
-            shared.acc.wakeup.notify_one();
-        } else if asked.is_some_and(|g| gen > g) {
-            // Fresh metadata came and the topic is still missing: ask again.
-            *asked = Some(gen);
-            shared.wanted_topics.lock().push(Arc::from(topic));
-            shared.acc.wakeup.notify_one();
+            shared.command(Command::WantTopic(Arc::from(topic)));
         }
         Ok(None)
     }
 
+    /// Waits up to `deadline` for the topic's metadata; ends with `Closed` (or the fatal
+    /// error) as soon as the producer closes or fails.
     fn wait_for_topic(
         &self,
         topic: &str,
@@ -468,40 +372,52 @@ impl Producer {
         deadline: Instant,
     ) -> Result<Arc<TopicInfo>> {
         let mut asked = None;
-        loop {
-            let seen = self.inner.shared.metadata_changed.generation();
-            if let Some(t) = self.topic_or_request(topic, partition, &mut asked)? {
-                return Ok(t);
-            }
-            self.check_usable()?;
-            if Instant::now() >= deadline
-                || !self
-                    .inner
-                    .shared
-                    .metadata_changed
-                    .wait_blocking(seen, deadline)
-            {
-                return Err(Error::UnknownTopic {
-                    topic: topic.to_string(),
-                    after: self.inner.cfg.max_block,
-                });
-            }
-        }
+        let r =
+            self.inner
+                .shared
+                .lifecycle
+                .wait_blocking(SEND_WAIT_ENDS, Some(deadline), || {
+                    self.topic_or_request(topic, partition, &mut asked)
+                        .transpose()
+                })?;
+        self.topic_wait_result(topic, r)
     }
 
+    /// [`Producer::wait_for_topic`] for async callers. Cancellation-safe: dropped, it leaves at
+    /// most a metadata request that the I/O thread answers anyway.
     async fn wait_for_topic_async(
         &self,
         topic: &str,
         partition: Option<i32>,
+        deadline: Instant,
     ) -> Result<Arc<TopicInfo>> {
         let mut asked = None;
-        loop {
-            let seen = self.inner.shared.metadata_changed.generation();
-            if let Some(t) = self.topic_or_request(topic, partition, &mut asked)? {
-                return Ok(t);
-            }
-            self.check_usable()?;
-            self.inner.shared.metadata_changed.wait_async(seen).await;
+        let r = self
+            .inner
+            .shared
+            .lifecycle
+            .wait_async(SEND_WAIT_ENDS, Some(deadline), || {
+                self.topic_or_request(topic, partition, &mut asked)
+                    .transpose()
+            })
+            .await?;
+        self.topic_wait_result(topic, r)
+    }
+
+    /// The topic from a finished wait, or `UnknownTopic` with the last connection error as its
+    /// cause when the wait timed out.
+    fn topic_wait_result(
+        &self,
+        topic: &str,
+        r: Option<Result<Arc<TopicInfo>>>,
+    ) -> Result<Arc<TopicInfo>> {
+        match r {
+            Some(t) => t,
+            None => Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+                after: self.inner.cfg.max_block,
+                cause: self.inner.shared.lifecycle.io_error(),
+            }),
         }
     }
 
@@ -550,37 +466,13 @@ impl Producer {
     }
 
     /// Like [`send`](Producer::send), awaiting metadata and buffer memory instead of blocking
-    /// the thread (still bounded by `max.block.ms`). Works on any async runtime.
+    /// the thread (still bounded by `max.block.ms`, with the same errors). Works on any async
+    /// runtime: it needs no timer of the caller's runtime nor of Volley's.
+    ///
+    /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
+    /// not sent) and leaves the producer as if it had not been called.
     pub async fn send_async(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        let max_block = self.inner.cfg.max_block;
-        let fut = self.send_async_inner(record);
-        match self.with_deadline(max_block, fut).await {
-            Some(r) => r,
-            None => Err(Error::Timeout {
-                operation: "send_async (waiting for metadata or buffer memory, max.block.ms)",
-                after: max_block,
-            }),
-        }
-    }
-
-    /// Runs `fut` with a timer from the I/O thread's runtime, so that it works on any executor.
-    async fn with_deadline<F: Future>(&self, after: Duration, fut: F) -> Option<F::Output> {
-        let sleep = {
-            let _guard = self.inner.runtime.enter();
-            tokio::time::sleep(after)
-        };
-        tokio::pin!(fut);
-        tokio::pin!(sleep);
-        std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return std::task::Poll::Ready(Some(v));
-            }
-            if sleep.as_mut().poll(cx).is_ready() {
-                return std::task::Poll::Ready(None);
-            }
-            std::task::Poll::Pending
-        })
-        .await
+        self.send_async_inner(record).await
     }
 
     fn prepare(&self, record: &mut Record<'_>) -> Result<()> {
@@ -672,10 +564,7 @@ impl Producer {
                 Some(t) => (t, None),
                 None => {
                     validate_topic(&record.topic)?;
-                    let start = Instant::now();
-                    let deadline = start
-                        .checked_add(self.inner.cfg.max_block)
-                        .unwrap_or(start + Duration::from_secs(86_400 * 365));
+                    let deadline = time::deadline(Instant::now(), self.inner.cfg.max_block);
                     waited = self.wait_for_topic(&record.topic, record.partition, deadline)?;
                     (&waited, Some(deadline))
                 }
@@ -755,11 +644,15 @@ impl Producer {
             Err(e) => Err(e),
             Ok(()) => {
                 let known = Self::known_topic(&self.inner.shared.cluster.load(), &record).cloned();
+                let mut deadline = None;
                 let topic = match known {
                     Some(t) => Ok(t),
                     None => match validate_topic(&record.topic) {
                         Ok(()) => {
-                            self.wait_for_topic_async(&record.topic, record.partition)
+                            // One max.block.ms for both waits (metadata, then memory).
+                            let d = time::deadline(Instant::now(), self.inner.cfg.max_block);
+                            deadline = Some(d);
+                            self.wait_for_topic_async(&record.topic, record.partition, d)
                                 .await
                         }
                         Err(e) => Err(e),
@@ -767,7 +660,7 @@ impl Producer {
                 };
                 match topic {
                     Err(e) => Err(e),
-                    Ok(topic) => self.append_async(&record, &topic).await,
+                    Ok(topic) => self.append_async(&record, &topic, deadline).await,
                 }
             }
         };
@@ -781,6 +674,7 @@ impl Producer {
         &self,
         record: &Record<'_>,
         topic: &Arc<TopicInfo>,
+        deadline: Option<Instant>,
     ) -> Result<DeliveryFuture> {
         // The fast path (room in the open batch) never waits; only a new batch may.
         let headers = headers_of(record);
@@ -795,7 +689,12 @@ impl Producer {
             size_bound,
             Delivery::Future,
         );
-        let appended = self.inner.shared.acc.append_async(a).await?;
+        let appended = self
+            .inner
+            .shared
+            .acc
+            .append_async(a, deadline, self.inner.cfg.max_block)
+            .await?;
         self.after_append(topic, chosen, appended)
             .ok_or_else(|| Error::IllegalState("no future for an async send".into()))
     }
@@ -810,11 +709,6 @@ impl Producer {
         size_bound: usize,
         delivery: Delivery,
     ) -> Append<'a> {
-        let (callback, opaque, want_future) = match delivery {
-            Delivery::Future => (None, None, true),
-            Delivery::Callback(cb) => (Some(cb), None, false),
-            Delivery::Opaque(o) => (None, Some(o), false),
-        };
         Append {
             topic: &topic.name,
             partition: chosen.partition,
@@ -826,10 +720,8 @@ impl Producer {
                 headers,
             },
             size_bound,
-            callback,
-            opaque,
+            delivery,
             want_thunk: !self.inner.shared.interceptors.is_empty(),
-            want_future,
             now: None,
         }
     }
@@ -879,7 +771,7 @@ impl Producer {
                 .on_append(topic, chosen.partition, a.appended_bytes, a.batch_full);
         }
         if a.wake_sender {
-            shared.acc.wakeup.notify_one();
+            shared.acc.wake_sender();
         }
         a.future
     }
@@ -892,54 +784,56 @@ impl Producer {
     }
 
     /// [`flush`](Producer::flush), giving up with [`Error::Timeout`] after `timeout` (the
-    /// records are still delivered).
+    /// records are still delivered). Any `timeout` is accepted (`Duration::MAX` waits as long
+    /// as `flush`).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
-        self.flush_until(Some(Instant::now() + timeout))
+        self.flush_until(Some(time::deadline(Instant::now(), timeout)))
             .map_err(|e| match e {
                 Error::Timeout { operation, .. } => Error::Timeout {
                     operation,
                     after: timeout,
+                    cause: self.inner.shared.lifecycle.io_error(),
                 },
                 e => e,
             })
     }
 
     fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
-        if std::thread::current().id() == self.inner.thread_id {
+        if self.inner.on_io_thread() {
             return Err(Error::IllegalState(
                 "flush called from a callback on the I/O thread".into(),
             ));
         }
         let acc = &self.inner.shared.acc;
-        acc.begin_flush();
-        let pending = acc.incomplete();
-        let mut done = true;
-        for b in pending {
+        let _flushing = acc.begin_flush();
+        for b in acc.incomplete() {
             if !b.wait_until(deadline) {
-                done = false;
-                break;
+                return Err(Error::Timeout {
+                    operation: "flush",
+                    after: Duration::ZERO,
+                    cause: None,
+                });
             }
         }
-        acc.end_flush();
-        if done {
-            Ok(())
-        } else {
-            Err(Error::Timeout {
-                operation: "flush",
-                after: Duration::ZERO,
-            })
-        }
+        Ok(())
     }
 
-    /// [`flush`](Producer::flush) for async callers.
+    /// [`flush`](Producer::flush) for async callers, on any executor.
+    ///
+    /// Cancellation-safe: dropped before it completes (say under a timeout), it ends its flush
+    /// (`linger.ms` applies again) and leaves the producer as if it had not been called; the
+    /// records go on being delivered.
     pub async fn flush_async(&self) -> Result<()> {
+        if self.inner.on_io_thread() {
+            return Err(Error::IllegalState(
+                "flush called from a callback on the I/O thread".into(),
+            ));
+        }
         let acc = &self.inner.shared.acc;
-        acc.begin_flush();
-        let pending = acc.incomplete();
-        for b in pending {
+        let _flushing = acc.begin_flush();
+        for b in acc.incomplete() {
             BatchDone(b).await;
         }
-        acc.end_flush();
         Ok(())
     }
 
@@ -956,46 +850,30 @@ impl Producer {
     pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
         let inner = &self.inner;
         let shared = &inner.shared;
-        let first = !inner.closed.swap(true, Ordering::AcqRel);
-        shared.closing.store(true, Ordering::Release);
-        shared.acc.close();
-        let on_io_thread = std::thread::current().id() == inner.thread_id;
-        let deadline = Instant::now().checked_add(timeout);
+        let lifecycle = &shared.lifecycle;
+        let first = lifecycle.begin_close();
+        shared.command(Command::Close);
         let mut forced = false;
-        if !on_io_thread {
-            loop {
-                let seen = shared.stopped.generation();
-                if shared.stopped_flag.load(Ordering::Acquire) {
-                    break;
-                }
-                let d = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                if Instant::now() >= d {
-                    break;
-                }
-                shared.stopped.wait_blocking(seen, d);
+        if inner.on_io_thread() {
+            // From a callback: the I/O thread cannot wait for itself. Force if asked not to wait.
+            if timeout.is_zero() {
+                forced = lifecycle.force_close();
+                shared.command(Command::ForceClose);
             }
-            if !shared.stopped_flag.load(Ordering::Acquire) {
-                forced = true;
-                shared.force_close.store(true, Ordering::Release);
-                shared.acc.wakeup.notify_one();
-                while !shared.stopped_flag.load(Ordering::Acquire) {
-                    let seen = shared.stopped.generation();
-                    if shared.stopped_flag.load(Ordering::Acquire) {
-                        break;
-                    }
-                    shared
-                        .stopped
-                        .wait_blocking(seen, Instant::now() + Duration::from_millis(100));
-                }
+        } else if inner.thread_id.is_some() {
+            let stopped = || (lifecycle.state() == State::Stopped).then_some(());
+            let deadline = time::deadline(Instant::now(), timeout);
+            if lifecycle
+                .wait_blocking(CLOSE_WAIT, Some(deadline), stopped)?
+                .is_none()
+            {
+                forced = lifecycle.force_close();
+                shared.command(Command::ForceClose);
+                // The I/O thread fails what is left and exits at once.
+                lifecycle.wait_blocking(CLOSE_WAIT, None, stopped)?;
             }
             if let Some(t) = inner.thread.lock().take() {
                 let _ = t.join();
-            }
-        } else {
-            // From a callback: the I/O thread cannot wait for itself. Force if asked not to wait.
-            if timeout.is_zero() {
-                forced = true;
-                shared.force_close.store(true, Ordering::Release);
             }
         }
         if first {
@@ -1008,6 +886,7 @@ impl Producer {
             return Err(Error::Timeout {
                 operation: "close (unresolved records were failed)",
                 after: timeout,
+                cause: None,
             });
         }
         Ok(())
@@ -1025,28 +904,23 @@ impl Producer {
         operation: &'static str,
         start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
     ) -> Result<()> {
-        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
-            return Err(e.clone());
-        }
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed("transactional call after close"));
-        }
+        let lifecycle = &self.inner.shared.lifecycle;
+        lifecycle.check(Ends::on_close("transactional call after close"))?;
         let Some(txn) = self.inner.shared.txn.as_ref() else {
             return Err(Error::IllegalState(format!(
                 "{operation} needs a transactional producer (set transactional.id)"
             )));
         };
         let result = start(&mut txn.lock())?;
-        self.inner.shared.acc.wakeup.notify_one();
+        lifecycle.wake_io();
         let max_block = self.inner.cfg.max_block;
-        let deadline = Instant::now()
-            .checked_add(max_block)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
-        match result.wait_until(deadline) {
+        let deadline = time::deadline(Instant::now(), max_block);
+        match lifecycle.wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get())? {
             Some(r) => r,
             None => Err(Error::Timeout {
                 operation,
                 after: max_block,
+                cause: lifecycle.io_error(),
             }),
         }
     }
@@ -1062,7 +936,7 @@ impl Producer {
     /// Starts a transaction. Records sent from now on belong to it until it is committed or
     /// aborted. Does not block.
     pub fn begin_transaction(&self) -> Result<()> {
-        if let Some(e) = self.inner.shared.fatal.lock().as_ref() {
+        if let Some(e) = self.inner.shared.lifecycle.fatal() {
             return Err(e.clone());
         }
         match &self.inner.shared.txn {
@@ -1115,7 +989,8 @@ impl Producer {
     pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
         validate_topic(topic)?;
         self.check_usable()?;
-        let t = self.wait_for_topic(topic, None, Instant::now() + self.inner.cfg.max_block)?;
+        let deadline = time::deadline(Instant::now(), self.inner.cfg.max_block);
+        let t = self.wait_for_topic(topic, None, deadline)?;
         Ok(t.partitions.clone())
     }
 
@@ -1178,5 +1053,141 @@ mod tests {
             );
         }
         assert!(validate_topic(&"x".repeat(249)).is_ok());
+    }
+
+    /// Polls a future once with a no-op waker; `None` if it is pending.
+    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    fn detached(extra: &[(&str, &str)]) -> Producer {
+        let mut props = vec![("bootstrap.servers", "127.0.0.1:1")];
+        props.extend_from_slice(extra);
+        Producer::detached(ProducerConfig::from_properties(props).unwrap()).unwrap()
+    }
+
+    /// Makes topic `t` (one partition) known to a detached producer.
+    fn know_topic(p: &Producer) {
+        let mut cluster = Cluster::default();
+        let info = TopicInfo {
+            name: Arc::from("t"),
+            id: 1,
+            error: KafkaCode::NONE,
+            internal: false,
+            partitions: vec![PartitionInfo {
+                partition: 0,
+                leader: Some(1),
+                leader_epoch: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                error: KafkaCode::NONE,
+            }],
+        };
+        cluster.topics.insert(info.name.clone(), Arc::new(info));
+        p.shared().cluster.store(Arc::new(cluster));
+        p.shared().cluster_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    // Fault 2 (instance): a flush_async future dropped before it completes used to leave the
+    // flush counter raised, and linger.ms was ignored for the producer's life.
+    #[test]
+    fn a_dropped_flush_async_ends_its_flush() {
+        let p = detached(&[]);
+        know_topic(&p);
+        let _f = p.send(Record::new("t").value("v")).unwrap();
+        {
+            let flush = p.flush_async();
+            let mut flush = std::pin::pin!(flush);
+            assert!(poll_once(flush.as_mut()).is_none(), "the record is pending");
+            assert!(p.shared().acc.flushing());
+        }
+        assert!(!p.shared().acc.flushing(), "the dropped flush ended");
+    }
+
+    // Fault 2 (siblings): send_async dropped while it waits for buffer memory or for metadata
+    // leaves nothing behind: no pool waiter, no record appended.
+    #[test]
+    fn a_dropped_send_async_leaves_no_trace() {
+        let p = detached(&[("buffer.memory", "2048"), ("batch.size", "1024")]);
+        know_topic(&p);
+        // Fill the pool: two batches of 1024 bytes take all of buffer.memory.
+        let v = vec![b'x'; 500];
+        let _f1 = p.send(Record::new("t").partition(0).value(&v[..])).unwrap();
+        let _f2 = p.send(Record::new("t").partition(0).value(&v[..])).unwrap();
+        assert_eq!(p.shared().acc.pool.available(), 0);
+        let incomplete = p.shared().acc.incomplete().len();
+        {
+            // A record with no room in the open batch needs a new one: it waits for memory.
+            let send = p.send_async(Record::new("t").partition(0).value(&v[..]));
+            let mut send = std::pin::pin!(send);
+            let r = poll_once(send.as_mut());
+            assert!(r.is_none(), "waits for memory: {r:?}");
+            assert!(p.shared().acc.pool.has_waiters());
+        }
+        assert!(
+            !p.shared().acc.pool.has_waiters(),
+            "the dropped wait is uncounted"
+        );
+        assert_eq!(
+            p.shared().acc.incomplete().len(),
+            incomplete,
+            "nothing appended"
+        );
+        {
+            let send = p.send_async(Record::new("unknown-topic").value("v"));
+            let mut send = std::pin::pin!(send);
+            assert!(poll_once(send.as_mut()).is_none(), "waits for metadata");
+        }
+        assert_eq!(
+            p.shared().acc.incomplete().len(),
+            incomplete,
+            "nothing appended"
+        );
+    }
+
+    // Fault 3: caller durations saturate instead of overflowing.
+    #[test]
+    fn huge_caller_durations_do_not_overflow() {
+        let p = detached(&[("max.block.ms", "9223372036854775807")]);
+        know_topic(&p);
+        // Nothing pending: returns at once, whatever the bound.
+        p.flush_timeout(Duration::MAX).unwrap();
+        let f = p.send(Record::new("t").value("v")).unwrap();
+        // Pending forever on a detached producer: a zero wait gives the future back; the
+        // maximal one must not panic computing its deadline (checked on a done future below).
+        let f = f.wait_timeout(Duration::ZERO).unwrap_err();
+        drop(f);
+        p.close_timeout(Duration::MAX).unwrap();
+    }
+
+    // Fault 1 (sibling): a send blocked on buffer memory ends with Closed as soon as another
+    // thread closes the producer (no I/O thread here: nothing would free the memory).
+    #[test]
+    fn close_ends_a_send_waiting_for_buffer_memory() {
+        let p = detached(&[
+            ("buffer.memory", "2048"),
+            ("batch.size", "1024"),
+            ("max.block.ms", "60000"),
+        ]);
+        know_topic(&p);
+        let v = vec![b'x'; 500];
+        let _f1 = p.send(Record::new("t").partition(0).value(&v[..])).unwrap();
+        let _f2 = p.send(Record::new("t").partition(0).value(&v[..])).unwrap();
+        let p2 = p.clone();
+        let t = std::thread::spawn(move || {
+            let v = vec![b'x'; 500];
+            p2.send(Record::new("t").partition(0).value(&v[..]))
+                .map(drop)
+        });
+        while !p.shared().acc.pool.has_waiters() {
+            std::thread::yield_now();
+        }
+        p.shared().lifecycle.begin_close();
+        let r = t.join().unwrap();
+        assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     }
 }

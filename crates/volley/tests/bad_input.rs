@@ -757,9 +757,27 @@ fn producer_unknown_topic_after_max_block(bootstrap: &str) {
     let res = producer.send(Record::new("t").value("v"));
     let elapsed = start.elapsed();
     match res {
-        Err(Error::UnknownTopic { topic, after }) => {
+        Err(e @ Error::UnknownTopic { .. }) => {
+            let Error::UnknownTopic {
+                topic,
+                after,
+                cause,
+            } = &e
+            else {
+                unreachable!()
+            };
             assert_eq!(topic, "t");
-            assert_eq!(after, Duration::from_millis(1000));
+            assert_eq!(*after, Duration::from_millis(1000));
+            // The real cause (no broker reachable) is carried, not only logged.
+            let cause = cause
+                .as_deref()
+                .unwrap_or_else(|| panic!("no cause in {e}"));
+            assert!(
+                matches!(cause, Error::Network { .. } | Error::Bootstrap { .. }),
+                "{cause:?}"
+            );
+            assert!(e.to_string().contains("last connection error"), "{e}");
+            assert!(std::error::Error::source(&e).is_some());
         }
         Err(other) => panic!("expected UnknownTopic, got {other:?}"),
         Ok(_) => panic!("send to {bootstrap} was accepted"),

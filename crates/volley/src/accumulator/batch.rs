@@ -6,6 +6,7 @@
 //! second outcome, and the `debug_assert` there flags the bug in tests.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::Error;
+use crate::interceptor::{DeliveryHandler, Interceptors};
 use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
 use crate::record::RecordMetadata;
 
@@ -58,12 +60,30 @@ impl BatchShared {
         self.resolve(Outcome::Done(result))
     }
 
+    /// Resolves the batch unless it already is (no double-resolution check: for the last-resort
+    /// sweep when the I/O thread ends abnormally).
+    pub(crate) fn complete_if_pending(&self, result: Result<Ack, Error>) {
+        if !self.is_resolved() {
+            let _ = self.resolve_quietly(Outcome::Done(result));
+        }
+    }
+
     /// Points every record of this batch at its place in the batches it was split into.
     pub(crate) fn complete_split(&self, moved: Vec<(Arc<BatchShared>, u32)>) -> bool {
         self.resolve(Outcome::Split(moved.into()))
     }
 
     fn resolve(&self, new: Outcome) -> bool {
+        let resolved = self.resolve_quietly(new);
+        debug_assert!(
+            resolved,
+            "batch {}-{} resolved twice",
+            self.topic, self.partition
+        );
+        resolved
+    }
+
+    fn resolve_quietly(&self, new: Outcome) -> bool {
         let wakers = {
             let mut o = self.outcome.lock();
             match &mut *o {
@@ -72,14 +92,7 @@ impl BatchShared {
                     *o = new;
                     w
                 }
-                _ => {
-                    debug_assert!(
-                        false,
-                        "batch {}-{} resolved twice",
-                        self.topic, self.partition
-                    );
-                    return false;
-                }
+                _ => return false,
             }
         };
         self.cond.notify_all();
@@ -217,12 +230,13 @@ impl DeliveryFuture {
     }
 
     /// Like [`DeliveryFuture::wait`], giving up after `timeout` (the delivery goes on); returns
-    /// the future back on timeout.
+    /// the future back on timeout. Any `timeout` is accepted (`Duration::MAX` waits as long as
+    /// `wait`).
     pub fn wait_timeout(
         mut self,
         timeout: Duration,
     ) -> Result<Result<RecordMetadata, Error>, Self> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::util::time::deadline(Instant::now(), timeout);
         loop {
             match self.step(None) {
                 Step::Ready(r) => return Ok(r),
@@ -297,12 +311,47 @@ impl Future for DeliveryFuture {
 /// A user callback, run on the I/O thread when its record resolves.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
 
-/// Per-record work to run at completion: callbacks, the delivery handler's opaque value, and
-/// interceptor acknowledgements.
+/// How a record reports its outcome: one value from `send` to the batch's completion.
+pub(crate) enum Delivery {
+    /// A [`DeliveryFuture`] returned to the caller (nothing per record at completion, beyond
+    /// the interceptors).
+    Future,
+    /// A boxed callback, run on the I/O thread.
+    Callback(Callback),
+    /// The producer's [`DeliveryHandler`], called with this value.
+    Opaque(u64),
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Delivery::Future => f.write_str("Future"),
+            Delivery::Callback(_) => f.write_str("Callback"),
+            Delivery::Opaque(o) => write!(f, "Opaque({o})"),
+        }
+    }
+}
+
+/// Per-record work to run at completion: the record's delivery (callback or delivery handler)
+/// and the interceptors' acknowledgement, which need the record's facts.
 pub(crate) struct Thunk {
     pub facts: RecordFacts,
-    pub callback: Option<Callback>,
-    pub opaque: Option<u64>,
+    pub delivery: Delivery,
+}
+
+/// Who hears of a batch's records at completion besides their futures.
+pub(crate) struct CompletionHooks<'a> {
+    pub interceptors: &'a Interceptors,
+    pub delivery_handler: Option<&'a dyn DeliveryHandler>,
+}
+
+/// What a completed batch gives back to the accumulator: its memory.
+#[derive(Debug)]
+pub(crate) struct Released {
+    pub id: u64,
+    pub pool_bytes: usize,
+    pub builder: Option<BatchBuilder>,
+    pub closed: Option<ClosedBatch>,
 }
 
 impl std::fmt::Debug for Thunk {
@@ -401,6 +450,85 @@ impl ProducerBatch {
     /// Whether the delivery timeout has passed for this batch.
     pub(crate) fn has_expired(&self, now: Instant, delivery_timeout: Duration) -> bool {
         now.saturating_duration_since(self.created) >= delivery_timeout
+    }
+
+    /// Resolves the batch, exactly once (Java's `ProducerBatch.completeFutureAndFireCallbacks`):
+    /// for each record, the interceptors' `on_acknowledgement`, then its callback or the
+    /// delivery handler (each guarded: a panic is logged); then its futures. Callbacks run
+    /// before the futures resolve, so that a `flush` returns only after every callback of the
+    /// records it waited for has run (as in Java). Returns the batch's memory for the pool.
+    pub(crate) fn complete(
+        self,
+        result: Result<Ack, Error>,
+        hooks: &CompletionHooks<'_>,
+    ) -> Released {
+        if self.shared.is_resolved() {
+            debug_assert!(
+                false,
+                "batch {}-{} resolved twice",
+                self.topic, self.partition
+            );
+            return self.into_released();
+        }
+        // One metadata value per batch, updated per record: the topic's `Arc` is cloned once
+        // per batch, not per record.
+        let mut md = RecordMetadata {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: -1,
+            timestamp: -1,
+            serialized_key_size: -1,
+            serialized_value_size: -1,
+        };
+        let mut this = self;
+        for t in std::mem::take(&mut this.thunks) {
+            md.offset = match &result {
+                Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
+                _ => -1,
+            };
+            md.timestamp = match &result {
+                Ok(a) if a.log_append_time >= 0 => a.log_append_time,
+                _ => t.facts.timestamp,
+            };
+            md.serialized_key_size = t.facts.key_size;
+            md.serialized_value_size = t.facts.value_size;
+            if !hooks.interceptors.is_empty() {
+                hooks
+                    .interceptors
+                    .on_acknowledgement(&md, result.as_ref().err());
+            }
+            match t.delivery {
+                Delivery::Future => {}
+                Delivery::Opaque(o) => {
+                    if let Some(h) = hooks.delivery_handler {
+                        let r = match &result {
+                            Ok(_) => Ok(&md),
+                            Err(e) => Err(e),
+                        };
+                        if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
+                            tracing::warn!("delivery handler panicked");
+                        }
+                    }
+                }
+                Delivery::Callback(cb) => {
+                    let r = result.clone().map(|_| md.clone());
+                    if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
+                        tracing::warn!("send callback panicked");
+                    }
+                }
+            }
+        }
+        this.shared.complete(result);
+        this.into_released()
+    }
+
+    fn into_released(self) -> Released {
+        Released {
+            id: self.id,
+            pool_bytes: self.pool_bytes,
+            builder: self.builder,
+            closed: self.closed,
+        }
     }
 
     /// Whether a retry is still backing off.

@@ -13,22 +13,23 @@ use std::collections::{HashMap, VecDeque};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::interceptor::DeliveryHandler;
+use crate::lifecycle::Lifecycle;
 use crate::metadata::Cluster;
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::{self, BatchBuilder, BatchParams, RecordHeader};
+use crate::util::time::deadline;
 
 pub(crate) use batch::{
-    Ack, BatchShared, BatchState, Callback, DeliveryFuture, ProducerBatch, ProducerStamp,
-    RecordFacts, Thunk,
+    Ack, BatchShared, BatchState, CompletionHooks, Delivery, DeliveryFuture, ProducerBatch,
+    ProducerStamp, RecordFacts, Thunk,
 };
 use pool::BufferPool;
 
@@ -76,13 +77,11 @@ pub(crate) struct Append<'a> {
     pub record: RecordRef<'a>,
     /// `BatchBuilder::record_size_upper_bound` of the record.
     pub size_bound: usize,
-    pub callback: Option<Callback>,
-    /// The value passed to the producer's delivery handler for this record.
-    pub opaque: Option<u64>,
+    /// How the record reports its outcome (a `DeliveryFuture` is returned only for
+    /// `Delivery::Future`).
+    pub delivery: Delivery,
     /// Keep the record's facts for interceptors.
     pub want_thunk: bool,
-    /// Return a `DeliveryFuture` (not needed with a callback).
-    pub want_future: bool,
     /// The time, if the caller has it (tests drive their own clock); otherwise the clock is
     /// read only when a new batch starts (its creation time, for linger and delivery timeout).
     pub now: Option<Instant>,
@@ -146,14 +145,23 @@ pub(crate) struct Accumulator {
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
     next_batch_id: AtomicU64,
     flushes_in_progress: AtomicUsize,
-    closed: AtomicBool,
-    /// Wakes the I/O thread.
-    pub wakeup: Arc<Notify>,
+    /// Appends are refused once the producer is no longer running; the I/O thread is woken
+    /// through it.
+    lifecycle: Arc<Lifecycle>,
     /// The producer's delivery handler, for records sent with an opaque value.
     pub delivery_handler: Option<Arc<dyn DeliveryHandler>>,
     /// Increases whenever the topic map or a topic's queue list is replaced (senders cache
     /// queue lists per thread and check this).
     pub generation: AtomicU64,
+}
+
+/// Ends a flush begun by [`Accumulator::begin_flush`] when dropped.
+pub(crate) struct FlushGuard<'a>(&'a Accumulator);
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        self.0.flushes_in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Puts a batch back at the front of its queue, in sequence order among the queued retries when
@@ -179,17 +187,16 @@ fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
 }
 
 impl Accumulator {
-    pub(crate) fn new(cfg: AccumulatorConfig) -> Accumulator {
+    pub(crate) fn new(cfg: AccumulatorConfig, lifecycle: Arc<Lifecycle>) -> Accumulator {
         Accumulator {
-            pool: BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(1)),
+            pool: BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(1), lifecycle.clone()),
             cfg,
             topics: ArcSwap::from_pointee(FxHashMap::default()),
             topics_write: Mutex::new(()),
             incomplete: Mutex::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
             flushes_in_progress: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            wakeup: Arc::new(Notify::new()),
+            lifecycle,
             delivery_handler: None,
             generation: AtomicU64::new(0),
         }
@@ -281,18 +288,14 @@ impl Accumulator {
             key_size: rec.key.map_or(-1, |k| k.len() as i32),
             value_size: rec.value.map_or(-1, |v| v.len() as i32),
         };
-        if a.want_thunk || a.callback.is_some() || a.opaque.is_some() {
-            last.thunks.push(Thunk {
-                facts,
-                callback: a.callback.take(),
-                opaque: a.opaque,
-            });
+        let delivery = std::mem::replace(&mut a.delivery, Delivery::Future);
+        let want_future = matches!(delivery, Delivery::Future);
+        if a.want_thunk || !want_future {
+            last.thunks.push(Thunk { facts, delivery });
         }
         let full = builder.estimated_size() >= self.cfg.batch_size;
         Some(Appended {
-            future: a
-                .want_future
-                .then(|| DeliveryFuture::new(last.shared.clone(), facts)),
+            future: want_future.then(|| DeliveryFuture::new(last.shared.clone(), facts)),
             batch_full: full,
             // A full batch is sendable now; a new one starts its linger timer (set by
             // `append_new`). Anything else the sender finds on its own.
@@ -321,7 +324,7 @@ impl Accumulator {
     ) -> Result<Appended> {
         {
             let mut d = q.batches.lock();
-            if self.closed.load(Ordering::Acquire) {
+            if !self.lifecycle.is_running() {
                 return Err(Error::Closed("send after close"));
             }
             if let Some(done) = self.try_append(&mut d, &mut a) {
@@ -338,7 +341,7 @@ impl Accumulator {
     fn try_append_existing(&self, a: &mut Append<'_>) -> Result<Option<Appended>> {
         let r = self.with_existing_queue(a.topic, a.partition, |q| {
             let mut d = q.batches.lock();
-            if self.closed.load(Ordering::Acquire) {
+            if !self.lifecycle.is_running() {
                 return Err(Error::Closed("send after close"));
             }
             Ok(self.try_append(&mut d, a))
@@ -371,13 +374,19 @@ impl Accumulator {
     }
 
     /// [`Accumulator::append`] for async callers: awaits buffer memory instead of blocking.
-    pub(crate) async fn append_async(&self, mut a: Append<'_>) -> Result<Appended> {
+    /// Cancellation-safe: dropped while it waits for memory, it has appended nothing.
+    pub(crate) async fn append_async(
+        &self,
+        mut a: Append<'_>,
+        deadline: Option<Instant>,
+        max_block: Duration,
+    ) -> Result<Appended> {
         if let Some(done) = self.try_append_existing(&mut a)? {
             return Ok(done);
         }
         let q = self.queue(a.topic, a.partition, a.partition_count);
         let need = self.new_batch_size(&a);
-        let buf = self.pool.allocate_async(need).await?;
+        let buf = self.pool.allocate_async(need, deadline, max_block).await?;
         self.append_new(&q, a, buf, need)
     }
 
@@ -390,7 +399,7 @@ impl Accumulator {
     ) -> Result<Appended> {
         let accounted = self.pool.accounted_size(need);
         let mut d = q.batches.lock();
-        if self.closed.load(Ordering::Acquire) {
+        if !self.lifecycle.is_running() {
             drop(d);
             self.pool.deallocate(buf, accounted);
             return Err(Error::Closed("send after close"));
@@ -420,29 +429,32 @@ impl Accumulator {
         Ok(done)
     }
 
-    /// Starts a flush: every batch counts as ready until [`Accumulator::end_flush`].
-    pub(crate) fn begin_flush(&self) {
+    /// Starts a flush: every batch counts as ready until the guard is dropped (so that a
+    /// flush future dropped half-way ends its flush too).
+    pub(crate) fn begin_flush(&self) -> FlushGuard<'_> {
         self.flushes_in_progress.fetch_add(1, Ordering::AcqRel);
-        self.wakeup.notify_one();
+        self.lifecycle.wake_io();
+        FlushGuard(self)
     }
 
-    /// Ends a flush begun by [`Accumulator::begin_flush`].
-    pub(crate) fn end_flush(&self) {
-        self.flushes_in_progress.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    fn flushing(&self) -> bool {
+    /// Whether a flush is under way (the sender's `ready` pass takes every batch as ready).
+    pub(crate) fn flushing(&self) -> bool {
         self.flushes_in_progress.load(Ordering::Acquire) > 0
     }
 
-    /// Refuses new appends from now on; every batch counts as ready.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.wakeup.notify_one();
+    /// Wakes the I/O thread (a batch became sendable).
+    pub(crate) fn wake_sender(&self) {
+        self.lifecycle.wake_io();
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+    /// Resolves every batch still unresolved with `err`, without running its callbacks: the
+    /// last resort when the I/O thread ends abnormally, so that no future or flush waits
+    /// forever.
+    pub(crate) fn fail_incomplete(&self, err: &Error) {
+        let left: Vec<Arc<BatchShared>> = self.incomplete.lock().drain().map(|(_, b)| b).collect();
+        for b in left {
+            b.complete_if_pending(Err(err.clone()));
+        }
     }
 
     /// The completion states of every batch not yet resolved (for `flush`).
@@ -468,18 +480,20 @@ impl Accumulator {
     /// collects batches whose delivery timeout passed while they waited in a queue.
     ///
     /// A batch is sendable when its partition is not muted, it is not backing off, and it is
-    /// full, or has lingered `linger.ms` (a retry: `retry.backoff`), or a flush or close is under
-    /// way, or someone waits for buffer memory.
+    /// full, or has lingered `linger.ms` (a retry: `retry.backoff`), or a flush or close
+    /// (`closing`) is under way, or someone waits for buffer memory.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn ready(
         &self,
         cluster: &Cluster,
         now: Instant,
+        closing: bool,
         is_muted: &dyn Fn(&str, i32) -> bool,
         expired: &mut Vec<ProducerBatch>,
         out: &mut ReadyCheck,
     ) {
         out.clear();
-        let urgent = self.flushing() || self.is_closed() || self.pool.has_waiters();
+        let urgent = closing || self.flushing() || self.pool.has_waiters();
         let topics = self.topics.load();
         for (name, t) in topics.iter() {
             let parts = t.partitions.load();
@@ -505,8 +519,10 @@ impl Accumulator {
                 }
                 let Some(first) = d.front() else { continue };
                 active = true;
-                out.next_check =
-                    min_instant(out.next_check, first.created + self.cfg.delivery_timeout);
+                out.next_check = min_instant(
+                    out.next_check,
+                    deadline(first.created, self.cfg.delivery_timeout),
+                );
                 let Some(leader) = leader else {
                     out.unknown_leaders = true;
                     continue;
@@ -526,7 +542,7 @@ impl Accumulator {
                 let linger_end = if first.attempts > 0 {
                     first.last_attempt
                 } else {
-                    first.created + self.cfg.linger
+                    deadline(first.created, self.cfg.linger)
                 };
                 if full || urgent || now >= linger_end {
                     out.ready_nodes.push(leader);
@@ -675,11 +691,10 @@ impl Accumulator {
     /// sequences or the broker answers OUT_OF_ORDER_SEQUENCE_NUMBER.
     pub(crate) fn reenqueue(&self, mut b: ProducerBatch, now: Instant, backoff: Duration) {
         let q = self.queue(&b.topic, b.partition, 0);
-        b.retry_at = Some(now + backoff);
-        b.last_attempt = now + backoff;
+        b.retry_at = Some(deadline(now, backoff));
+        b.last_attempt = deadline(now, backoff);
         b.state = BatchState::Closed;
         insert_retry(&mut q.batches.lock(), b);
-        self.wakeup.notify_one();
     }
 
     /// Splits a batch the broker found too large into two halves, queued at the front in
@@ -764,7 +779,6 @@ impl Accumulator {
             insert_retry(&mut d, nb);
         }
         drop(d);
-        self.wakeup.notify_one();
         Ok(())
     }
 
@@ -787,64 +801,38 @@ impl Accumulator {
         }
     }
 
-    /// Resolves a batch: completes its futures, runs its callbacks (guarded) and gives its
-    /// memory back to the pool. `on_ack` sees every record's outcome (interceptors).
+    /// Resolves a batch ([`ProducerBatch::complete`]: interceptors, callbacks, the delivery
+    /// handler, futures) and takes its memory back.
     pub(crate) fn complete(
         &self,
         b: ProducerBatch,
         result: std::result::Result<Ack, Error>,
-        on_ack: &dyn Fn(&crate::record::RecordMetadata, Option<&Error>),
+        interceptors: &crate::interceptor::Interceptors,
     ) {
-        // Callbacks and interceptors run before the futures resolve and before the batch leaves
-        // the incomplete set, so that `flush` returns only after every callback of the records
-        // it waited for has run (as in Java).
-        if b.shared.is_resolved() {
-            debug_assert!(false, "batch {}-{} resolved twice", b.topic, b.partition);
-            return;
-        }
-        // One metadata value per batch, updated per record: the topic's `Arc` is cloned once
-        // per batch, not per record.
-        let mut md = crate::record::RecordMetadata {
-            topic: b.topic.clone(),
-            partition: b.partition,
-            offset: -1,
-            timestamp: -1,
-            serialized_key_size: -1,
-            serialized_value_size: -1,
+        let hooks = CompletionHooks {
+            interceptors,
+            delivery_handler: self.delivery_handler.as_deref(),
         };
-        for t in b.thunks {
-            md.offset = match &result {
-                Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
-                _ => -1,
-            };
-            md.timestamp = match &result {
-                Ok(a) if a.log_append_time >= 0 => a.log_append_time,
-                _ => t.facts.timestamp,
-            };
-            md.serialized_key_size = t.facts.key_size;
-            md.serialized_value_size = t.facts.value_size;
-            on_ack(&md, result.as_ref().err());
-            if let (Some(o), Some(h)) = (t.opaque, self.delivery_handler.as_deref()) {
-                let r = match &result {
-                    Ok(_) => Ok(&md),
-                    Err(e) => Err(e),
-                };
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.on_delivery(r, o)))
-                    .is_err()
-                {
-                    tracing::warn!("delivery handler panicked");
-                }
-            }
-            if let Some(cb) = t.callback {
-                let r = result.clone().map(|_| md.clone());
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
-                    tracing::warn!("send callback panicked");
-                }
-            }
-        }
-        b.shared.complete(result);
-        self.incomplete.lock().remove(&b.id);
-        self.release_buffers(b.pool_bytes, b.builder, b.closed);
+        let released = b.complete(result, &hooks);
+        self.incomplete.lock().remove(&released.id);
+        self.release_buffers(released.pool_bytes, released.builder, released.closed);
+    }
+
+    /// A future for the record just appended to `topic`-`partition` with a callback (the
+    /// simulator checks that callbacks and futures agree; a real send has one or the other).
+    #[cfg(test)]
+    pub(crate) fn future_of_last_append(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<DeliveryFuture> {
+        self.with_existing_queue(topic, partition, |q| {
+            let d = q.batches.lock();
+            let b = d.back()?;
+            let t = b.thunks.last()?;
+            Some(DeliveryFuture::new(b.shared.clone(), t.facts))
+        })
+        .flatten()
     }
 
     /// Removes every queued batch (for a forced close or a fatal error).

@@ -9,12 +9,15 @@
 //! completed batches give memory back. Waiters are woken together and race for the memory;
 //! the bound on each wait is what keeps this from starving anyone forever.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::util::signal::Signal;
+use crate::lifecycle::{Ends, Lifecycle};
+use crate::util::time;
 
 #[derive(Debug)]
 struct PoolState {
@@ -32,12 +35,13 @@ pub(crate) struct BufferPool {
     total: usize,
     poolable: usize,
     state: Mutex<PoolState>,
-    freed: Signal,
+    /// Waiters wait on the producer's lifecycle, which `deallocate` notifies.
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl BufferPool {
     /// A pool of `total` bytes recycling buffers of `poolable` bytes.
-    pub(crate) fn new(total: usize, poolable: usize) -> BufferPool {
+    pub(crate) fn new(total: usize, poolable: usize, lifecycle: Arc<Lifecycle>) -> BufferPool {
         BufferPool {
             total,
             poolable: poolable.max(1),
@@ -46,7 +50,7 @@ impl BufferPool {
                 unallocated: total,
                 waiters: 0,
             }),
-            freed: Signal::default(),
+            lifecycle,
         }
     }
 
@@ -110,64 +114,72 @@ impl BufferPool {
         Ok(())
     }
 
-    /// Takes a buffer of at least `size` bytes, blocking until `deadline` if memory is short.
-    /// Fails with `RecordTooLarge` at once if `size` exceeds `buffer.memory`, and with a
-    /// `Timeout` naming `max.block.ms` when the deadline passes.
+    /// Takes a buffer of at least `size` bytes, blocking until `deadline` (or `max_block` from
+    /// the first wait) if memory is short. Fails with `RecordTooLarge` at once if `size` exceeds
+    /// `buffer.memory`, with a `Timeout` naming `max.block.ms` when the deadline passes, and with
+    /// `Closed` (or the fatal error) as soon as the producer closes or fails while it waits
+    /// (Java's "Producer closed while allocating memory").
     pub(crate) fn allocate(
         &self,
         size: usize,
         deadline: Option<Instant>,
         max_block: Duration,
     ) -> Result<Vec<u8>> {
-        self.check_size(size)?;
-        if let Some(b) = self.try_allocate(size) {
-            return Ok(b);
-        }
-        // Only a wait reads the clock: the deadline is the caller's (when it already waited
-        // for metadata) or `max.block.ms` from now.
-        let deadline = deadline.unwrap_or_else(|| {
-            let now = Instant::now();
-            now.checked_add(max_block)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365))
-        });
-        loop {
-            let seen = self.freed.generation();
-            {
-                let mut s = self.state.lock();
-                if let Some(b) = self.take(&mut s, size) {
-                    return Ok(b);
-                }
-                s.waiters += 1;
-            }
-            let moved = Instant::now() < deadline && self.freed.wait_blocking(seen, deadline);
-            self.state.lock().waiters -= 1;
-            if !moved && Instant::now() >= deadline {
-                if let Some(b) = self.try_allocate(size) {
-                    return Ok(b);
-                }
-                return Err(Error::Timeout {
-                    operation: "waiting for buffer memory (buffer.memory full, max.block.ms)",
-                    after: max_block,
-                });
-            }
-        }
+        let deadline = match self.allocate_now(size, deadline, max_block)? {
+            Ok(b) => return Ok(b),
+            Err(d) => d,
+        };
+        let waiter = Waiter::new(self);
+        let r = self
+            .lifecycle
+            .wait_blocking(WAIT_ENDS, Some(deadline), || waiter.take(size));
+        self.finish_wait(r, max_block)
     }
 
-    /// Like [`BufferPool::allocate`], awaiting instead of blocking. The caller bounds the wait.
-    pub(crate) async fn allocate_async(&self, size: usize) -> Result<Vec<u8>> {
+    /// Like [`BufferPool::allocate`], awaiting instead of blocking, on any executor.
+    /// Cancellation-safe: a dropped call leaves the pool as it was.
+    pub(crate) async fn allocate_async(
+        &self,
+        size: usize,
+        deadline: Option<Instant>,
+        max_block: Duration,
+    ) -> Result<Vec<u8>> {
+        let deadline = match self.allocate_now(size, deadline, max_block)? {
+            Ok(b) => return Ok(b),
+            Err(d) => d,
+        };
+        let waiter = Waiter::new(self);
+        let r = self
+            .lifecycle
+            .wait_async(WAIT_ENDS, Some(deadline), || waiter.take(size))
+            .await;
+        self.finish_wait(r, max_block)
+    }
+
+    /// A buffer without waiting (`Ok(Ok)`), or the deadline to wait until (`Ok(Err)`): the
+    /// caller's (when it already waited for metadata) or `max.block.ms` from now. Only a wait
+    /// reads the clock.
+    fn allocate_now(
+        &self,
+        size: usize,
+        deadline: Option<Instant>,
+        max_block: Duration,
+    ) -> Result<std::result::Result<Vec<u8>, Instant>> {
         self.check_size(size)?;
-        loop {
-            let seen = self.freed.generation();
-            {
-                let mut s = self.state.lock();
-                if let Some(b) = self.take(&mut s, size) {
-                    return Ok(b);
-                }
-                s.waiters += 1;
-            }
-            let guard = WaiterGuard(self);
-            self.freed.wait_async(seen).await;
-            drop(guard);
+        Ok(match self.try_allocate(size) {
+            Some(b) => Ok(b),
+            None => Err(deadline.unwrap_or_else(|| time::deadline(Instant::now(), max_block))),
+        })
+    }
+
+    fn finish_wait(&self, r: Result<Option<Vec<u8>>>, max_block: Duration) -> Result<Vec<u8>> {
+        match r? {
+            Some(b) => Ok(b),
+            None => Err(Error::Timeout {
+                operation: "waiting for buffer memory (buffer.memory full, max.block.ms)",
+                after: max_block,
+                cause: self.lifecycle.io_error(),
+            }),
         }
     }
 
@@ -187,7 +199,7 @@ impl BufferPool {
         // A waiter registers (under the state lock) in the same critical section in which it
         // found the pool empty, so if none is registered here, none can miss this buffer.
         if waiters > 0 {
-            self.freed.notify_all();
+            self.lifecycle.notify();
         }
     }
 
@@ -197,11 +209,42 @@ impl BufferPool {
     }
 }
 
-struct WaiterGuard<'a>(&'a BufferPool);
+/// How a wait for memory ends early.
+const WAIT_ENDS: Ends = Ends::on_close("producer closed while allocating buffer memory");
 
-impl Drop for WaiterGuard<'_> {
+/// A caller waiting for memory: counted in `waiters` from its first failed attempt until it is
+/// dropped (so that a dropped async wait is uncounted too).
+struct Waiter<'a> {
+    pool: &'a BufferPool,
+    /// An atomic only so that an async wait holding it is `Send`.
+    counted: AtomicBool,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(pool: &'a BufferPool) -> Waiter<'a> {
+        Waiter {
+            pool,
+            counted: AtomicBool::new(false),
+        }
+    }
+
+    /// A buffer if memory allows; otherwise registers as a waiter in the same critical section
+    /// in which the pool was found short, so that `deallocate` cannot miss it.
+    fn take(&self, size: usize) -> Option<Vec<u8>> {
+        let mut s = self.pool.state.lock();
+        let b = self.pool.take(&mut s, size);
+        if b.is_none() && !self.counted.swap(true, Ordering::Relaxed) {
+            s.waiters += 1;
+        }
+        b
+    }
+}
+
+impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        self.0.state.lock().waiters -= 1;
+        if self.counted.load(Ordering::Relaxed) {
+            self.pool.state.lock().waiters -= 1;
+        }
     }
 }
 
@@ -211,7 +254,7 @@ mod tests {
 
     #[test]
     fn pool_recycles_and_bounds_memory() {
-        let pool = BufferPool::new(300, 100);
+        let pool = BufferPool::new(300, 100, Arc::default());
         let a = pool.try_allocate(10).unwrap();
         let b = pool.try_allocate(100).unwrap();
         let c = pool.try_allocate(50).unwrap();
@@ -234,7 +277,7 @@ mod tests {
 
     #[test]
     fn allocate_times_out_and_rejects_oversize() {
-        let pool = BufferPool::new(100, 100);
+        let pool = BufferPool::new(100, 100, Arc::default());
         let _a = pool.try_allocate(100).unwrap();
         let start = Instant::now();
         let max = Duration::from_millis(50);
@@ -252,7 +295,7 @@ mod tests {
 
     #[test]
     fn blocked_allocate_wakes_when_memory_returns() {
-        let pool = std::sync::Arc::new(BufferPool::new(100, 100));
+        let pool = Arc::new(BufferPool::new(100, 100, Arc::default()));
         let a = pool.try_allocate(100).unwrap();
         let p2 = pool.clone();
         let t = std::thread::spawn(move || {
@@ -265,5 +308,59 @@ mod tests {
         }
         pool.deallocate(a, 100);
         assert!(t.join().unwrap().unwrap() >= 100);
+    }
+
+    #[test]
+    fn a_wait_for_memory_ends_when_the_producer_closes() {
+        let lifecycle: Arc<Lifecycle> = Arc::default();
+        let pool = Arc::new(BufferPool::new(100, 100, lifecycle.clone()));
+        let _a = pool.try_allocate(100).unwrap();
+        let p2 = pool.clone();
+        let t = std::thread::spawn(move || {
+            let max = Duration::from_secs(60);
+            p2.allocate(100, None, max).map(|b| b.capacity())
+        });
+        while !pool.has_waiters() {
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        lifecycle.begin_close();
+        let r = t.join().unwrap();
+        assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(!pool.has_waiters());
+    }
+
+    #[test]
+    fn a_dropped_async_wait_leaves_no_waiter() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = BufferPool::new(100, 100, Arc::default());
+        let a = pool.try_allocate(100).unwrap();
+        rt.block_on(async {
+            let fut = pool.allocate_async(100, None, Duration::from_secs(60));
+            tokio::pin!(fut);
+            // One poll registers the waiter; then the future is dropped.
+            let polled = futures_poll_once(fut.as_mut()).await;
+            assert!(polled.is_none());
+            assert!(pool.has_waiters());
+        });
+        assert!(!pool.has_waiters(), "the dropped wait is uncounted");
+        pool.deallocate(a, 100);
+        assert_eq!(pool.available(), 100);
+    }
+
+    /// Polls a future once.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

@@ -8,7 +8,6 @@
 //! about a connection it no longer has.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +19,8 @@ use tokio::task::JoinHandle;
 use crate::error::Error;
 use crate::io::connection::{self, ConnectOptions, Connection};
 use crate::protocol::frame::BrokerVersions;
-use crate::sender::{Output, Sender, Shared};
+use crate::sender::{Output, Sender};
+use crate::shared::{Commands, Shared};
 
 enum Event {
     Connected {
@@ -60,34 +60,49 @@ impl Drop for ConnHandle {
     }
 }
 
-/// Starts the I/O thread. It runs until the sender finishes (after a close), then marks
-/// `shared.stopped`.
+/// Starts the I/O thread. It runs until the sender finishes (after a close), then marks the
+/// lifecycle stopped. If it ends abnormally (a panic), the producer becomes fatal and every
+/// record still unresolved fails, so that no wait outlives it.
 pub(crate) fn spawn(
     sender: Sender,
     shared: Arc<Shared>,
+    commands: Commands,
     options: ConnectOptions,
     name: String,
-) -> std::io::Result<(std::thread::JoinHandle<()>, tokio::runtime::Handle)> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let handle = rt.handle().clone();
-    let thread = std::thread::Builder::new().name(name).spawn(move || {
+    std::thread::Builder::new().name(name).spawn(move || {
         let s2 = shared.clone();
-        rt.block_on(run(sender, shared, options));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(run(sender, shared, commands, options));
+        }));
         // Let connection tasks finish their aborts before the runtime goes away.
         drop(rt);
-        s2.stopped_flag.store(true, Ordering::Release);
-        s2.stopped.notify_all();
-    })?;
-    Ok((thread, handle))
+        if ran.is_err() {
+            tracing::error!("the producer's I/O thread panicked");
+            s2.lifecycle.set_fatal(Error::IllegalState(
+                "the producer's I/O thread panicked".into(),
+            ));
+            s2.acc
+                .fail_incomplete(&Error::Closed("the producer's I/O thread stopped"));
+        }
+        s2.lifecycle.mark_stopped();
+    })
 }
 
-async fn run(mut sender: Sender, shared: Arc<Shared>, options: ConnectOptions) {
+async fn run(
+    mut sender: Sender,
+    shared: Arc<Shared>,
+    mut commands: Commands,
+    options: ConnectOptions,
+) {
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
     let mut conns: HashMap<i32, ConnHandle> = HashMap::new();
     let mut generation = 0u64;
-    let wakeup = shared.acc.wakeup.clone();
+    let lifecycle = shared.lifecycle.clone();
+    let wakeup = lifecycle.io_wakeup().clone();
     loop {
         sender.poll(Instant::now());
         while let Some(out) = sender.poll_output() {
@@ -143,20 +158,33 @@ async fn run(mut sender: Sender, shared: Arc<Shared>, options: ConnectOptions) {
         if sender.is_finished() {
             break;
         }
-        let deadline = sender.poll_timeout();
+        // The sender's next timeout, or an async user wait's deadline, whichever comes first.
+        let deadline = match (sender.poll_timeout(), lifecycle.next_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
                     handle(&mut sender, &mut conns, ev);
                 }
             }
+            cmd = commands.recv() => {
+                if let Some(cmd) = cmd {
+                    sender.handle_command(Instant::now(), cmd);
+                }
+            }
             _ = wakeup.notified() => {}
             _ = sleep_until(deadline) => {}
         }
         // Take whatever else has arrived before the next poll, so one poll serves many events.
+        while let Ok(cmd) = commands.try_recv() {
+            sender.handle_command(Instant::now(), cmd);
+        }
         while let Ok(ev) = events_rx.try_recv() {
             handle(&mut sender, &mut conns, ev);
         }
+        lifecycle.fire_timers(Instant::now());
     }
     conns.clear();
 }

@@ -136,6 +136,7 @@ pub fn choose_partition_with_source(
         return Err(Error::UnknownTopic {
             topic: topic.name.to_string(),
             after: Duration::ZERO,
+            cause: None,
         });
     }
     if let Some(custom) = custom {

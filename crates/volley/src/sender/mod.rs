@@ -18,25 +18,23 @@ pub(crate) mod txn;
 mod txn_tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ProducerId};
 use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
-use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::accumulator::{Accumulator, Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
+use crate::accumulator::{Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
+use crate::config::ProducerConfig;
 use crate::error::{Error, KafkaCode};
-use crate::interceptor::Interceptors;
 use crate::metadata::{self, Cluster, MetadataState};
 use crate::metrics::Counters;
-use crate::partitioner::StickyPartitioner;
 use crate::protocol::frame::{self, BrokerVersions, Request};
-use crate::util::signal::Signal;
+use crate::shared::{Command, Shared};
+use crate::util::time::deadline;
 
 use idempotence::{Idempotence, PidState};
 
@@ -67,42 +65,46 @@ pub(crate) struct SenderConfig {
     pub connection_setup_timeout_max: Duration,
 }
 
-/// State shared by the producer handles (user threads) and the I/O thread.
-pub(crate) struct Shared {
-    pub acc: Accumulator,
-    /// The metadata snapshot, read without a lock by every send.
-    pub cluster: ArcSwap<Cluster>,
-    /// Increases with every new snapshot in `cluster` (senders cache topics per thread).
-    pub cluster_generation: AtomicU64,
-    pub metadata_changed: Signal,
-    pub wanted_topics: Mutex<Vec<Arc<str>>>,
-    pub sticky: StickyPartitioner,
-    pub interceptors: Interceptors,
-    pub fatal: Mutex<Option<Error>>,
-    /// Whether `fatal` is set (checked by every send without the lock).
-    pub has_fatal: AtomicBool,
-    /// The transaction manager, with a `transactional.id`.
-    pub txn: Option<Mutex<txn::TxnManager>>,
-    pub counters: Counters,
-    /// Close requested: drain what is queued, then stop.
-    pub closing: AtomicBool,
-    /// Forced close: fail everything left, then stop.
-    pub force_close: AtomicBool,
-    /// Set by the I/O thread when it has stopped.
-    pub stopped: Signal,
-    pub stopped_flag: AtomicBool,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
+impl SenderConfig {
+    /// The sender's share of a validated producer configuration.
+    pub(crate) fn new(cfg: &ProducerConfig) -> SenderConfig {
+        SenderConfig {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            client_id: cfg.client_id.clone(),
+            acks: cfg.acks.as_i16(),
+            request_timeout: cfg.request_timeout,
+            max_in_flight: cfg.max_in_flight,
+            max_request_size: cfg.max_request_size,
+            retries: cfg.retries,
+            retry_backoff: cfg.retry_backoff,
+            retry_backoff_max: cfg.retry_backoff_max,
+            reconnect_backoff: cfg.reconnect_backoff,
+            reconnect_backoff_max: cfg.reconnect_backoff_max,
+            connections_max_idle: cfg
+                .connections_max_idle
+                .unwrap_or(crate::util::time::FOREVER),
+            delivery_timeout: cfg.delivery_timeout,
+            idempotent: cfg.effective_idempotence(),
+            transactional_id: cfg.transactional_id.clone(),
+            allow_auto_create: cfg.allow_auto_create_topics,
+            metadata_max_age: cfg.metadata_max_age,
+            metadata_max_idle: cfg.metadata_max_idle,
+            partitioner_availability_timeout: cfg.partitioner_availability_timeout,
+            adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
+            connection_setup_timeout: cfg.socket_connection_setup_timeout,
+            connection_setup_timeout_max: cfg.socket_connection_setup_timeout_max,
+        }
     }
 }
 
-impl Shared {
-    pub(crate) fn cluster(&self) -> Arc<Cluster> {
-        self.cluster.load_full()
-    }
+/// Where the sender is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Running,
+    /// `handle_close`: no new records come; finish once everything has resolved.
+    Closing,
+    /// Stopped for good (closed and drained, or forced).
+    Finished,
 }
 
 /// What the sender asks the driver to do.
@@ -183,8 +185,14 @@ impl Node {
     }
 }
 
-/// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`.
-pub(crate) fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
+/// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`; the jitter is drawn
+/// from `rng`, the sender's own generator.
+pub(crate) fn backoff(
+    base: Duration,
+    max: Duration,
+    attempts: u32,
+    rng: &mut fastrand::Rng,
+) -> Duration {
     if base.is_zero() {
         return Duration::ZERO;
     }
@@ -192,7 +200,7 @@ pub(crate) fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration 
     let exp = attempts.saturating_sub(1).min(30);
     let raw = base.as_secs_f64() * 2f64.powi(exp as i32);
     let capped = raw.min(max.as_secs_f64());
-    let jitter = 0.8 + fastrand::f64() * 0.4;
+    let jitter = 0.8 + rng.f64() * 0.4;
     Duration::from_secs_f64((capped * jitter).min(max.as_secs_f64()))
 }
 
@@ -216,14 +224,21 @@ pub(crate) struct Sender {
     pid_next_attempt: Instant,
     pid_failures: u32,
     next_timeout: Option<Instant>,
-    finished: bool,
+    run: RunState,
+    /// Backoff jitter: seeded by whoever builds the sender (the simulator per run).
+    rng: fastrand::Rng,
     frame_buf: BytesMut,
     /// Whether the accumulator is in flush mode for a completing transaction.
     txn_flushing: bool,
 }
 
 impl Sender {
-    pub(crate) fn new(cfg: SenderConfig, shared: Arc<Shared>, now: Instant) -> Sender {
+    pub(crate) fn new(
+        cfg: SenderConfig,
+        shared: Arc<Shared>,
+        now: Instant,
+        rng: fastrand::Rng,
+    ) -> Sender {
         let mut nodes = BTreeMap::new();
         for (i, addr) in cfg.bootstrap.iter().enumerate() {
             // Bootstrap servers get negative ids until metadata names the real brokers.
@@ -250,7 +265,8 @@ impl Sender {
             pid_next_attempt: now,
             pid_failures: 0,
             next_timeout: None,
-            finished: false,
+            run: RunState::Running,
+            rng,
             frame_buf: BytesMut::new(),
             txn_flushing: false,
         }
@@ -258,7 +274,7 @@ impl Sender {
 
     /// Whether the sender has stopped for good (closed and drained, or forced).
     pub(crate) fn is_finished(&self) -> bool {
-        self.finished
+        self.run == RunState::Finished
     }
 
     /// The next output for the driver.
@@ -271,6 +287,50 @@ impl Sender {
         self.next_timeout
     }
 
+    // ---------------------------------------------------------------- commands from users
+
+    /// A command from a user thread, carried by the driver.
+    pub(crate) fn handle_command(&mut self, now: Instant, c: Command) {
+        match c {
+            Command::WantTopic(t) => self.handle_want_topic(now, &t),
+            Command::Close => self.handle_close(now),
+            Command::ForceClose => self.handle_force_close(now),
+        }
+    }
+
+    /// A send waits for `topic`'s metadata.
+    pub(crate) fn handle_want_topic(&mut self, now: Instant, topic: &Arc<str>) {
+        self.metadata.add_topic(topic, now);
+        // A send waits for this topic, so the last metadata did not have it. A topic already in
+        // the interest set does not ask for a refresh by itself: without this, a topic created
+        // after the first lookup would be seen only at metadata.max.age.ms, after the send gave
+        // up (Java's waitOnMetadata asks again on each wake-up too). The refresh backoff bounds
+        // the rate.
+        self.metadata.request_update();
+    }
+
+    /// `close`: no new records will come; send everything now and finish once every record
+    /// has resolved.
+    pub(crate) fn handle_close(&mut self, _now: Instant) {
+        if self.run == RunState::Running {
+            self.run = RunState::Closing;
+        }
+    }
+
+    /// A forced close: every queued and in-flight record fails with `Error::Closed`, the
+    /// connections close, and the sender finishes at once.
+    pub(crate) fn handle_force_close(&mut self, now: Instant) {
+        if self.run == RunState::Finished {
+            return;
+        }
+        self.abort_everything(
+            now,
+            Error::Closed("producer was closed before the record was acknowledged (forced close)"),
+        );
+        self.run = RunState::Finished;
+        self.next_timeout = None;
+    }
+
     // ---------------------------------------------------------------- events from the driver
 
     /// A connection (with versions negotiated) is up.
@@ -281,6 +341,7 @@ impl Sender {
                 n.failures = 0;
                 n.last_activity = now;
                 n.unavailable_since = None;
+                self.shared.lifecycle.set_io_error(None);
                 Counters::add(&self.shared.counters.connection_creation, 1);
                 tracing::debug!(node, addr = %n.addr, "connected");
             }
@@ -290,12 +351,18 @@ impl Sender {
     /// A connection attempt failed.
     pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
         let cfg = &self.cfg;
+        self.shared.lifecycle.set_io_error(Some(error.clone()));
         if let Some(n) = self.nodes.get_mut(&node) {
             tracing::warn!(node, addr = %n.addr, %error, "connection failed");
             n.conn = Conn::Down;
             n.failures += 1;
-            n.next_connect =
-                now + backoff(cfg.reconnect_backoff, cfg.reconnect_backoff_max, n.failures);
+            let wait = backoff(
+                cfg.reconnect_backoff,
+                cfg.reconnect_backoff_max,
+                n.failures,
+                &mut self.rng,
+            );
+            n.next_connect = deadline(now, wait);
             n.unavailable_since.get_or_insert(now);
         }
         // The broker may have moved or gone: look again.
@@ -318,12 +385,13 @@ impl Sender {
         tracing::info!(node, addr = %n.addr, %reason, "disconnected");
         n.conn = Conn::Down;
         n.failures += 1;
-        n.next_connect = now
-            + backoff(
-                self.cfg.reconnect_backoff,
-                self.cfg.reconnect_backoff_max,
-                n.failures,
-            );
+        let wait = backoff(
+            self.cfg.reconnect_backoff,
+            self.cfg.reconnect_backoff_max,
+            n.failures,
+            &mut self.rng,
+        );
+        n.next_connect = deadline(now, wait);
         n.unavailable_since.get_or_insert(now);
         let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
         let broker = n.addr.clone();
@@ -476,37 +544,11 @@ impl Sender {
 
     /// Does everything due at `now`: metadata, producer id, timeouts, expiry, and sends.
     pub(crate) fn poll(&mut self, now: Instant) {
-        if self.finished {
+        if self.run == RunState::Finished {
             return;
         }
         let mut next: Option<Instant> = None;
         let mut wake_at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-
-        if self.shared.force_close.load(Ordering::Acquire) {
-            self.abort_everything(
-                now,
-                Error::Closed(
-                    "producer was closed before the record was acknowledged (forced close)",
-                ),
-            );
-            self.finished = true;
-            self.next_timeout = None;
-            return;
-        }
-
-        // Topics that senders are waiting for.
-        let wanted: Vec<Arc<str>> = std::mem::take(&mut *self.shared.wanted_topics.lock());
-        for t in &wanted {
-            self.metadata.add_topic(t, now);
-        }
-        if !wanted.is_empty() {
-            // A send waits for these topics, so the last metadata did not have them. A topic
-            // already in the interest set does not ask for a refresh by itself: without this,
-            // a topic created after the first lookup would be seen only at
-            // metadata.max.age.ms, after the send gave up (Java's waitOnMetadata asks again on
-            // each wake-up too). The refresh backoff bounds the rate.
-            self.metadata.request_update();
-        }
 
         self.check_request_timeouts(now);
         self.maybe_refresh_metadata(now, &mut wake_at);
@@ -525,7 +567,7 @@ impl Sender {
             }
         }
 
-        if self.shared.closing.load(Ordering::Acquire)
+        if self.run == RunState::Closing
             && !self.shared.acc.has_incomplete()
             && self.nodes.values().all(|n| {
                 n.in_flight
@@ -533,7 +575,7 @@ impl Sender {
                     .all(|f| !matches!(f.pending, Pending::Produce(_)))
             })
         {
-            self.finished = true;
+            self.run = RunState::Finished;
         }
         // Anything queued for a connection in progress is re-checked at least every 100 ms.
         self.next_timeout = next.map(|t| t.max(now));
@@ -561,7 +603,7 @@ impl Sender {
         let mut to_close = Vec::new();
         for (id, n) in &self.nodes {
             if n.is_up() && n.in_flight.is_empty() {
-                let at = n.last_activity + idle;
+                let at = deadline(n.last_activity, idle);
                 if at <= now {
                     to_close.push(*id);
                 } else {
@@ -646,6 +688,7 @@ impl Sender {
                     self.cfg.connection_setup_timeout,
                     self.cfg.connection_setup_timeout_max,
                     n.failures + 1,
+                    &mut self.rng,
                 );
                 self.outputs.push_back(Output::Connect {
                     node,
@@ -690,7 +733,7 @@ impl Sender {
             api: R::KEY,
             version,
             sent: now,
-            deadline: now + self.cfg.request_timeout,
+            deadline: deadline(now, self.cfg.request_timeout),
             pending,
         });
         n.last_activity = now;
@@ -750,7 +793,8 @@ impl Sender {
             .cluster_generation
             .fetch_add(1, Ordering::AcqRel);
         Counters::add(&self.shared.counters.metadata_update, 1);
-        self.shared.metadata_changed.notify_all();
+        // Sends waiting for a topic look again.
+        self.shared.lifecycle.notify();
     }
 
     // ---------------------------------------------------------------- producer id
@@ -807,12 +851,13 @@ impl Sender {
     fn pid_failed(&mut self, now: Instant) {
         self.idem.state = PidState::Unset;
         self.pid_failures += 1;
-        self.pid_next_attempt = now
-            + backoff(
-                self.cfg.retry_backoff,
-                self.cfg.retry_backoff_max,
-                self.pid_failures,
-            );
+        let wait = backoff(
+            self.cfg.retry_backoff,
+            self.cfg.retry_backoff_max,
+            self.pid_failures,
+            &mut self.rng,
+        );
+        self.pid_next_attempt = deadline(now, wait);
     }
 
     fn handle_init_pid(
@@ -852,13 +897,9 @@ impl Sender {
     /// A fatal error: every pending record fails with it, and so does every later send.
     fn fatal(&mut self, now: Instant, e: Error) {
         tracing::error!(error = %e, "fatal producer error");
-        // The transaction manager hands over errors it already made fatal.
-        let fatal = match e {
-            Error::Fatal(_) => e,
-            e => Error::Fatal(Box::new(e)),
-        };
-        *self.shared.fatal.lock() = Some(fatal.clone());
-        self.shared.has_fatal.store(true, Ordering::Release);
+        // The transaction manager hands over errors it already made fatal; the first fatal
+        // error stays the producer's.
+        let fatal = self.shared.lifecycle.set_fatal(e);
         if let Some(txn) = self.shared.txn.as_ref() {
             txn.lock().set_fatal(fatal.clone());
         }
@@ -903,9 +944,11 @@ impl Sender {
             let none = |_: &str, _: i32| false;
             let check: &dyn Fn(&str, i32) -> bool =
                 if muted.is_empty() { &none } else { &is_muted };
+            // Everything is sendable now while closing or completing a transaction.
+            let drain_all = self.run == RunState::Closing || self.txn_flushing;
             self.shared
                 .acc
-                .ready(&cluster, now, check, &mut expired, &mut ready);
+                .ready(&cluster, now, drain_all, check, &mut expired, &mut ready);
         }
         for b in expired.drain(..) {
             let err = Error::DeliveryTimeout {
@@ -1135,7 +1178,7 @@ impl Sender {
                 api: ApiKey::Produce,
                 version,
                 sent: now,
-                deadline: now + self.cfg.request_timeout,
+                deadline: deadline(now, self.cfg.request_timeout),
                 pending: Pending::Produce(batches),
             });
         }
@@ -1307,14 +1350,14 @@ impl Sender {
     fn retry_or_fail(&mut self, now: Instant, mut b: ProducerBatch, err: Error, retriable: bool) {
         self.unmute(&b);
         let expired = b.has_expired(now, self.cfg.delivery_timeout);
-        let closing_hard = self.shared.force_close.load(Ordering::Acquire);
-        if retriable && !expired && !closing_hard && b.attempts <= self.cfg.retries {
+        if retriable && !expired && b.attempts <= self.cfg.retries {
             tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
             b.last_error = Some(err);
             let wait = backoff(
                 self.cfg.retry_backoff,
                 self.cfg.retry_backoff_max,
                 b.attempts,
+                &mut self.rng,
             );
             self.shared.acc.reenqueue(b, now, wait);
             return;
@@ -1360,13 +1403,8 @@ impl Sender {
                 tracing::debug!(topic = %b.topic, partition = b.partition, error = %e, "batch failed");
             }
         }
-        let interceptors = &self.shared.interceptors;
-        if interceptors.is_empty() {
-            self.shared.acc.complete(b, result, &|_, _| {});
-        } else {
-            self.shared
-                .acc
-                .complete(b, result, &|md, e| interceptors.on_acknowledgement(md, e));
-        }
+        self.shared
+            .acc
+            .complete(b, result, &self.shared.interceptors);
     }
 }

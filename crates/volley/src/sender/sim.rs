@@ -40,13 +40,15 @@ use parking_lot::Mutex;
 
 pub(crate) use txn::{Marker, TxnStatus};
 
-use super::{Output, Sender, Shared};
+use super::{Output, Sender, SenderConfig};
 use crate::accumulator::{Append, DeliveryFuture, RecordRef};
 use crate::config::ProducerConfig;
 use crate::error::{Error, KafkaCode};
 use crate::protocol::frame::BrokerVersions;
 use crate::protocol::record_batch::{decode_batches, BatchBuilder};
 use crate::record::RecordMetadata;
+use crate::shared::{Command, Commands, Shared};
+use std::sync::atomic::Ordering;
 
 /// What a Kafka 4.x broker announces in ApiVersions: `(api key, min, max)`.
 pub(crate) const KAFKA_4_VERSIONS: &[(i16, i16, i16)] = &[
@@ -242,6 +244,8 @@ pub(crate) struct Sim {
     pub start: Instant,
     pub shared: Arc<Shared>,
     pub sender: Sender,
+    /// The I/O thread's end of the user commands (`Producer` sends them; so do the tests).
+    commands: Commands,
     pub requests: Vec<RequestLog>,
     pub conn_events: Vec<(Instant, ConnEvent)>,
     pub records: Vec<SentRecord>,
@@ -266,21 +270,25 @@ impl Sim {
         topics: &[(&str, &[i32])],
         configure: impl FnOnce(&mut ProducerConfig),
     ) -> Sim {
-        fastrand::seed(0x5eed);
         let mut cfg = ProducerConfig::default();
         cfg.bootstrap_servers = vec![addr(brokers[0])];
         cfg.client_id = "sim".into();
         configure(&mut cfg);
         cfg.validate().expect("valid test configuration");
-        let (shared, sender_cfg) =
-            crate::producer::build_shared(&cfg, Vec::new(), None).expect("shared state");
+        let (shared, commands) = Shared::new(&cfg, Vec::new(), None).expect("shared state");
         let now = Instant::now();
-        let sender = Sender::new(sender_cfg, shared.clone(), now);
+        let sender = Sender::new(
+            SenderConfig::new(&cfg),
+            shared.clone(),
+            now,
+            fastrand::Rng::with_seed(0x5eed),
+        );
         let mut sim = Sim {
             now,
             start: now,
             shared,
             sender,
+            commands,
             requests: Vec::new(),
             conn_events: Vec::new(),
             records: Vec::new(),
@@ -435,7 +443,7 @@ impl Sim {
         partition: i32,
         value: &str,
     ) -> Result<usize, Error> {
-        if let Some(e) = self.shared.fatal.lock().as_ref() {
+        if let Some(e) = self.shared.lifecycle.fatal() {
             return Err(e.clone());
         }
         if self.shared.cluster().topic(topic).is_none() {
@@ -471,10 +479,8 @@ impl Sim {
             partition_count: count,
             record: rec,
             size_bound,
-            callback: Some(callback),
-            opaque: None,
+            delivery: crate::accumulator::Delivery::Callback(callback),
             want_thunk: false,
-            want_future: true,
             now: Some(self.now),
         };
         let appended = self
@@ -491,7 +497,9 @@ impl Sim {
             partition,
             value: value.to_string(),
             sent_at: self.now,
-            future: appended.future,
+            future: appended
+                .future
+                .or_else(|| self.shared.acc.future_of_last_append(topic, partition)),
             outcome: None,
         });
         Ok(id)
@@ -516,12 +524,11 @@ impl Sim {
             if known(self) {
                 return true;
             }
-            self.shared.wanted_topics.lock().push(Arc::from(topic));
-            let seen = self.shared.metadata_changed.generation();
+            self.shared.command(Command::WantTopic(Arc::from(topic)));
+            let generation = |s: &Sim| s.shared.cluster_generation.load(Ordering::Acquire);
+            let seen = generation(self);
             let left = deadline.saturating_duration_since(self.now);
-            let moved = self.run_until(left, |s| {
-                known(s) || s.shared.metadata_changed.generation() > seen
-            });
+            let moved = self.run_until(left, |s| known(s) || generation(s) > seen);
             if !moved {
                 return known(self);
             }
@@ -656,8 +663,24 @@ impl Sim {
         *self.clock.lock() = now;
     }
 
+    /// `Producer::close` as the I/O thread sees it: the lifecycle closes and the sender hears
+    /// of it through a command.
+    pub(crate) fn close(&mut self) {
+        self.shared.lifecycle.begin_close();
+        self.shared.command(Command::Close);
+    }
+
+    /// A forced close (`close_timeout` expired), as `Producer` does it.
+    pub(crate) fn force_close(&mut self) {
+        self.shared.lifecycle.force_close();
+        self.shared.command(Command::ForceClose);
+    }
+
     /// One `poll` of the sender, and its outputs carried out.
     pub(crate) fn poll(&mut self) {
+        while let Ok(c) = self.commands.try_recv() {
+            self.sender.handle_command(self.now, c);
+        }
         self.sender.poll(self.now);
         while let Some(out) = self.sender.poll_output() {
             match out {

@@ -18,21 +18,31 @@ fn ms(n: u64) -> Duration {
 fn backoff_grows_exponentially_with_jitter_and_caps() {
     let base = Duration::from_millis(100);
     let max = Duration::from_millis(1000);
+    let rng = &mut fastrand::Rng::with_seed(1);
     for _ in 0..100 {
-        let b1 = backoff(base, max, 1);
+        let b1 = backoff(base, max, 1, rng);
         assert!(
             b1 >= Duration::from_millis(80) && b1 <= Duration::from_millis(120),
             "{b1:?}"
         );
-        let b3 = backoff(base, max, 3);
+        let b3 = backoff(base, max, 3, rng);
         assert!(
             b3 >= Duration::from_millis(320) && b3 <= Duration::from_millis(480),
             "{b3:?}"
         );
-        let b10 = backoff(base, max, 10);
+        let b10 = backoff(base, max, 10, rng);
         assert!(b10 <= max && b10 >= Duration::from_millis(800), "{b10:?}");
     }
-    assert_eq!(backoff(Duration::ZERO, max, 5), Duration::ZERO);
+    assert_eq!(backoff(Duration::ZERO, max, 5, rng), Duration::ZERO);
+    // The jitter comes from the generator passed in: the same seed, the same backoffs.
+    let draw = |seed| {
+        let rng = &mut fastrand::Rng::with_seed(seed);
+        (1..8)
+            .map(|a| backoff(base, max, a, rng))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(draw(7), draw(7));
+    assert_ne!(draw(7), draw(8));
 }
 
 // 1. Failure: records lost, misrouted or acknowledged with wrong offsets on the plain path, or
@@ -680,9 +690,9 @@ fn metadata_bootstrap_unknown_topics_max_age_and_least_loaded_node() {
             == ApiKey::Produce));
         let n = sim.requests_of(ApiKey::Metadata).len();
         sim.shared
-            .wanted_topics
-            .lock()
-            .push(Arc::from(format!("new-{busy}").as_str()));
+            .command(crate::shared::Command::WantTopic(Arc::from(
+                format!("new-{busy}").as_str(),
+            )));
         assert!(sim.run_until(ms(10), |s| s.requests_of(ApiKey::Metadata).len() > n));
         let m = sim.requests_of(ApiKey::Metadata)[n];
         assert_eq!(
@@ -839,7 +849,7 @@ fn forced_close_fails_everything_once_and_graceful_close_drains() {
     assert!(sim.run_until(ms(10), |s| produce_count(s) == 1));
     let queued = sim.send(T, 1, "queued");
     let open = sim.send(T, 0, "open");
-    sim.shared.force_close.store(true, Ordering::Release);
+    sim.force_close();
     sim.poll();
     assert!(sim.sender.is_finished());
     assert!(sim.all_done());
@@ -859,8 +869,7 @@ fn forced_close_fails_everything_once_and_graceful_close_drains() {
     for i in 0..6 {
         sim.send(T, i % 2, &format!("r{i}"));
     }
-    sim.shared.closing.store(true, Ordering::Release);
-    sim.shared.acc.close();
+    sim.close();
     let finished = sim.run_until(Duration::from_secs(10), |s| {
         assert!(!s.sender.is_finished() || s.all_done(), "finished early");
         s.sender.is_finished()

@@ -62,15 +62,8 @@ impl Sender {
                 self.complete(b, Err(err));
             }
         }
-        if completing != self.txn_flushing {
-            // A commit waits for every batch: send them now rather than after linger.ms.
-            if completing {
-                self.shared.acc.begin_flush();
-            } else {
-                self.shared.acc.end_flush();
-            }
-            self.txn_flushing = completing;
-        }
+        // A commit waits for every batch: send them now rather than after linger.ms.
+        self.txn_flushing = completing;
         let batches_done = !self.shared.acc.has_incomplete()
             && self.nodes.values().all(|n| n.produce_in_flight() == 0);
         let next = txn.lock().next_request(now, batches_done);

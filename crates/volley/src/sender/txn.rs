@@ -27,9 +27,11 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::error::{Error, KafkaCode, Result};
+use crate::lifecycle::Lifecycle;
+use crate::util::time::deadline;
 
 /// Java's `TransactionManager.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,30 +78,38 @@ impl TxnState {
 }
 
 /// The outcome of one transactional call, awaited by the user's thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TxnResult {
     outcome: Mutex<Option<Result<()>>>,
-    cond: Condvar,
+    /// Notified when the outcome is set: the caller waits on the producer's lifecycle.
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl TxnResult {
-    pub(crate) fn complete(&self, r: Result<()>) {
-        let mut o = self.outcome.lock();
-        if o.is_none() {
-            *o = Some(r);
-            self.cond.notify_all();
+    pub(crate) fn new(lifecycle: Arc<Lifecycle>) -> TxnResult {
+        TxnResult {
+            outcome: Mutex::new(None),
+            lifecycle,
         }
     }
 
-    /// Waits until done or `deadline`; `None` on timeout.
-    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<Result<()>> {
-        let mut o = self.outcome.lock();
-        while o.is_none() {
-            if self.cond.wait_until(&mut o, deadline).timed_out() {
-                break;
+    pub(crate) fn complete(&self, r: Result<()>) {
+        let set = {
+            let mut o = self.outcome.lock();
+            let set = o.is_none();
+            if set {
+                *o = Some(r);
             }
+            set
+        };
+        if set {
+            self.lifecycle.notify();
         }
-        o.clone()
+    }
+
+    /// The outcome, once there is one.
+    pub(crate) fn try_get(&self) -> Option<Result<()>> {
+        self.outcome.lock().clone()
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -240,6 +250,7 @@ pub(crate) struct TxnManager {
     /// Offsets were added to the open transaction (it then needs an EndTxn even with no
     /// partitions).
     offsets_added: bool,
+    lifecycle: Arc<Lifecycle>,
 }
 
 /// The user operations, for matching a retried call with its pending result.
@@ -279,8 +290,10 @@ impl TxnManager {
         transactional_id: String,
         timeout: Duration,
         retry_backoff: Duration,
+        lifecycle: Arc<Lifecycle>,
     ) -> TxnManager {
         TxnManager {
+            lifecycle,
             transactional_id,
             timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
             retry_backoff,
@@ -340,7 +353,7 @@ impl TxnManager {
     }
 
     fn start(&mut self, op: Op) -> Arc<TxnResult> {
-        let r = Arc::new(TxnResult::default());
+        let r = Arc::new(TxnResult::new(self.lifecycle.clone()));
         self.result = Some((op, r.clone()));
         r
     }
@@ -688,7 +701,7 @@ impl TxnManager {
     }
 
     fn retry(&mut self, now: Instant) {
-        self.retry_at = Some(now + self.retry_backoff);
+        self.retry_at = Some(deadline(now, self.retry_backoff));
     }
 
     /// The request failed on the network (or could not be sent): try again after a backoff,
@@ -1068,6 +1081,7 @@ mod tests {
             "t".into(),
             Duration::from_secs(60),
             Duration::from_millis(100),
+            Arc::default(),
         );
         assert!(matches!(m.begin_transaction(), Err(Error::IllegalState(_))));
         assert!(matches!(m.begin_commit(), Err(Error::IllegalState(_))));

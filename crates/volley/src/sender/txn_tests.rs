@@ -811,7 +811,7 @@ fn fenced_producer_fails_fatally() {
     let e = sim.error(b);
     assert!(e.is_fatal(), "{e:?}");
     assert_eq!(e.code(), Some(KafkaCode::INVALID_PRODUCER_EPOCH));
-    let fatal = sim.shared.fatal.lock().clone().expect("fatal");
+    let fatal = sim.shared.lifecycle.fatal().cloned().expect("fatal");
     assert_eq!(fatal.to_string(), e.to_string());
     assert_fatal_from_now_on(&mut sim, &fatal);
     assert_eq!(sim.log_values(T, 0), vec!["a"], "b was refused");

@@ -1,3 +1,3 @@
 //! Small shared utilities.
 
-pub(crate) mod signal;
+pub(crate) mod time;

@@ -296,7 +296,7 @@ impl Sim {
     /// `Producer::begin_transaction`: refused after a fatal error, else the manager's
     /// (local) transition.
     pub(crate) fn begin_transaction(&mut self) -> Result<()> {
-        if let Some(e) = self.shared.fatal.lock().as_ref() {
+        if let Some(e) = self.shared.lifecycle.fatal() {
             return Err(e.clone());
         }
         self.txn().begin_transaction()
@@ -305,8 +305,7 @@ impl Sim {
     /// Runs until the result is in or `max` has passed; the result, if in.
     pub(crate) fn wait_txn(&mut self, r: &Arc<TxnResult>, max: Duration) -> Option<Result<()>> {
         self.run_until(max, |_| r.is_done());
-        r.is_done()
-            .then(|| r.wait_until(std::time::Instant::now()).expect("done"))
+        r.is_done().then(|| r.try_get().expect("done"))
     }
 
     /// A transactional call as `Producer` makes it (`txn_call`): refused after a fatal error,
@@ -318,7 +317,7 @@ impl Sim {
         max_block: Duration,
         start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
     ) -> Result<()> {
-        if let Some(e) = self.shared.fatal.lock().as_ref() {
+        if let Some(e) = self.shared.lifecycle.fatal() {
             return Err(e.clone());
         }
         let r = start(&mut self.txn())?;
@@ -327,6 +326,7 @@ impl Sim {
             None => Err(Error::Timeout {
                 operation,
                 after: max_block,
+                cause: None,
             }),
         }
     }

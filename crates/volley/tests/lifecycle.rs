@@ -1,0 +1,244 @@
+//! Every wait in the API ends when the producer closes or fails; async calls need no runtime of
+//! Volley's; caller durations saturate; timeouts carry their cause. Against the real broker
+//! (and, for "no broker reachable", a closed port).
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use volley::{Error, Producer, Record};
+
+/// Far below max.block.ms (60 s) in these tests: a wait that ends within this ended because of
+/// the close, not its own bound.
+const PROMPT: Duration = Duration::from_secs(20);
+
+fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> Producer {
+    let mut props = vec![("bootstrap.servers", bootstrap)];
+    props.extend_from_slice(extra);
+    Producer::from_properties(props).expect("producer")
+}
+
+fn closed_port() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// Runs `wait` on another thread, lets it start waiting, runs `close`, and returns what the
+/// wait returned and how long after the close.
+fn wait_then_close<T: Send + 'static>(
+    wait: impl FnOnce() -> T + Send + 'static,
+    close: impl FnOnce(),
+) -> (T, Duration) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(wait());
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    close();
+    let r = rx
+        .recv_timeout(PROMPT)
+        .expect("the wait did not end after the close");
+    (r, start.elapsed())
+}
+
+// Fault 1 (instance): a send waiting for the metadata of a topic that does not exist
+// (max.block.ms = 60 s) ends with Closed as soon as another thread closes the producer, instead
+// of blocking the full 60 s and then reporting UnknownTopic.
+#[test]
+fn close_ends_a_send_waiting_for_metadata() {
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", "60000"),
+            ("allow.auto.create.topics", "false"),
+        ],
+    );
+    let topic = unique_topic("never-created");
+    let p2 = p.clone();
+    let (r, after) = wait_then_close(
+        move || p2.send(Record::new(&topic).value("v")).map(drop),
+        || p.close().expect("close"),
+    );
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    eprintln!("send ended {after:?} after close");
+}
+
+// Fault 1 (instance, async): the same wait in send_async on a tokio runtime ends with Closed,
+// and polling it after the producer's I/O thread (and its runtime) has stopped does not panic.
+#[test]
+fn close_ends_a_send_async_waiting_for_metadata() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", "60000"),
+            ("allow.auto.create.topics", "false"),
+        ],
+    );
+    let topic = unique_topic("never-created-async");
+    let p2 = p.clone();
+    let task = rt.spawn(async move {
+        p2.send_async(Record::new(&topic).value("v"))
+            .await
+            .map(drop)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    p.close().expect("close");
+    let r = rt.block_on(async { tokio::time::timeout(PROMPT, task).await });
+    let r = r
+        .expect("send_async did not end after close")
+        .expect("no panic in the task");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    // After the I/O thread is gone, async calls still answer (and need no timer).
+    let r = block_on(p.send_async(Record::new("t").value("v")));
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    assert!(block_on(p.flush_async()).is_ok());
+}
+
+// Fault 1 (sibling): a transactional call waiting for its coordinator ends with Closed when the
+// producer closes (no broker reachable; max.block.ms = 60 s).
+#[test]
+fn close_ends_a_transactional_call() {
+    let p = producer(
+        &closed_port(),
+        &[
+            ("max.block.ms", "60000"),
+            ("transactional.id", "lifecycle-txn"),
+        ],
+    );
+    let p2 = p.clone();
+    let (r, after) = wait_then_close(
+        move || p2.init_transactions(),
+        || {
+            let _ = p.close_timeout(Duration::ZERO);
+        },
+    );
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    eprintln!("init_transactions ended {after:?} after close");
+}
+
+// Fault 1 (sibling): a thread blocked on a delivery future ends with Closed when another thread
+// forces the close (the record lingers: linger.ms = 10 min, so nothing would resolve it).
+#[test]
+fn forced_close_ends_a_blocked_delivery_future() {
+    let topic = unique_topic("forced-future");
+    create_topic(&topic, 1, &[]);
+    let p = producer(
+        &bootstrap(),
+        &[("linger.ms", "600000"), ("delivery.timeout.ms", "900000")],
+    );
+    let f = p.send(Record::new(&topic).value("lingering")).unwrap();
+    let (r, _) = wait_then_close(
+        move || f.wait(),
+        || {
+            let r = p.close_timeout(Duration::ZERO);
+            assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+        },
+    );
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+}
+
+// Fault 2 (instance, real broker): a flush_async dropped before it completes leaves linger.ms
+// in force: a later record waits for its linger instead of being sent at once.
+#[test]
+fn a_dropped_flush_async_leaves_linger_in_force() {
+    let topic = unique_topic("dropped-flush");
+    create_topic(&topic, 1, &[]);
+    let p = producer(
+        &bootstrap(),
+        &[("linger.ms", "600000"), ("delivery.timeout.ms", "900000")],
+    );
+    let first = p.send(Record::new(&topic).value("first")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A zero timeout polls the flush once (starting it) and drops it.
+    let r = rt.block_on(async { tokio::time::timeout(Duration::ZERO, p.flush_async()).await });
+    assert!(r.is_err(), "the flush could not have finished in zero time");
+    first
+        .wait()
+        .expect("the started flush sent the first record");
+    let second = p.send(Record::new(&topic).value("second")).unwrap();
+    let second = second
+        .wait_timeout(Duration::from_secs(2))
+        .expect_err("the second record lingers (linger.ms = 10 min)");
+    p.flush().unwrap();
+    second.wait().expect("flushed");
+    p.close().unwrap();
+}
+
+// Fault 3: durations at their maximum, passed to methods and as config values (Java's longs),
+// neither panic nor overflow, and the producer works.
+#[test]
+fn maximal_durations_do_not_overflow() {
+    let topic = unique_topic("max-durations");
+    create_topic(&topic, 1, &[]);
+    let max = "9223372036854775807";
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", max),
+            ("metadata.max.age.ms", max),
+            ("metadata.max.idle.ms", max),
+            ("retry.backoff.ms", max),
+            ("retry.backoff.max.ms", max),
+            ("reconnect.backoff.ms", max),
+            ("reconnect.backoff.max.ms", max),
+            ("connections.max.idle.ms", max),
+            ("socket.connection.setup.timeout.ms", max),
+            ("socket.connection.setup.timeout.max.ms", max),
+            ("partitioner.availability.timeout.ms", max),
+        ],
+    );
+    let f = p.send(Record::new(&topic).value("v")).unwrap();
+    p.flush_timeout(Duration::MAX).unwrap();
+    let md = f
+        .wait_timeout(Duration::MAX)
+        .expect("done")
+        .expect("delivered");
+    assert_eq!(md.offset, 0);
+    p.close_timeout(Duration::MAX).unwrap();
+}
+
+// Fault 7 (siblings of the send instance in bad_input.rs): with no broker reachable, every
+// wait that times out carries the last connection error as its cause.
+#[test]
+fn timeouts_carry_the_last_connection_error() {
+    let has_cause = |e: &Error| {
+        let cause = match e {
+            Error::UnknownTopic { cause, .. } | Error::Timeout { cause, .. } => cause.as_deref(),
+            _ => None,
+        };
+        matches!(cause, Some(Error::Network { .. } | Error::Bootstrap { .. }))
+            && e.to_string().contains("last connection error")
+    };
+    let p = producer(&closed_port(), &[("max.block.ms", "1500")]);
+    let e = block_on(p.send_async(Record::new("t").value("v"))).unwrap_err();
+    assert!(
+        matches!(e, Error::UnknownTopic { .. }) && has_cause(&e),
+        "{e}"
+    );
+    let e = p.partitions_for("t").unwrap_err();
+    assert!(has_cause(&e), "{e}");
+    p.close().unwrap();
+
+    let p = producer(
+        &closed_port(),
+        &[("max.block.ms", "1500"), ("transactional.id", "cause-txn")],
+    );
+    let e = p.init_transactions().unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }) && has_cause(&e), "{e}");
+    p.close_timeout(Duration::ZERO).ok();
+}
