@@ -510,7 +510,7 @@ impl Producer {
     /// `max.block.ms`).
     ///
     /// Errors returned here mean the record was not accepted (nothing was sent):
-    /// [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// [`Error::IllegalArgument`] (negative timestamp or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
     /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
     /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
     /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
