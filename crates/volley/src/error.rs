@@ -346,6 +346,10 @@ pub enum Error {
     /// The producer has hit a fatal error and cannot be used any more.
     #[error("fatal producer error: {0}")]
     Fatal(Box<Error>),
+    /// A record (or another argument) that Kafka's Java client refuses outright, such as a
+    /// negative timestamp or partition; the message is Java's.
+    #[error("invalid argument: {0}")]
+    IllegalArgument(String),
     /// The operation is not valid in the producer's current (transaction) state.
     #[error("illegal state: {0}")]
     IllegalState(String),

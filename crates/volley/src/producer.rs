@@ -19,8 +19,8 @@ use crate::lifecycle::{Ends, State};
 use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
 use crate::metrics::{Counters, Metrics};
 use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
-use crate::protocol::record_batch::{self, BatchBuilder, RecordHeader};
-use crate::record::{Record, RecordMetadata};
+use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
+use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
@@ -426,7 +426,7 @@ impl Producer {
     /// `max.block.ms`).
     ///
     /// Errors returned here mean the record was not accepted (nothing was sent):
-    /// [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// [`Error::IllegalArgument`] (negative timestamp or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
     /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
     /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
     /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
@@ -476,38 +476,30 @@ impl Producer {
     }
 
     fn prepare(&self, record: &mut Record<'_>) -> Result<()> {
+        check_record(record)?;
         self.check_usable()?;
         if !self.inner.shared.interceptors.is_empty() {
             self.inner.shared.interceptors.on_send(record);
+            check_record(record)?;
         }
         Ok(())
     }
 
-    /// The record's size bound in its batch, checked against `max.request.size` and
-    /// `buffer.memory`.
+    /// Java's size check (its estimate against `max.request.size` and `buffer.memory`); returns
+    /// the record's own size bound in its batch.
     fn size_check(&self, record: &Record<'_>, headers: &[RecordHeader<'_>]) -> Result<usize> {
-        let bound = BatchBuilder::record_size_upper_bound(
+        let bounds = RecordSizeBounds::of(
             record.key.as_ref().map(|k| k.0.len()),
             record.value.as_ref().map(|v| v.0.len()),
             headers,
         );
-        let size = record_batch::RECORD_BATCH_OVERHEAD + bound;
         let cfg = &self.inner.cfg;
-        if size > cfg.max_request_size {
-            return Err(Error::RecordTooLarge {
-                size,
-                limit: cfg.max_request_size,
-                limit_key: "max.request.size",
-            });
-        }
-        if size > cfg.buffer_memory {
-            return Err(Error::RecordTooLarge {
-                size,
-                limit: cfg.buffer_memory,
-                limit_key: "buffer.memory",
-            });
-        }
-        Ok(bound)
+        ensure_valid_record_size(
+            bounds.batch_estimate,
+            cfg.max_request_size,
+            cfg.buffer_memory,
+        )?;
+        Ok(bounds.in_batch)
     }
 
     fn report_send_error(&self, record: &Record<'_>, e: &Error) {

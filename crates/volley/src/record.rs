@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::error::{Error, Result};
+
 /// Bytes that a record borrows or owns: `&[u8]`, `&[u8; N]`, `&str`, `Vec<u8>`, `String` and
 /// [`bytes::Bytes`] all convert into it. Borrowed data is copied once, into the batch, during
 /// `send`; nothing is kept pointing at it afterwards.
@@ -190,6 +192,75 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The checks the Java client makes on a record before it sends it (`ProducerRecord`'s
+/// constructor): a timestamp, when given, and an explicit partition must not be negative. `send`
+/// makes them first, before the producer's state, metadata or the record's size are looked at,
+/// and again after interceptors have changed the record.
+///
+/// Java's other checks on a record cannot fail here: the topic, header keys and headers are never
+/// null in Rust. The topic name is checked against Kafka's rules once metadata is needed, and
+/// the record's size (see [`ensure_valid_record_size`]) once its partition is known.
+///
+/// ```
+/// use volley::record::check_record;
+/// use volley::{Error, Record};
+/// assert!(check_record(&Record::new("t").timestamp(0).partition(0)).is_ok());
+/// let err = check_record(&Record::new("t").timestamp(-5)).unwrap_err();
+/// assert!(matches!(err, Error::IllegalArgument(_)));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid argument: Invalid timestamp: -5. Timestamp should always be non-negative or null."
+/// );
+/// ```
+pub fn check_record(record: &Record<'_>) -> Result<()> {
+    if let Some(ts) = record.timestamp.filter(|ts| *ts < 0) {
+        return Err(Error::IllegalArgument(format!(
+            "Invalid timestamp: {ts}. Timestamp should always be non-negative or null."
+        )));
+    }
+    if let Some(p) = record.partition.filter(|p| *p < 0) {
+        return Err(Error::IllegalArgument(format!(
+            "Invalid partition: {p}. Partition number should always be non-negative or null."
+        )));
+    }
+    Ok(())
+}
+
+/// The Java producer's size check (`KafkaProducer.ensureValidRecordSize`): `size`, the upper
+/// bound of a batch holding only the record
+/// ([`estimate_batch_size_upper_bound`](crate::protocol::record_batch::estimate_batch_size_upper_bound)),
+/// must not exceed `max.request.size` nor `buffer.memory`; otherwise the record can never be
+/// sent and fails with [`Error::RecordTooLarge`], naming the limit it broke.
+///
+/// ```
+/// use volley::protocol::record_batch::estimate_batch_size_upper_bound;
+/// use volley::record::ensure_valid_record_size;
+/// let limit = 1_048_576; // max.request.size's default
+/// let size = |value_len| estimate_batch_size_upper_bound(None, Some(value_len), &[]);
+/// assert!(ensure_valid_record_size(size(1_048_489), limit, 33_554_432).is_ok());
+/// assert!(ensure_valid_record_size(size(1_048_490), limit, 33_554_432).is_err());
+/// ```
+pub fn ensure_valid_record_size(
+    size: usize,
+    max_request_size: usize,
+    buffer_memory: usize,
+) -> Result<()> {
+    let too_large = |limit, limit_key| {
+        Err(Error::RecordTooLarge {
+            size,
+            limit,
+            limit_key,
+        })
+    };
+    if size > max_request_size {
+        return too_large(max_request_size, "max.request.size");
+    }
+    if size > buffer_memory {
+        return too_large(buffer_memory, "buffer.memory");
+    }
+    Ok(())
+}
+
 /// What the broker acknowledged for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
@@ -206,4 +277,96 @@ pub struct RecordMetadata {
     pub serialized_key_size: i32,
     /// Size of the serialized value in bytes; -1 for a null value.
     pub serialized_value_size: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn illegal_argument(r: Result<()>) -> String {
+        match r {
+            Err(Error::IllegalArgument(m)) => m,
+            other => panic!("expected IllegalArgument, got {other:?}"),
+        }
+    }
+
+    // Regression: a record with timestamp -5 (or -1) was accepted and stored with
+    // CreateTime:-5; Java's ProducerRecord refuses any negative timestamp.
+    #[test]
+    fn negative_timestamps_are_refused_with_javas_message() {
+        for ts in [-5, -1, i64::MIN] {
+            let m = illegal_argument(check_record(&Record::new("t").value("v").timestamp(ts)));
+            assert_eq!(
+                m,
+                format!(
+                    "Invalid timestamp: {ts}. Timestamp should always be non-negative or null."
+                )
+            );
+        }
+        for ts in [0, 1, i64::MAX] {
+            check_record(&Record::new("t").timestamp(ts)).unwrap();
+        }
+        check_record(&Record::new("t")).unwrap();
+    }
+
+    #[test]
+    fn negative_partitions_are_refused_with_javas_message() {
+        for p in [-1, -2, i32::MIN] {
+            let m = illegal_argument(check_record(&Record::new("t").partition(p)));
+            assert_eq!(
+                m,
+                format!(
+                    "Invalid partition: {p}. Partition number should always be non-negative or null."
+                )
+            );
+        }
+        for p in [0, 1, i32::MAX] {
+            check_record(&Record::new("t").partition(p)).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_timestamp_is_checked_before_the_partition_as_in_java() {
+        let m = illegal_argument(check_record(&Record::new("t").partition(-1).timestamp(-1)));
+        assert!(m.starts_with("Invalid timestamp: -1."), "{m}");
+    }
+
+    #[test]
+    fn null_values_and_headers_pass() {
+        let r = Record::new("t")
+            .header(Header::null(""))
+            .header(Header::null("k"))
+            .header(Header::new("k", ""));
+        check_record(&r).unwrap();
+    }
+
+    fn too_large(r: Result<()>) -> (usize, usize, &'static str) {
+        match r {
+            Err(Error::RecordTooLarge {
+                size,
+                limit,
+                limit_key,
+            }) => (size, limit, limit_key),
+            other => panic!("expected RecordTooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn record_size_is_checked_against_max_request_size_then_buffer_memory() {
+        ensure_valid_record_size(1000, 1000, 1000).unwrap();
+        ensure_valid_record_size(0, 0, 0).unwrap();
+        assert_eq!(
+            too_large(ensure_valid_record_size(1001, 1000, 5000)),
+            (1001, 1000, "max.request.size")
+        );
+        assert_eq!(
+            too_large(ensure_valid_record_size(1001, 5000, 1000)),
+            (1001, 1000, "buffer.memory")
+        );
+        // Over both: max.request.size is named, as Java checks it first.
+        assert_eq!(
+            too_large(ensure_valid_record_size(6000, 5000, 1000)),
+            (6000, 5000, "max.request.size")
+        );
+    }
 }

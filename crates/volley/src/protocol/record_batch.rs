@@ -97,6 +97,11 @@ pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 /// Default cap on the bytes [`decode_batches`] decompresses per call: 64 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 64 * 1024 * 1024;
 
+/// The most a record adds to its key, value and headers fields: its length (5), attributes (1),
+/// timestampDelta (10) and offsetDelta (5), at their largest (Java's
+/// `DefaultRecord.MAX_RECORD_OVERHEAD`).
+pub const MAX_RECORD_OVERHEAD: usize = 21;
+
 /// Smallest possible encoded record: length, attributes, timestampDelta,
 /// offsetDelta, keyLength, valueLength and headerCount, one byte each.
 const MIN_RECORD_SIZE: usize = 7;
@@ -211,19 +216,15 @@ impl BatchBuilder {
     /// An upper bound on the encoded size of a record with the given key and
     /// value lengths (`None` = null) and headers, whatever its timestamp and
     /// offset delta. Use it with [`estimated_size`](Self::estimated_size) to
-    /// check a record fits `batch.size` / `max.request.size` before appending.
+    /// check a record fits `batch.size` before appending. (The record's
+    /// `max.request.size` and `buffer.memory` checks use Java's looser
+    /// [`estimate_batch_size_upper_bound`] instead.)
     pub fn record_size_upper_bound(
         key_len: Option<usize>,
         value_len: Option<usize>,
         headers: &[RecordHeader<'_>],
     ) -> usize {
-        let body = 1 // attributes
-            + MAX_VARLONG_LEN // timestampDelta
-            + MAX_VARINT_LEN // offsetDelta
-            + len_field_size(key_len)
-            + len_field_size(value_len)
-            + headers_size(headers);
-        varint_size(clamp_i32(body)) + body
+        RecordSizeBounds::of(key_len, value_len, headers).in_batch
     }
 
     /// The exact number of bytes [`append`](Self::append) would add for this
@@ -626,6 +627,69 @@ fn field<const N: usize>(header: &[u8; RECORD_BATCH_OVERHEAD], at: usize) -> [u8
     out
 }
 
+/// The two size bounds of one record, computed from its key and value lengths (`None` = null)
+/// and headers in one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSizeBounds {
+    /// The most [`BatchBuilder::append`] can add for the record, whatever its timestamp and
+    /// offset delta ([`BatchBuilder::record_size_upper_bound`]): what batch fullness and a new
+    /// batch's buffer are measured with.
+    pub in_batch: usize,
+    /// Java's estimate of a batch holding only this record
+    /// ([`estimate_batch_size_upper_bound`]): what `max.request.size` and `buffer.memory` are
+    /// checked against, so that Volley accepts exactly the records the Java producer accepts.
+    /// Never smaller than `RECORD_BATCH_OVERHEAD + in_batch`.
+    pub batch_estimate: usize,
+}
+
+impl RecordSizeBounds {
+    /// Both bounds of a record with these fields.
+    #[inline]
+    pub fn of(
+        key_len: Option<usize>,
+        value_len: Option<usize>,
+        headers: &[RecordHeader<'_>],
+    ) -> RecordSizeBounds {
+        let fields = fields_size(key_len, value_len, headers);
+        let body = 1 /* attributes */ + MAX_VARLONG_LEN + MAX_VARINT_LEN + fields;
+        RecordSizeBounds {
+            in_batch: varint_size(clamp_i32(body)) + body,
+            batch_estimate: RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD + fields,
+        }
+    }
+}
+
+/// The upper bound the Java producer puts on the size of a batch holding one record with these
+/// fields, for record batch v2 (`AbstractRecords.estimateSizeInBytesUpperBound`, that is
+/// `DefaultRecordBatch.estimateBatchSizeUpperBound`): the 61-byte batch header, the record's
+/// largest overhead ([`MAX_RECORD_OVERHEAD`], 21 bytes, whatever the record's size) and its key,
+/// value and headers fields. It does not depend on the compression codec.
+///
+/// ```
+/// use volley::protocol::record_batch::estimate_batch_size_upper_bound;
+/// // A null key, no headers and a 1,048,490-byte value: 1 byte more than the default
+/// // max.request.size, so the Java producer refuses it.
+/// assert_eq!(estimate_batch_size_upper_bound(None, Some(1_048_490), &[]), 1_048_577);
+/// ```
+pub fn estimate_batch_size_upper_bound(
+    key_len: Option<usize>,
+    value_len: Option<usize>,
+    headers: &[RecordHeader<'_>],
+) -> usize {
+    RecordSizeBounds::of(key_len, value_len, headers).batch_estimate
+}
+
+/// A record's key, value and headers fields as encoded, length prefixes included (Java's
+/// `DefaultRecord.sizeOf`).
+#[inline(always)]
+fn fields_size(
+    key_len: Option<usize>,
+    value_len: Option<usize>,
+    headers: &[RecordHeader<'_>],
+) -> usize {
+    len_field_size(key_len) + len_field_size(value_len) + headers_size(headers)
+}
+
 #[inline(always)]
 fn clamp_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -660,9 +724,7 @@ fn body_size(
 ) -> usize {
     1 + varlong_size(timestamp_delta)
         + varint_size(offset_delta)
-        + len_field_size(key.map(<[u8]>::len))
-        + len_field_size(value.map(<[u8]>::len))
-        + headers_size(headers)
+        + fields_size(key.map(<[u8]>::len), value.map(<[u8]>::len), headers)
 }
 
 // ---------------------------------------------------------------------------

@@ -672,3 +672,106 @@ proptest! {
         let _ = decode_batches_with_limit(&b, 4 << 20);
     }
 }
+
+// Regression: with a null key and no headers, Java refuses a 1,048,490-byte value under the
+// default max.request.size (its estimate is 1,048,577), where Volley used to accept up to
+// 1,048,491 (it used its own, tighter bound).
+#[test]
+fn java_batch_estimate_of_the_max_request_size_boundary() {
+    let est = |v| estimate_batch_size_upper_bound(None, Some(v), &[]);
+    assert_eq!(est(1_048_489), 1_048_576);
+    assert_eq!(est(1_048_490), 1_048_577);
+    // 61 (batch header) + 21 (MAX_RECORD_OVERHEAD) + 1 (null key) + 1 (null value) + 1 (no headers).
+    assert_eq!(estimate_batch_size_upper_bound(None, None, &[]), 85);
+    assert_eq!(estimate_batch_size_upper_bound(Some(0), Some(0), &[]), 85);
+}
+
+#[test]
+fn java_batch_estimate_counts_varint_lengths_and_headers() {
+    let est = estimate_batch_size_upper_bound;
+    // Lengths 63 and 64 take 1 and 2 varint bytes; 8191 and 8192 take 2 and 3.
+    assert_eq!(est(Some(63), None, &[]) - est(None, None, &[]), 63);
+    assert_eq!(est(Some(64), None, &[]) - est(None, None, &[]), 65);
+    assert_eq!(est(None, Some(8191), &[]) - est(None, None, &[]), 8192);
+    assert_eq!(est(None, Some(8192), &[]) - est(None, None, &[]), 8194);
+    // A header: key length + key + value length (+ value); a null value is 1 byte.
+    let null = [RecordHeader {
+        key: "ключ",
+        value: None,
+    }];
+    assert_eq!(est(None, None, &null) - est(None, None, &[]), 1 + 8 + 1);
+    let valued = [RecordHeader {
+        key: "k",
+        value: Some(&[0; 100]),
+    }];
+    assert_eq!(
+        est(None, None, &valued) - est(None, None, &[]),
+        1 + 1 + 2 + 100
+    );
+    // 64 headers: the count takes 2 bytes.
+    let many = vec![
+        RecordHeader {
+            key: "",
+            value: None
+        };
+        64
+    ];
+    assert_eq!(est(None, None, &many) - est(None, None, &[]), 1 + 64 * 2);
+}
+
+// The batch's own bound (fullness, buffer size) is unchanged and never above Java's estimate,
+// so a record that passes the size check always fits the buffer the pool may give it.
+#[test]
+fn in_batch_bound_stays_within_javas_estimate_and_above_the_exact_size() {
+    let headers_sets: [&[RecordHeader<'_>]; 3] = [
+        &[],
+        &[RecordHeader {
+            key: "h",
+            value: Some(b"v"),
+        }],
+        &[
+            RecordHeader {
+                key: "a",
+                value: None,
+            },
+            RecordHeader {
+                key: "bb",
+                value: None,
+            },
+        ],
+    ];
+    let lens: Vec<Option<usize>> = std::iter::once(None)
+        .chain([0, 1, 63, 64, 8191, 8192].map(Some))
+        .collect();
+    for headers in headers_sets {
+        for &key_len in &lens {
+            for &value_len in lens.iter().chain(&[Some(1_048_489), Some(1_048_576)]) {
+                let b = RecordSizeBounds::of(key_len, value_len, headers);
+                assert_eq!(
+                    b.in_batch,
+                    BatchBuilder::record_size_upper_bound(key_len, value_len, headers)
+                );
+                assert_eq!(
+                    b.batch_estimate,
+                    estimate_batch_size_upper_bound(key_len, value_len, headers)
+                );
+                assert!(
+                    RECORD_BATCH_OVERHEAD + b.in_batch <= b.batch_estimate,
+                    "{b:?}"
+                );
+                let key = key_len.map(|n| vec![1u8; n]);
+                let value = value_len.map(|n| vec![2u8; n]);
+                let mut builder = BatchBuilder::new(Vec::new(), TS);
+                for ts in [TS, i64::MAX, 0] {
+                    let exact = builder.record_size(ts, key.as_deref(), value.as_deref(), headers);
+                    assert!(exact <= b.in_batch, "{exact} > {b:?}");
+                    builder.append(ts, key.as_deref(), value.as_deref(), headers);
+                }
+                // A batch of one record is never larger than Java's estimate.
+                let mut one = BatchBuilder::new(Vec::new(), TS);
+                one.append(TS, key.as_deref(), value.as_deref(), headers);
+                assert!(one.estimated_size() <= b.batch_estimate);
+            }
+        }
+    }
+}

@@ -210,17 +210,41 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// Runs the single-file Java program `source` (class `class`, Java 17 or later: `$JAVA` or
+/// `java`) with the test bed's Kafka classpath and `args`, in a fresh temporary directory that
+/// also holds the `files` given (name, contents) and is the working directory. Returns its
+/// stdout; panics (never skips) when Java or the classpath is missing or the program fails.
+pub fn run_java(class: &str, source: &str, files: &[(&str, &str)], args: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("volley-java-{}", unique_topic(class)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join(format!("{class}.java"));
+    std::fs::write(&src, source).unwrap();
+    for (name, contents) in files {
+        std::fs::write(dir.join(name), contents).unwrap();
+    }
+    let cp = kafka(&["classpath"]).trim().to_string();
+    let java = std::env::var_os("JAVA").unwrap_or_else(|| "java".into());
+    let out = Command::new(&java)
+        .args(["-cp", &cp])
+        .arg(&src)
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {java:?} (Java 17 or later is needed): {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "java {class}.java failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("java printed UTF-8")
+}
+
 /// The partitions Kafka's own `Utils.murmur2` (from the kafka-clients jar of the test bed)
 /// gives for `keys` with `partitions` partitions: `toPositive(murmur2(key)) % partitions`.
 pub fn java_partitions(keys: &[String], partitions: i32) -> Vec<i32> {
-    let dir = std::env::temp_dir().join(format!("volley-murmur-{}", unique_topic("j")));
-    std::fs::create_dir_all(&dir).unwrap();
-    let keys_file = dir.join("keys.txt");
-    std::fs::write(&keys_file, keys.join("\n")).unwrap();
-    let src = dir.join("Part.java");
-    std::fs::write(
-        &src,
-        r#"
+    let source = r#"
 import java.nio.charset.StandardCharsets;
 import java.nio.file.*;
 import org.apache.kafka.common.utils.Utils;
@@ -234,27 +258,15 @@ public class Part {
         System.out.print(out);
     }
 }
-"#,
-    )
-    .unwrap();
-    let cp = kafka(&["classpath"]).trim().to_string();
-    let out = Command::new("java")
-        .args(["-cp", &cp])
-        .arg(&src)
-        .arg(&keys_file)
-        .arg(partitions.to_string())
-        .output()
-        .expect("run java");
-    assert!(
-        out.status.success(),
-        "java failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+"#;
+    let keys_file = keys.join("\n");
+    let out = run_java(
+        "Part",
+        source,
+        &[("keys.txt", &keys_file)],
+        &["keys.txt", &partitions.to_string()],
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    let v: Vec<i32> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .collect();
+    let v: Vec<i32> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(v.len(), keys.len());
     v
 }
