@@ -370,12 +370,22 @@ impl ConfigKey {
     /// Reads `text` as this key's value (without running the validator).
     fn parse<T: ConfigValue>(&self, text: &str) -> Result<T> {
         T::parse(text).map_err(|e| match e {
-            Invalid::Expected => Error::config(self.name, self.validator().expected(text)),
+            Invalid::Expected => {
+                Error::config(self.name, self.validator().expected(self.shown(text)))
+            }
             Invalid::Because(why) => Error::config(self.name, why),
         })
     }
 
-    /// Runs this key's validator on a field value.
+    /// `text` as an error message may show it: a password never is.
+    fn shown<'a>(&self, text: &'a str) -> &'a str {
+        match self.kind {
+            Kind::Password => Password::HIDDEN,
+            _ => text,
+        }
+    }
+
+    /// Runs this key's validator on a field value (whose string form hides passwords).
     fn check<T: ConfigValue>(&self, value: &T) -> Result<()> {
         self.validator()
             .check(value.number(), &value.render())

@@ -474,6 +474,12 @@ impl<S: Into<String>> IntoConfig<Option<Password>> for S {
     }
 }
 
+impl IntoConfig<Option<Password>> for Password {
+    fn into_config(self) -> Option<Password> {
+        Some(self).filter(|p| !p.0.is_empty())
+    }
+}
+
 /// Each item may itself be a comma-separated list; blank items are dropped.
 impl<I, S> IntoConfig<Vec<String>> for I
 where
