@@ -51,6 +51,7 @@ pub mod bench_support;
 mod producer;
 pub(crate) mod sender;
 mod shared;
+mod txn;
 mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};
@@ -61,7 +62,7 @@ pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
 pub use record::{Header, Payload, Record, RecordMetadata};
-pub use sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
+pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
 
 // The README's examples are compiled as doc tests.
 #[cfg(doctest)]

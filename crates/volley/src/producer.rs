@@ -21,9 +21,9 @@ use crate::metrics::{Counters, Metrics};
 use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
 use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
-use crate::sender::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
 use crate::util::time;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);

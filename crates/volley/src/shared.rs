@@ -26,7 +26,7 @@ use crate::metadata::Cluster;
 use crate::metrics::Counters;
 use crate::partitioner::StickyPartitioner;
 use crate::protocol::compression::{Compression, CompressionCodec};
-use crate::sender::txn::TxnManager;
+use crate::txn::TxnManager;
 
 /// What a user thread asks of the I/O thread.
 #[derive(Debug, Clone, PartialEq, Eq)]

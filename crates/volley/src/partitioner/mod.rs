@@ -13,16 +13,15 @@
 //!    `partitioner.adaptive.partitioning.enable=true`.
 //!
 //! [`RoundRobinPartitioner`] is Java's `RoundRobinPartitioner`, for users who configure it.
-//! [`NodeLatency`] implements the bookkeeping behind `partitioner.availability.timeout.ms`.
+//! `partitioner.availability.timeout.ms` is applied by the sender, which knows each leader's
+//! connection (see `Sender::update_partition_load`).
 
-pub mod availability;
 pub mod murmur2;
 pub mod round_robin;
 pub mod sticky;
 
 use std::time::Duration;
 
-pub use availability::NodeLatency;
 pub use murmur2::{murmur2, partition_for_key, to_positive};
 pub use round_robin::RoundRobinPartitioner;
 pub use sticky::StickyPartitioner;

@@ -224,8 +224,8 @@ impl StickyPartitioner {
     /// sticky partition picks `partition_ids[i]` with probability proportional to
     /// `max(queue_sizes) + 1 - queue_sizes[i]`, so the longest queue still gets weight 1 and
     /// equal queues give a uniform choice. The caller leaves out partitions without a leader and
-    /// those of nodes that are unavailable per `partitioner.availability.timeout.ms`
-    /// ([`NodeLatency`](super::NodeLatency)). Empty slices clear the stats (Java passes `null`
+    /// those whose leader has had no working connection for longer than
+    /// `partitioner.availability.timeout.ms`. Empty slices clear the stats (Java passes `null`
     /// until every partition of the topic has had a batch, so it stays uniform until then).
     ///
     /// Java skips the table when all sizes are equal and nothing was left out; a uniform table

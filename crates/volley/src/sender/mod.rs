@@ -13,7 +13,6 @@ mod sim;
 #[cfg(test)]
 mod tests;
 mod transactional;
-pub(crate) mod txn;
 #[cfg(test)]
 mod txn_tests;
 
@@ -1067,7 +1066,7 @@ impl Sender {
             if let Some(t) = txn.as_ref() {
                 let open = matches!(
                     t.state(),
-                    txn::TxnState::InTransaction | txn::TxnState::Committing
+                    crate::txn::TxnState::InTransaction | crate::txn::TxnState::Committing
                 );
                 if !open || !t.is_partition_added(&b.topic, b.partition) {
                     return Err(());

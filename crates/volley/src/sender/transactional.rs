@@ -9,10 +9,10 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, TxnOffsetCommitRequest,
 };
 
-use super::txn::{CoordinatorKind, Effects, Target, TxnRequest};
 use super::{Conn, Node, Pending, Sender};
 use crate::error::{Error, ProtocolError};
 use crate::protocol::frame;
+use crate::txn::manager::{CoordinatorKind, Effects, Target, TxnRequest};
 
 /// Which transactional request is in flight.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Sender {
             (
                 t.is_aborting(),
                 t.is_completing(),
-                t.state() == super::txn::TxnState::AbortableError,
+                t.state() == crate::txn::TxnState::AbortableError,
             )
         };
         if aborting || failed {

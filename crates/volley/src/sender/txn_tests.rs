@@ -11,9 +11,9 @@ use kafka_protocol::messages::ApiKey;
 
 use super::idempotence::PidState;
 use super::sim::{Marker, RequestLog, Sim, TxnStatus};
-use super::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
 use crate::config::ProducerConfig;
 use crate::error::{Error, KafkaCode};
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
 
 const T: &str = "t";
 const TXN: &str = "txn-1";

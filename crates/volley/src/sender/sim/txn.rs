@@ -33,7 +33,7 @@ use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
 use super::{encode_response, LogRecord, ProducerEntry, RequestLog, Sim};
 use crate::error::{Error, KafkaCode, Result};
-use crate::sender::txn::{TxnManager, TxnResult};
+use crate::txn::{TxnManager, TxnResult};
 
 /// OPERATION_NOT_ATTEMPTED: another partition of the request failed.
 const OPERATION_NOT_ATTEMPTED: KafkaCode = KafkaCode(55);

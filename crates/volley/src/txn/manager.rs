@@ -27,95 +27,12 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use parking_lot::Mutex;
 
 use crate::error::{Error, KafkaCode, Result};
 use crate::lifecycle::Lifecycle;
+
+use super::{ConsumerGroupMetadata, OffsetAndMetadata, TxnResult, TxnState};
 use crate::util::time::deadline;
-
-/// Java's `TransactionManager.State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnState {
-    /// `init_transactions` not called yet.
-    Uninitialized,
-    /// Getting a producer id and epoch from the coordinator.
-    Initializing,
-    /// No transaction open.
-    Ready,
-    /// A transaction is open.
-    InTransaction,
-    /// `commit_transaction` under way.
-    Committing,
-    /// `abort_transaction` under way.
-    Aborting,
-    /// The transaction failed; only an abort is possible.
-    AbortableError,
-    /// The producer cannot be used any more.
-    Fatal,
-}
-
-impl TxnState {
-    fn can_transition_to(self, to: TxnState) -> bool {
-        use TxnState::*;
-        matches!(
-            (self, to),
-            (_, Fatal)
-                | (Uninitialized, Initializing)
-                | (Initializing, Ready)
-                | (Ready, InTransaction)
-                | (Ready, Initializing)
-                | (InTransaction, Committing)
-                | (InTransaction, Aborting)
-                | (InTransaction, AbortableError)
-                | (Committing, Ready)
-                | (Committing, AbortableError)
-                | (Aborting, Ready)
-                | (Aborting, Initializing)
-                | (AbortableError, Aborting)
-                | (AbortableError, AbortableError)
-        )
-    }
-}
-
-/// The outcome of one transactional call, awaited by the user's thread.
-#[derive(Debug)]
-pub(crate) struct TxnResult {
-    outcome: Mutex<Option<Result<()>>>,
-    /// Notified when the outcome is set: the caller waits on the producer's lifecycle.
-    lifecycle: Arc<Lifecycle>,
-}
-
-impl TxnResult {
-    pub(crate) fn new(lifecycle: Arc<Lifecycle>) -> TxnResult {
-        TxnResult {
-            outcome: Mutex::new(None),
-            lifecycle,
-        }
-    }
-
-    pub(crate) fn complete(&self, r: Result<()>) {
-        let set = {
-            let mut o = self.outcome.lock();
-            let set = o.is_none();
-            if set {
-                *o = Some(r);
-            }
-            set
-        };
-        if set {
-            self.lifecycle.notify();
-        }
-    }
-
-    /// The outcome, once there is one.
-    pub(crate) fn try_get(&self) -> Option<Result<()>> {
-        self.outcome.lock().clone()
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.outcome.lock().is_some()
-    }
-}
 
 /// Which coordinator a request goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,54 +61,6 @@ pub(crate) enum TxnRequest {
 pub(crate) enum CoordinatorKind {
     Transaction,
     Group(String),
-}
-
-/// A consumer's position to commit with the transaction (Java's `OffsetAndMetadata`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The offset of the next record to consume.
-    pub offset: i64,
-    /// The leader epoch of the last consumed record, if known.
-    pub leader_epoch: Option<i32>,
-    /// Free-form metadata.
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset with no metadata.
-    pub fn new(offset: i64) -> OffsetAndMetadata {
-        OffsetAndMetadata {
-            offset,
-            leader_epoch: None,
-            metadata: String::new(),
-        }
-    }
-}
-
-/// The consumer's group membership (Java's `ConsumerGroupMetadata`). For a consumer that is not
-/// a group member (manual assignment), only the group id is set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// The group id.
-    pub group_id: String,
-    /// The generation, or -1.
-    pub generation_id: i32,
-    /// The member id, or empty.
-    pub member_id: String,
-    /// The static member id, if any.
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata for a group id alone (generation -1, no member id).
-    pub fn new(group_id: impl Into<String>) -> ConsumerGroupMetadata {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
-    }
 }
 
 #[derive(Debug)]
