@@ -7,6 +7,7 @@
 //! lets a test drive it through timeouts, lost responses and leader moves deterministically.
 
 pub(crate) mod idempotence;
+mod network;
 pub(crate) mod produce;
 #[cfg(test)]
 mod sim;
@@ -16,7 +17,7 @@ mod transactional;
 #[cfg(test)]
 mod txn_tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +37,7 @@ use crate::shared::{Command, Shared};
 use crate::util::time::deadline;
 
 use idempotence::{Idempotence, PidState};
+use network::{Conn, InFlight, NetworkClient, Node};
 
 /// The sender's share of the configuration.
 #[derive(Debug, Clone)]
@@ -123,65 +125,11 @@ pub(crate) enum Output {
 }
 
 #[derive(Debug)]
-enum Conn {
-    Down,
-    Connecting,
-    Up(BrokerVersions),
-}
-
-#[derive(Debug)]
 enum Pending {
     Produce(Vec<ProducerBatch>),
     Metadata,
     InitProducerId,
     Txn(transactional::TxnPending),
-}
-
-#[derive(Debug)]
-struct InFlight {
-    correlation_id: i32,
-    api: ApiKey,
-    version: i16,
-    sent: Instant,
-    deadline: Instant,
-    pending: Pending,
-}
-
-#[derive(Debug)]
-struct Node {
-    addr: String,
-    conn: Conn,
-    in_flight: VecDeque<InFlight>,
-    last_activity: Instant,
-    failures: u32,
-    next_connect: Instant,
-    /// Since when the node has had a working connection (for the partitioner's availability).
-    unavailable_since: Option<Instant>,
-}
-
-impl Node {
-    fn new(addr: String, now: Instant) -> Node {
-        Node {
-            addr,
-            conn: Conn::Down,
-            in_flight: VecDeque::new(),
-            last_activity: now,
-            failures: 0,
-            next_connect: now,
-            unavailable_since: None,
-        }
-    }
-
-    fn is_up(&self) -> bool {
-        matches!(self.conn, Conn::Up(_))
-    }
-
-    fn produce_in_flight(&self) -> usize {
-        self.in_flight
-            .iter()
-            .filter(|f| matches!(f.pending, Pending::Produce(_)))
-            .count()
-    }
 }
 
 /// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`; the jitter is drawn
@@ -208,9 +156,8 @@ pub(crate) struct Sender {
     cfg: SenderConfig,
     shared: Arc<Shared>,
     metadata: MetadataState,
-    nodes: BTreeMap<i32, Node>,
-    outputs: VecDeque<Output>,
-    next_correlation_id: i32,
+    /// Nodes, connections, requests in flight (Java's `NetworkClient`).
+    net: NetworkClient,
     drain_start: HashMap<i32, usize>,
     /// Partitions with a batch in flight, when `max.in.flight.requests.per.connection` is 1
     /// (strict order without idempotence): topic → partitions.
@@ -238,12 +185,8 @@ impl Sender {
         now: Instant,
         rng: fastrand::Rng,
     ) -> Sender {
-        let mut nodes = BTreeMap::new();
-        for (i, addr) in cfg.bootstrap.iter().enumerate() {
-            // Bootstrap servers get negative ids until metadata names the real brokers.
-            nodes.insert(-(i as i32) - 1, Node::new(addr.clone(), now));
-        }
         Sender {
+            net: NetworkClient::new(&cfg.bootstrap, now),
             metadata: MetadataState::new(
                 now,
                 cfg.metadata_max_age,
@@ -252,9 +195,6 @@ impl Sender {
             ),
             cfg,
             shared,
-            nodes,
-            outputs: VecDeque::new(),
-            next_correlation_id: 0,
             drain_start: HashMap::new(),
             muted: FxHashMap::default(),
             ready_scratch: ReadyCheck::default(),
@@ -278,7 +218,7 @@ impl Sender {
 
     /// The next output for the driver.
     pub(crate) fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.net.poll_output()
     }
 
     /// When the sender next needs a `poll`, if nothing else happens first.
@@ -334,7 +274,7 @@ impl Sender {
 
     /// A connection (with versions negotiated) is up.
     pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
-        if let Some(n) = self.nodes.get_mut(&node) {
+        if let Some(n) = self.net.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Connecting) {
                 n.conn = Conn::Up(versions);
                 n.failures = 0;
@@ -351,7 +291,7 @@ impl Sender {
     pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
         let cfg = &self.cfg;
         self.shared.lifecycle.set_io_error(Some(error.clone()));
-        if let Some(n) = self.nodes.get_mut(&node) {
+        if let Some(n) = self.net.nodes.get_mut(&node) {
             tracing::warn!(node, addr = %n.addr, %error, "connection failed");
             n.conn = Conn::Down;
             n.failures += 1;
@@ -375,7 +315,7 @@ impl Sender {
     }
 
     fn disconnect(&mut self, now: Instant, node: i32, reason: String) {
-        let Some(n) = self.nodes.get_mut(&node) else {
+        let Some(n) = self.net.nodes.get_mut(&node) else {
             return;
         };
         if matches!(n.conn, Conn::Down) && n.in_flight.is_empty() {
@@ -420,7 +360,7 @@ impl Sender {
     /// A response frame arrived on `node`'s connection.
     pub(crate) fn handle_frame(&mut self, now: Instant, node: i32, frame: Bytes) {
         Counters::add(&self.shared.counters.incoming_bytes, frame.len() as u64 + 4);
-        let Some(n) = self.nodes.get_mut(&node) else {
+        let Some(n) = self.net.nodes.get_mut(&node) else {
             return;
         };
         n.last_activity = now;
@@ -522,7 +462,7 @@ impl Sender {
         sent: Instant,
         batches: Vec<ProducerBatch>,
     ) {
-        if let Some(n) = self.nodes.get_mut(&node) {
+        if let Some(n) = self.net.nodes.get_mut(&node) {
             n.in_flight.push_front(InFlight {
                 correlation_id: corr,
                 api,
@@ -535,7 +475,7 @@ impl Sender {
     }
 
     fn close_node(&mut self, now: Instant, node: i32, reason: String) {
-        self.outputs.push_back(Output::Close { node });
+        self.net.outputs.push_back(Output::Close { node });
         self.disconnect(now, node, reason);
     }
 
@@ -557,10 +497,11 @@ impl Sender {
             self.maybe_init_producer_id(now, &mut wake_at);
         }
         self.send_produce(now, &mut wake_at);
-        self.close_idle(now, &mut wake_at);
+        self.net
+            .close_idle(now, self.cfg.connections_max_idle, &mut wake_at);
         // After every send of this poll: a request sent above (metadata, producer id,
         // transactional) must time out even if nothing else wakes the driver.
-        for n in self.nodes.values() {
+        for n in self.net.nodes.values() {
             if let Some(f) = n.in_flight.iter().map(|f| f.deadline).min() {
                 wake_at(f);
             }
@@ -568,7 +509,7 @@ impl Sender {
 
         if self.run == RunState::Closing
             && !self.shared.acc.has_incomplete()
-            && self.nodes.values().all(|n| {
+            && self.net.nodes.values().all(|n| {
                 n.in_flight
                     .iter()
                     .all(|f| !matches!(f.pending, Pending::Produce(_)))
@@ -581,13 +522,7 @@ impl Sender {
     }
 
     fn check_request_timeouts(&mut self, now: Instant) {
-        let expired: Vec<i32> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.in_flight.front().is_some_and(|f| f.deadline <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        for id in self.net.expired_nodes(now) {
             let timeout = self.cfg.request_timeout;
             self.close_node(
                 now,
@@ -597,111 +532,19 @@ impl Sender {
         }
     }
 
-    fn close_idle(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
-        let idle = self.cfg.connections_max_idle;
-        let mut to_close = Vec::new();
-        for (id, n) in &self.nodes {
-            if n.is_up() && n.in_flight.is_empty() {
-                let at = deadline(n.last_activity, idle);
-                if at <= now {
-                    to_close.push(*id);
-                } else {
-                    wake_at(at);
-                }
-            }
-        }
-        for id in to_close {
-            tracing::debug!(
-                node = id,
-                "closing idle connection (connections.max.idle.ms)"
-            );
-            self.outputs.push_back(Output::Close { node: id });
-            if let Some(n) = self.nodes.get_mut(&id) {
-                n.conn = Conn::Down;
-            }
-        }
-    }
-
-    /// The node for a non-produce request: a connected one with the fewest requests in flight,
-    /// or, if none is connected, one to connect to (its connection is started).
+    /// The node for a non-produce request ([`NetworkClient::least_loaded_node`]).
     fn least_loaded_node(
         &mut self,
         now: Instant,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let cluster = self.shared.cluster();
-        let known_brokers = !cluster.brokers.is_empty();
-        let candidate = |id: &i32| !known_brokers || *id >= 0;
-        if let Some((&id, _)) = self
-            .nodes
-            .iter()
-            .filter(|(id, n)| {
-                candidate(id) && n.is_up() && n.in_flight.len() < self.cfg.max_in_flight
-            })
-            .min_by_key(|(_, n)| n.in_flight.len())
-        {
-            return Some(id);
-        }
-        if self
-            .nodes
-            .iter()
-            .any(|(id, n)| candidate(id) && matches!(n.conn, Conn::Connecting))
-        {
-            return None;
-        }
-        // Connect to the node that has waited longest for its backoff.
-        let mut best: Option<(i32, Instant)> = None;
-        for (id, n) in &self.nodes {
-            if candidate(id)
-                && matches!(n.conn, Conn::Down)
-                && best.is_none_or(|(_, t)| n.next_connect < t)
-            {
-                best = Some((*id, n.next_connect));
-            }
-        }
-        // Every known broker unreachable: fall back to the bootstrap servers too.
-        if best.is_none() && known_brokers {
-            for (id, n) in &self.nodes {
-                if matches!(n.conn, Conn::Down) && best.is_none_or(|(_, t)| n.next_connect < t) {
-                    best = Some((*id, n.next_connect));
-                }
-            }
-        }
-        if let Some((id, at)) = best {
-            if at <= now {
-                self.connect(id);
-            } else {
-                wake_at(at);
-            }
-        }
-        None
+        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        self.net
+            .least_loaded_node(now, known_brokers, &self.cfg, &mut self.rng, wake_at)
     }
 
     fn connect(&mut self, node: i32) {
-        if let Some(n) = self.nodes.get_mut(&node) {
-            if matches!(n.conn, Conn::Down) {
-                n.conn = Conn::Connecting;
-                // socket.connection.setup.timeout.ms grows exponentially (with jitter) with the
-                // node's consecutive failures, up to socket.connection.setup.timeout.max.ms.
-                let timeout = backoff(
-                    self.cfg.connection_setup_timeout,
-                    self.cfg.connection_setup_timeout_max,
-                    n.failures + 1,
-                    &mut self.rng,
-                );
-                self.outputs.push_back(Output::Connect {
-                    node,
-                    addr: n.addr.clone(),
-                    timeout,
-                });
-            }
-        }
-    }
-
-    fn next_correlation(&mut self) -> i32 {
-        let c = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
-        c
+        self.net.connect(node, &self.cfg, &mut self.rng);
     }
 
     /// Encodes and queues a non-produce request on `node`.
@@ -712,32 +555,8 @@ impl Sender {
         req: &R,
         pending: Pending,
     ) -> Result<(), Error> {
-        let versions = match &self.nodes[&node].conn {
-            Conn::Up(v) => v,
-            _ => unreachable!("requests go only to connected nodes"),
-        };
-        let addr = self.nodes[&node].addr.clone();
-        let version = versions
-            .negotiate(R::KEY)
-            .map_err(|e| Error::protocol(&addr, e))?;
-        let corr = self.next_correlation();
-        let mut buf = BytesMut::new();
-        frame::encode_request(&mut buf, version, corr, &self.cfg.client_id, req)
-            .map_err(|e| Error::protocol(&addr, e))?;
-        let frame = buf.freeze();
-        Counters::add(&self.shared.counters.outgoing_bytes, frame.len() as u64);
-        let n = self.nodes.get_mut(&node).expect("node exists");
-        n.in_flight.push_back(InFlight {
-            correlation_id: corr,
-            api: R::KEY,
-            version,
-            sent: now,
-            deadline: deadline(now, self.cfg.request_timeout),
-            pending,
-        });
-        n.last_activity = now;
-        self.outputs.push_back(Output::Send { node, frame });
-        Ok(())
+        self.net
+            .send_request(now, node, req, pending, &self.cfg, &self.shared.counters)
     }
 
     // ---------------------------------------------------------------- metadata
@@ -770,19 +589,19 @@ impl Sender {
         let fresh = Cluster::from_response(resp);
         for (id, b) in &fresh.brokers {
             let addr = b.address();
-            match self.nodes.get_mut(id) {
+            match self.net.nodes.get_mut(id) {
                 Some(n) if n.addr == addr => {}
                 Some(n) => {
                     // The broker moved: drop the old connection.
                     n.addr = addr;
                     if !matches!(n.conn, Conn::Down) {
-                        self.outputs.push_back(Output::Close { node: *id });
+                        self.net.outputs.push_back(Output::Close { node: *id });
                         let id = *id;
                         self.disconnect(now, id, "broker address changed".into());
                     }
                 }
                 None => {
-                    self.nodes.insert(*id, Node::new(addr, now));
+                    self.net.nodes.insert(*id, Node::new(addr, now));
                 }
             }
         }
@@ -800,7 +619,7 @@ impl Sender {
 
     fn maybe_init_producer_id(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
         if self.idem.needs_reset && self.idem.state == PidState::Ready {
-            let in_flight = self.nodes.values().any(|n| n.produce_in_flight() > 0);
+            let in_flight = self.net.nodes.values().any(|n| n.produce_in_flight() > 0);
             if in_flight {
                 return;
             }
@@ -821,7 +640,7 @@ impl Sender {
         let Some(node) = self.least_loaded_node(now, wake_at) else {
             return;
         };
-        let versions_ok = match &self.nodes[&node].conn {
+        let versions_ok = match &self.net.nodes[&node].conn {
             Conn::Up(v) => v.negotiate(ApiKey::InitProducerId).unwrap_or(0),
             _ => 0,
         };
@@ -909,13 +728,13 @@ impl Sender {
         for b in self.shared.acc.take_all() {
             self.complete(b, Err(err.clone()));
         }
-        let ids: Vec<i32> = self.nodes.keys().copied().collect();
+        let ids: Vec<i32> = self.net.nodes.keys().copied().collect();
         for id in ids {
-            let n = self.nodes.get_mut(&id).expect("node exists");
+            let n = self.net.nodes.get_mut(&id).expect("node exists");
             let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
             if !matches!(n.conn, Conn::Down) {
                 n.conn = Conn::Down;
-                self.outputs.push_back(Output::Close { node: id });
+                self.net.outputs.push_back(Output::Close { node: id });
             }
             for f in in_flight {
                 if let Pending::Produce(batches) = f.pending {
@@ -973,12 +792,12 @@ impl Sender {
         }
         if !self.cfg.idempotent || self.idem.can_send() {
             for &node in &ready.ready_nodes {
-                if !self.nodes.contains_key(&node) {
+                if !self.net.nodes.contains_key(&node) {
                     continue;
                 }
-                match self.nodes[&node].conn {
+                match self.net.nodes[&node].conn {
                     Conn::Down => {
-                        let at = self.nodes[&node].next_connect;
+                        let at = self.net.nodes[&node].next_connect;
                         if at <= now {
                             self.connect(node);
                         } else {
@@ -993,7 +812,7 @@ impl Sender {
                 // linger.ms, so draining again in this poll would send the batch right behind a
                 // full one (still open, not lingered). The next poll runs `ready` again and
                 // sends what is sendable then.
-                if self.nodes[&node].produce_in_flight() < self.cfg.max_in_flight
+                if self.net.nodes[&node].produce_in_flight() < self.cfg.max_in_flight
                     && self.send_one_request(now, node, &cluster)
                 {
                     wake_at(now);
@@ -1022,7 +841,7 @@ impl Sender {
                     .and_then(|t| t.partitions.get(p as usize))
                     .and_then(|p| p.leader);
                 let unavailable = leader
-                    .and_then(|l| self.nodes.get(&l))
+                    .and_then(|l| self.net.nodes.get(&l))
                     .and_then(|n| n.unavailable_since)
                     .is_some_and(|since| now.saturating_duration_since(since) > timeout);
                 if !unavailable {
@@ -1037,7 +856,7 @@ impl Sender {
     /// Drains one request's worth of batches for `node` and sends it. Returns whether a
     /// request was sent.
     fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
-        let version = match &self.nodes[&node].conn {
+        let version = match &self.net.nodes[&node].conn {
             Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
                 // Transactions use Kafka's transaction protocol version 1 (explicit
                 // AddPartitionsToTxn), which Produce v12 would tell the broker we do not.
@@ -1108,7 +927,7 @@ impl Sender {
         if batches.is_empty() {
             return true;
         }
-        let corr = self.next_correlation();
+        let corr = self.net.next_correlation();
         let mut by_topic: Vec<produce::TopicData<'_>> = Vec::new();
         for b in &batches {
             let bytes = b.closed.as_ref().expect("closed").as_bytes();
@@ -1157,8 +976,8 @@ impl Sender {
                     .push(b.partition);
             }
         }
-        self.outputs.push_back(Output::Send { node, frame });
-        let n = self.nodes.get_mut(&node).expect("node exists");
+        self.net.outputs.push_back(Output::Send { node, frame });
+        let n = self.net.nodes.get_mut(&node).expect("node exists");
         n.last_activity = now;
         if self.cfg.acks == 0 {
             // No response will come: the batches are done once written.

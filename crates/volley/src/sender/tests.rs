@@ -736,7 +736,12 @@ fn acks_zero_completes_on_write_with_offset_minus_one() {
     }
     assert!(sim.requests_of(ApiKey::Produce).iter().all(|r| r.acks == 0));
     assert_eq!(sim.log(T, 0).len() + sim.log(T, 1).len(), 4);
-    assert!(sim.sender.nodes.values().all(|n| n.in_flight.is_empty()));
+    assert!(sim
+        .sender
+        .net
+        .nodes
+        .values()
+        .all(|n| n.in_flight.is_empty()));
 }
 
 // 14. Failure: reconnecting in a tight loop to a broker that refuses connections. Invariant:

@@ -9,7 +9,8 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, TxnOffsetCommitRequest,
 };
 
-use super::{Conn, Node, Pending, Sender};
+use super::network::{Conn, Node};
+use super::{Pending, Sender};
 use crate::error::{Error, ProtocolError};
 use crate::protocol::frame;
 use crate::txn::manager::{CoordinatorKind, Effects, Target, TxnRequest};
@@ -65,7 +66,7 @@ impl Sender {
         // A commit waits for every batch: send them now rather than after linger.ms.
         self.txn_flushing = completing;
         let batches_done = !self.shared.acc.has_incomplete()
-            && self.nodes.values().all(|n| n.produce_in_flight() == 0);
+            && self.net.nodes.values().all(|n| n.produce_in_flight() == 0);
         let next = txn.lock().next_request(now, batches_done);
         let Some((target, request)) = next else {
             if let Some(t) = txn.lock().retry_at() {
@@ -89,7 +90,7 @@ impl Sender {
             TxnRequest::FindCoordinator(mut r, kind) => {
                 // v4+ asks for a list of keys; earlier versions for one key. Only one of the
                 // two fields may be set for the version the connection speaks.
-                let version = match &self.nodes[&node].conn {
+                let version = match &self.net.nodes[&node].conn {
                     Conn::Up(v) => v
                         .negotiate(kafka_protocol::messages::ApiKey::FindCoordinator)
                         .unwrap_or(0),
@@ -152,7 +153,7 @@ impl Sender {
         node: i32,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let n = self.nodes.get(&node)?;
+        let n = self.net.nodes.get(&node)?;
         match n.conn {
             Conn::Up(_) => Some(node),
             Conn::Connecting => None,
@@ -223,11 +224,11 @@ impl Sender {
 
     fn apply_txn_effects(&mut self, now: Instant, effects: Effects) {
         if let Some((id, addr)) = effects.coordinator_address {
-            match self.nodes.get_mut(&id) {
+            match self.net.nodes.get_mut(&id) {
                 Some(n) if n.addr == addr => {}
                 Some(n) => n.addr = addr,
                 None => {
-                    self.nodes.insert(id, Node::new(addr, now));
+                    self.net.nodes.insert(id, Node::new(addr, now));
                 }
             }
         }

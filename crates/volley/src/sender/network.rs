@@ -1,0 +1,275 @@
+//! The sender's network client (Java's `NetworkClient` with `InFlightRequests`): the nodes the
+//! producer knows, their connection state, reconnect backoff and setup timeouts, the requests
+//! in flight on each connection with their correlation ids and deadlines, and idle close.
+//!
+//! Sans IO like the rest of the sender: it queues [`Output`]s for the driver and is told the
+//! time. What a request means (a produce batch, metadata, a transactional step) is the
+//! sender's business: an in-flight request carries a [`Pending`] that the sender gets back
+//! with its response, or when the connection goes down.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::ApiKey;
+
+use super::{backoff, Output, Pending, SenderConfig};
+use crate::error::Error;
+use crate::metrics::Counters;
+use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::util::time::deadline;
+
+/// A node's connection.
+#[derive(Debug)]
+pub(super) enum Conn {
+    Down,
+    Connecting,
+    Up(BrokerVersions),
+}
+
+/// A request written on a connection, waiting for its response.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    pub correlation_id: i32,
+    pub api: ApiKey,
+    pub version: i16,
+    pub sent: Instant,
+    /// `request.timeout.ms` after `sent`.
+    pub deadline: Instant,
+    pub pending: Pending,
+}
+
+/// A broker (or, with a negative id, a bootstrap server) and its connection.
+#[derive(Debug)]
+pub(super) struct Node {
+    pub addr: String,
+    pub conn: Conn,
+    /// In send order; responses come back in the same order.
+    pub in_flight: VecDeque<InFlight>,
+    pub last_activity: Instant,
+    /// Consecutive failed connection attempts (the exponent of the backoff).
+    pub failures: u32,
+    pub next_connect: Instant,
+    /// Since when the node has had no working connection (for the partitioner's
+    /// `partitioner.availability.timeout.ms`).
+    pub unavailable_since: Option<Instant>,
+}
+
+impl Node {
+    pub fn new(addr: String, now: Instant) -> Node {
+        Node {
+            addr,
+            conn: Conn::Down,
+            in_flight: VecDeque::new(),
+            last_activity: now,
+            failures: 0,
+            next_connect: now,
+            unavailable_since: None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.conn, Conn::Up(_))
+    }
+
+    pub fn produce_in_flight(&self) -> usize {
+        self.in_flight
+            .iter()
+            .filter(|f| matches!(f.pending, Pending::Produce(_)))
+            .count()
+    }
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(super) struct NetworkClient {
+    pub nodes: BTreeMap<i32, Node>,
+    pub outputs: VecDeque<Output>,
+    next_correlation_id: i32,
+}
+
+impl NetworkClient {
+    /// A client knowing only the bootstrap servers, which get negative ids until metadata names
+    /// the real brokers.
+    pub fn new(bootstrap: &[String], now: Instant) -> NetworkClient {
+        let nodes = bootstrap
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| (-(i as i32) - 1, Node::new(addr.clone(), now)))
+            .collect();
+        NetworkClient {
+            nodes,
+            outputs: VecDeque::new(),
+            next_correlation_id: 0,
+        }
+    }
+
+    /// The next output for the driver.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next correlation id (non-negative, wrapping).
+    pub fn next_correlation(&mut self) -> i32 {
+        let c = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        c
+    }
+
+    /// Nodes whose oldest request in flight is past its deadline (`request.timeout.ms`).
+    pub fn expired_nodes(&self, now: Instant) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.in_flight.front().is_some_and(|f| f.deadline <= now))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Closes connections idle (nothing in flight) for `idle` (`connections.max.idle.ms`);
+    /// asks to be woken when the next one will be.
+    pub fn close_idle(
+        &mut self,
+        now: Instant,
+        idle: std::time::Duration,
+        wake_at: &mut impl FnMut(Instant),
+    ) {
+        let mut to_close = Vec::new();
+        for (id, n) in &self.nodes {
+            if n.is_up() && n.in_flight.is_empty() {
+                let at = deadline(n.last_activity, idle);
+                if at <= now {
+                    to_close.push(*id);
+                } else {
+                    wake_at(at);
+                }
+            }
+        }
+        for id in to_close {
+            tracing::debug!(
+                node = id,
+                "closing idle connection (connections.max.idle.ms)"
+            );
+            self.outputs.push_back(Output::Close { node: id });
+            if let Some(n) = self.nodes.get_mut(&id) {
+                n.conn = Conn::Down;
+            }
+        }
+    }
+
+    /// The node for a non-produce request: a connected one with the fewest requests in flight,
+    /// or, if none is connected, one to connect to (its connection is started). Once metadata
+    /// has named brokers (`known_brokers`), bootstrap entries are used only when every known
+    /// broker is unreachable.
+    pub fn least_loaded_node(
+        &mut self,
+        now: Instant,
+        known_brokers: bool,
+        cfg: &SenderConfig,
+        rng: &mut fastrand::Rng,
+        wake_at: &mut impl FnMut(Instant),
+    ) -> Option<i32> {
+        let candidate = |id: &i32| !known_brokers || *id >= 0;
+        if let Some((&id, _)) = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| candidate(id) && n.is_up() && n.in_flight.len() < cfg.max_in_flight)
+            .min_by_key(|(_, n)| n.in_flight.len())
+        {
+            return Some(id);
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|(id, n)| candidate(id) && matches!(n.conn, Conn::Connecting))
+        {
+            return None;
+        }
+        // Connect to the node that has waited longest for its backoff.
+        let mut best: Option<(i32, Instant)> = None;
+        for (id, n) in &self.nodes {
+            if candidate(id)
+                && matches!(n.conn, Conn::Down)
+                && best.is_none_or(|(_, t)| n.next_connect < t)
+            {
+                best = Some((*id, n.next_connect));
+            }
+        }
+        // Every known broker unreachable: fall back to the bootstrap servers too.
+        if best.is_none() && known_brokers {
+            for (id, n) in &self.nodes {
+                if matches!(n.conn, Conn::Down) && best.is_none_or(|(_, t)| n.next_connect < t) {
+                    best = Some((*id, n.next_connect));
+                }
+            }
+        }
+        if let Some((id, at)) = best {
+            if at <= now {
+                self.connect(id, cfg, rng);
+            } else {
+                wake_at(at);
+            }
+        }
+        None
+    }
+
+    /// Starts connecting to `node` if its connection is down.
+    pub fn connect(&mut self, node: i32, cfg: &SenderConfig, rng: &mut fastrand::Rng) {
+        if let Some(n) = self.nodes.get_mut(&node) {
+            if matches!(n.conn, Conn::Down) {
+                n.conn = Conn::Connecting;
+                // socket.connection.setup.timeout.ms grows exponentially (with jitter) with the
+                // node's consecutive failures, up to socket.connection.setup.timeout.max.ms.
+                let timeout = backoff(
+                    cfg.connection_setup_timeout,
+                    cfg.connection_setup_timeout_max,
+                    n.failures + 1,
+                    rng,
+                );
+                self.outputs.push_back(Output::Connect {
+                    node,
+                    addr: n.addr.clone(),
+                    timeout,
+                });
+            }
+        }
+    }
+
+    /// Encodes and queues a non-produce request on connected `node`, in flight until its
+    /// response (or `request.timeout.ms`).
+    pub fn send_request<R: Request>(
+        &mut self,
+        now: Instant,
+        node: i32,
+        req: &R,
+        pending: Pending,
+        cfg: &SenderConfig,
+        counters: &Counters,
+    ) -> Result<(), Error> {
+        let versions = match &self.nodes[&node].conn {
+            Conn::Up(v) => v,
+            _ => unreachable!("requests go only to connected nodes"),
+        };
+        let addr = self.nodes[&node].addr.clone();
+        let version = versions
+            .negotiate(R::KEY)
+            .map_err(|e| Error::protocol(&addr, e))?;
+        let corr = self.next_correlation();
+        let mut buf = BytesMut::new();
+        frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)
+            .map_err(|e| Error::protocol(&addr, e))?;
+        let frame = buf.freeze();
+        Counters::add(&counters.outgoing_bytes, frame.len() as u64);
+        let n = self.nodes.get_mut(&node).expect("node exists");
+        n.in_flight.push_back(InFlight {
+            correlation_id: corr,
+            api: R::KEY,
+            version,
+            sent: now,
+            deadline: deadline(now, cfg.request_timeout),
+            pending,
+        });
+        n.last_activity = now;
+        self.outputs.push_back(Output::Send { node, frame });
+        Ok(())
+    }
+}
