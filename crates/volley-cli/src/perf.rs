@@ -338,7 +338,7 @@ fn check(args: PerfArgs) -> Result<Settings, String> {
         .map(|p| java_prop(p))
         .collect::<Result<Vec<_>, _>>()?;
     let file_has_txn_id = match &config_file {
-        Some(f) => read_properties_file(f)?
+        Some(f) => read_properties_file(f, "producer config file")?
             .iter()
             .any(|(k, v)| k.trim() == "transactional.id" && !v.trim().is_empty()),
         None => false,
