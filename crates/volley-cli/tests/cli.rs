@@ -497,8 +497,19 @@ fn perf_rejects_bad_options_with_kafkas_messages() {
     ];
     for (extra, message) in [
         (
-            &["--num-records", "10", "--transactional-id", "tx"][..],
-            "not supported yet",
+            &[
+                "--num-records",
+                "10",
+                "--transactional-id",
+                "tx",
+                "--threads",
+                "2",
+            ][..],
+            "--threads cannot be combined with transactions",
+        ),
+        (
+            &["--num-records", "10", "--transaction-duration-ms", "0"][..],
+            "--transaction-duration-ms should be greater than zero.",
         ),
         (
             &["--num-records", "10", "--threads", "0"][..],
@@ -888,4 +899,85 @@ fn produce_compression_codec_and_deprecated_options_like_java() {
     assert!(!codecs[0].2.is_empty() && codecs[0].2.iter().all(|c| c == "lz4"));
     assert_eq!(codecs[1], codecs[0]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- `volley perf` with transactions ----
+
+/// The number of transaction commit markers in `topic`'s partition 0.
+fn commit_markers(topic: &str) -> usize {
+    let dump = Command::new(kafka_script())
+        .args(["dump-log", topic, "0"])
+        .output()
+        .expect("run scripts/kafka dump-log");
+    text(&dump.stdout)
+        .lines()
+        .filter(|l| l.contains("endTxnMarker: COMMIT"))
+        .count()
+}
+
+#[test]
+fn perf_transactions_commit_every_duration_and_at_the_end() {
+    let bs = bootstrap();
+    let topic = new_topic("perftxn", 1);
+    let txn_id = unique_topic("txn");
+    let stdout = run_perf(&[
+        "--bootstrap-server",
+        &bs,
+        "--topic",
+        &topic,
+        "--num-records",
+        "3000",
+        "--payload-monotonic",
+        // At least a second, so several transactions of 200 ms.
+        "--throughput",
+        "3000",
+        "--transactional-id",
+        &txn_id,
+        "--transaction-duration-ms",
+        "200",
+    ]);
+    let total = regex::Regex::new(TOTAL_LINE).unwrap();
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        total.captures(last).is_some_and(|c| &c[1] == "3000"),
+        "stdout: {stdout}"
+    );
+    let committed = consume_lines(&topic, &["--isolation", "read_committed"], 3001, 5000);
+    assert_eq!(committed.len(), 3000);
+    let values: BTreeSet<u32> = committed
+        .iter()
+        .map(|l| l.rsplit('\t').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values, (0..3000).collect::<BTreeSet<u32>>());
+    let markers = commit_markers(&topic);
+    assert!(
+        (4..=100).contains(&markers),
+        "{markers} commits for a run of 1 s with 200 ms transactions"
+    );
+}
+
+#[test]
+fn perf_transactional_id_in_the_properties_turns_transactions_on() {
+    let bs = bootstrap();
+    let topic = new_topic("perftxnprops", 1);
+    let txn_prop = format!("transactional.id={}", unique_topic("txnprops"));
+    run_perf(&[
+        "--bootstrap-server",
+        &bs,
+        "--topic",
+        &topic,
+        "--num-records",
+        "500",
+        "--record-size",
+        "20",
+        "--throughput",
+        "-1",
+        "--command-property",
+        &txn_prop,
+        "acks=all",
+    ]);
+    let committed = consume_lines(&topic, &["--isolation", "read_committed"], 501, 5000);
+    assert_eq!(committed.len(), 500);
+    // The default duration is 3 s: far longer than 500 records take, so one commit, at the end.
+    assert_eq!(commit_markers(&topic), 1);
 }
