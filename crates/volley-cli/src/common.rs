@@ -20,10 +20,11 @@ pub struct ConfigSources<'a> {
 }
 
 /// Reads a Java `.properties` file into ordered `(key, value)` pairs (UTF-8, or ISO-8859-1 when
-/// it is not valid UTF-8, as Java reads it).
-pub fn read_properties_file(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read producer config file {}: {e}", path.display()))?;
+/// it is not valid UTF-8, as Java reads it). `what` names the file in errors, e.g. "producer
+/// config file".
+pub fn read_properties_file(path: &Path, what: &str) -> Result<Vec<(String, String)>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
     let text = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
@@ -35,7 +36,7 @@ pub fn read_properties_file(path: &Path) -> Result<Vec<(String, String)>, String
 /// names the key at fault.
 pub fn build_config(src: ConfigSources<'_>) -> Result<ProducerConfig, String> {
     let mut props = match src.file {
-        Some(path) => read_properties_file(path)?,
+        Some(path) => read_properties_file(path, "producer config file")?,
         None => Vec::new(),
     };
     props.extend(src.props);
@@ -72,6 +73,15 @@ pub fn parse_key_value(option: &str, s: &str) -> Result<(String, String), String
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("invalid {option} {s:?}: expected KEY=VALUE")),
+    }
+}
+
+/// Kafka's `CommandLineUtils.parseKeyValueArgs` as the console tools use it: `KEY=VALUE`
+/// split at the first `=`, nothing trimmed, and a missing value (`KEY` or `KEY=`) is empty.
+pub fn java_key_value(s: &str) -> (String, String) {
+    match s.split_once('=') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => (s.to_string(), String::new()),
     }
 }
 

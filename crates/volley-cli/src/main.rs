@@ -1,10 +1,13 @@
 //! `volley`: command-line tools on the Volley Kafka producer.
 //!
-//! * `volley produce`: lines from stdin or a file to a topic (like `kafka-console-producer`).
+//! * `volley produce`: Kafka's `kafka-console-producer`, same options and reader properties.
 //! * `volley perf`: Kafka's `kafka-producer-perf-test`, same options and output.
+//!
+//! As with Kafka's tools, a usage error exits with code 1 (clap's default would be 2).
 
 mod common;
 mod java;
+mod line_reader;
 mod perf;
 mod produce;
 
@@ -46,7 +49,14 @@ fn init_logging() {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version go to stdout and succeed; usage errors exit 1, as Kafka's tools.
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     init_logging();
     let code = match cli.command {
         Command::Produce(args) => produce::run(args),

@@ -42,8 +42,14 @@ use crate::java::{self, LetterKernel, SplittableRandom};
                   the records: thread i sends records i, i+N, i+2N, ... with its own random \
                   sequence (--random-seed + i) and 1/N of --throughput; the statistics and the \
                   lines are those of all the records together.\n\n\
-                  Transactions (--transactional-id, --transaction-duration-ms, transactional.id) are \
-                  not supported yet.",
+                  Transactions: with --transactional-id, --transaction-duration-ms or a \
+                  transactional.id in the producer config, the records are sent in transactions as \
+                  Kafka's tool sends them: the producer is initialized with init_transactions, a \
+                  transaction begins before the first record, is committed after the first record \
+                  sent once --transaction-duration-ms (default 3000) has passed since it began, and \
+                  the last one is committed at the end. --transactional-id wins over a \
+                  transactional.id in the config; with neither, the id is performance-producer- \
+                  and a random id. Transactions cannot be combined with --threads.",
     after_help = "Example:\n  volley perf --bootstrap-server localhost:9092 --topic perf --num-records 500000 \\\n      \
                   --record-size 100 --throughput -1 --producer-props acks=1 linger.ms=5",
     group(ArgGroup::new("payload").required(true).args(["record_size", "payload_file", "payload_monotonic"]))
@@ -119,11 +125,15 @@ pub struct PerfArgs {
     #[arg(long = "print-metrics")]
     pub print_metrics: bool,
 
-    /// Not supported yet (Volley has no transactional API yet).
+    /// The transactional id to use (turns transactions on). Takes precedence over a
+    /// transactional.id given with --command-property or --command-config; without any, but
+    /// with --transaction-duration-ms, it is performance-producer- followed by a random id.
     #[arg(long = "transactional-id", value_name = "TRANSACTIONAL-ID")]
     pub transactional_id: Option<String>,
 
-    /// Not supported yet (Volley has no transactional API yet).
+    /// The maximum duration of each transaction (turns transactions on): the transaction is
+    /// committed after the first record sent once this many milliseconds have passed since it
+    /// began. Must be greater than 0; 3000 when transactions are on and it is not given.
     #[arg(
         long = "transaction-duration-ms",
         value_name = "TRANSACTION-DURATION",
@@ -206,6 +216,8 @@ struct Settings {
     random_seed: i64,
     threads: i64,
     print_metrics: bool,
+    /// With transactions: how long each one lasts at most (Java's `transactionDurationMs`).
+    transaction_duration_ms: Option<i64>,
     config: volley::ProducerConfig,
 }
 
@@ -332,27 +344,47 @@ fn check(args: PerfArgs) -> Result<Settings, String> {
         println!("Option --producer.config has been deprecated and will be removed in a future version. Use --command-config instead.");
         config_file = args.producer_config;
     }
-    let props = props_list
+    let mut props = props_list
         .unwrap_or_default()
         .iter()
         .map(|p| java_prop(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let file_has_txn_id = match &config_file {
-        Some(f) => read_properties_file(f)?
-            .iter()
-            .any(|(k, v)| k.trim() == "transactional.id" && !v.trim().is_empty()),
-        None => false,
+    // Transactions (ConfigPostProcessor, lines 709-717): on with --transactional-id,
+    // --transaction-duration-ms or any transactional.id in the properties.
+    let last_txn_id = |list: &[(String, String)]| {
+        list.iter()
+            .rev()
+            .find(|(k, _)| k.trim() == "transactional.id")
+            .map(|(_, v)| v.clone())
     };
-    let props_have_txn_id = props
-        .iter()
-        .any(|(k, v)| k.trim() == "transactional.id" && !v.trim().is_empty());
-    if args.transactional_id.is_some()
-        || args.transaction_duration_ms.is_some()
-        || file_has_txn_id
-        || props_have_txn_id
-    {
-        return Err("transactions are not supported yet by volley perf (--transactional-id, --transaction-duration-ms or transactional.id): the Volley producer has no transactional API yet".into());
-    }
+    let configured_id = match last_txn_id(&props) {
+        Some(id) => Some(id),
+        None => match &config_file {
+            Some(f) => last_txn_id(&read_properties_file(f, "producer config file")?),
+            None => None,
+        },
+    };
+    let transactions = args.transaction_duration_ms.is_some()
+        || args.transactional_id.is_some()
+        || configured_id.is_some();
+    let transaction_duration_ms = if transactions {
+        let id = args
+            .transactional_id
+            .or(configured_id)
+            .unwrap_or_else(|| format!("performance-producer-{}", random_id()));
+        if id.trim().is_empty() {
+            return Err(
+                "Invalid value for configuration transactional.id: String must be non-empty".into(),
+            );
+        }
+        if args.threads > 1 {
+            return Err("--threads cannot be combined with transactions (--transactional-id, --transaction-duration-ms or transactional.id): a transaction belongs to the whole producer.".into());
+        }
+        props.push(("transactional.id".to_string(), id));
+        Some(args.transaction_duration_ms.unwrap_or(3000))
+    } else {
+        None
+    };
     let config = build_config(ConfigSources {
         file: config_file.as_deref(),
         props,
@@ -372,8 +404,36 @@ fn check(args: PerfArgs) -> Result<Settings, String> {
         random_seed: args.random_seed,
         threads: args.threads,
         print_metrics: args.print_metrics,
+        transaction_duration_ms,
         config,
     })
+}
+
+/// A random id like Kafka's `Uuid.randomUuid().toString()`: 16 random bytes in URL-safe
+/// base64 without padding (22 characters).
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = Vec::with_capacity(16);
+    for _ in 0..2 {
+        // Each RandomState has fresh random keys.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        bytes.extend_from_slice(&h.finish().to_le_bytes());
+    }
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 /// `System.currentTimeMillis()`: the wall clock in milliseconds since the epoch. Read once per
@@ -798,6 +858,13 @@ pub fn run(args: PerfArgs) -> i32 {
             return 1;
         }
     };
+    if settings.transaction_duration_ms.is_some() {
+        if let Err(e) = producer.init_transactions() {
+            print_error("perf", format!("init_transactions failed: {e}"));
+            let _ = producer.close();
+            return 1;
+        }
+    }
     let code = run_loop(&settings, &producer, shared, &client_id);
     // Normally closed already; a no-op then.
     let _ = producer.close();
@@ -838,6 +905,9 @@ fn send_loop(
         attempted: 0,
         accepted: 0,
     };
+    // Java's currentTransactionSize and transactionStartTime (one sending thread only).
+    let mut transaction_size: u64 = 0;
+    let mut transaction_start_ms: i64 = 0;
     let mut i = t;
     // `sent.attempted` is this thread's index of record i (Java's i with one thread).
     while i < s.num_records {
@@ -853,6 +923,13 @@ fn send_loop(
         } else {
             decimal(i, &mut mono_buf)
         };
+        if s.transaction_duration_ms.is_some() && transaction_size == 0 {
+            if let Err(e) = producer.begin_transaction() {
+                shared.stop_sending(format!("begin_transaction failed: {e}"));
+                break;
+            }
+            transaction_start_ms = now_ms();
+        }
         // generateKey (lines 186-189).
         let key: Option<&[u8]> = match s.key_distribution {
             KeyDistribution::None => None,
@@ -901,13 +978,47 @@ fn send_loop(
                 break;
             }
         }
+        transaction_size += 1;
+        if let Some(duration) = s.transaction_duration_ms {
+            if duration <= send_start_ms - transaction_start_ms {
+                transaction_size = 0;
+                if !commit(producer, shared) {
+                    break;
+                }
+            }
+        }
         if throttler.should_throttle(sent.attempted, send_start_ms) {
             throttler.throttle();
         }
         sent.attempted += 1;
         i += threads;
     }
+    if s.transaction_duration_ms.is_some() && transaction_size != 0 {
+        if shared.stop.load(Ordering::Relaxed) {
+            // Stopped on an error: do not leave the transaction open (it would hold back
+            // read_committed consumers until transaction.timeout.ms).
+            let _ = producer.abort_transaction();
+        } else {
+            commit(producer, shared);
+        }
+    }
     sent
+}
+
+/// Commits the open transaction (Java's `commitTransaction`). On failure stops the run and, if
+/// the producer can still be used, aborts the transaction rather than leave it open.
+fn commit(producer: &Producer, shared: &Shared) -> bool {
+    match producer.commit_transaction() {
+        Ok(()) => true,
+        Err(e) => {
+            let fatal = e.is_fatal();
+            shared.stop_sending(format!("commit_transaction failed: {e}"));
+            if !fatal {
+                let _ = producer.abort_transaction();
+            }
+            false
+        }
+    }
 }
 
 fn run_loop(s: &Settings, producer: &Producer, shared: &'static Shared, client_id: &str) -> i32 {
@@ -1011,6 +1122,16 @@ mod tests {
         assert!(java_prop("a=b=c").is_err());
         assert!(java_prop("a").is_err());
         assert_eq!(java_prop("a=b=c").unwrap_err(), "Invalid property: a=b=c");
+    }
+
+    #[test]
+    fn random_ids_look_like_kafka_uuids() {
+        let (a, b) = (random_id(), random_id());
+        assert_eq!(a.len(), 22, "{a}");
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, b);
     }
 
     #[test]
