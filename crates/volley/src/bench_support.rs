@@ -2,7 +2,7 @@
 //! API: hidden from the docs and free to change.
 //!
 //! [`SendHarness`] builds the producer's shared state exactly as a [`Producer`](crate::Producer)
-//! does ([`build_shared`](crate::producer::build_shared)), seeds a metadata snapshot with one
+//! does (`Shared::new`), seeds a metadata snapshot with one
 //! topic, and starts no I/O thread, so `send` runs without a network. Full batches stay in
 //! their queues until [`SendHarness::recycle`] completes them (successfully) on the caller's
 //! thread, which gives their buffers back to the pool as the I/O thread would.

@@ -31,7 +31,7 @@
 //! may help, and [`Error::is_fatal`] whether the producer must be closed.
 //!
 //! # Cargo features
-//! - `json`: [`serializer::JsonSerializer`] through serde.
+//! - `json`: `serializer::JsonSerializer` through serde.
 
 pub mod config;
 pub mod error;
