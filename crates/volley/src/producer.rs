@@ -844,14 +844,17 @@ impl Producer {
         let shared = &inner.shared;
         let lifecycle = &shared.lifecycle;
         let first = lifecycle.begin_close();
-        shared.command(Command::Close);
         let mut forced = false;
+        if timeout.is_zero() {
+            // Java's close(Duration.ZERO): a forced close at once, nothing more is sent.
+            forced = lifecycle.force_close();
+            shared.command(Command::ForceClose);
+        } else {
+            shared.command(Command::Close);
+        }
         if inner.on_io_thread() {
-            // From a callback: the I/O thread cannot wait for itself. Force if asked not to wait.
-            if timeout.is_zero() {
-                forced = lifecycle.force_close();
-                shared.command(Command::ForceClose);
-            }
+            // From a callback: the I/O thread cannot wait for itself (forced above if asked not
+            // to wait).
         } else if inner.thread_id.is_some() {
             let stopped = || (lifecycle.state() == State::Stopped).then_some(());
             let deadline = time::deadline(Instant::now(), timeout);
@@ -859,7 +862,7 @@ impl Producer {
                 .wait_blocking(CLOSE_WAIT, Some(deadline), stopped)?
                 .is_none()
             {
-                forced = lifecycle.force_close();
+                forced |= lifecycle.force_close();
                 shared.command(Command::ForceClose);
                 // The I/O thread fails what is left and exits at once.
                 lifecycle.wait_blocking(CLOSE_WAIT, None, stopped)?;
