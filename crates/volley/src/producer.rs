@@ -465,16 +465,6 @@ impl Producer {
             .map(drop)
     }
 
-    /// Like [`send`](Producer::send), awaiting metadata and buffer memory instead of blocking
-    /// the thread (still bounded by `max.block.ms`, with the same errors). Works on any async
-    /// runtime: it needs no timer of the caller's runtime nor of Volley's.
-    ///
-    /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
-    /// not sent) and leaves the producer as if it had not been called.
-    pub async fn send_async(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        self.send_async_inner(record).await
-    }
-
     fn prepare(&self, record: &mut Record<'_>) -> Result<()> {
         check_record(record)?;
         self.check_usable()?;
@@ -631,7 +621,14 @@ impl Producer {
         });
     }
 
-    async fn send_async_inner(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
+    /// Like [`send`](Producer::send), awaiting metadata and buffer memory instead of blocking
+    /// the thread (still bounded by `max.block.ms`, with the same errors). Works on any async
+    /// runtime: it needs no timer of the caller's runtime nor of Volley's.
+    ///
+    /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
+    /// not sent) and leaves the producer as if it had not been called (interceptors' `on_send` may have seen
+    /// the record).
+    pub async fn send_async(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
         let result = match self.prepare(&mut record) {
             Err(e) => Err(e),
             Ok(()) => {

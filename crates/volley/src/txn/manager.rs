@@ -203,6 +203,16 @@ impl TxnManager {
         Ok(())
     }
 
+    /// The error a call gets in `AbortableError`: the failure that made the transaction
+    /// abortable.
+    fn abortable_error(&self) -> Error {
+        abortable(
+            self.last_error
+                .clone()
+                .unwrap_or(Error::IllegalState("transaction failed".into())),
+        )
+    }
+
     fn fatal_error(&self) -> Error {
         match &self.last_error {
             Some(e @ Error::Fatal(_)) => e.clone(),
@@ -270,13 +280,7 @@ impl TxnManager {
     pub(crate) fn maybe_add_partition(&mut self, topic: &Arc<str>, partition: i32) -> Result<()> {
         match self.state {
             TxnState::InTransaction => {}
-            TxnState::AbortableError => {
-                return Err(abortable(
-                    self.last_error
-                        .clone()
-                        .unwrap_or(Error::IllegalState("transaction failed".into())),
-                ))
-            }
+            TxnState::AbortableError => return Err(self.abortable_error()),
             TxnState::Fatal => return Err(self.fatal_error()),
             s => {
                 return Err(Error::IllegalState(format!(
@@ -315,11 +319,7 @@ impl TxnManager {
     fn not_in_transaction(&self, what: &str) -> Error {
         match self.state {
             TxnState::Fatal => self.fatal_error(),
-            TxnState::AbortableError => abortable(
-                self.last_error
-                    .clone()
-                    .unwrap_or(Error::IllegalState("transaction failed".into())),
-            ),
+            TxnState::AbortableError => self.abortable_error(),
             s => Error::IllegalState(format!("{what} needs an open transaction (state {s:?})")),
         }
     }
@@ -332,13 +332,7 @@ impl TxnManager {
         }
         match self.state {
             TxnState::InTransaction => {}
-            TxnState::AbortableError => {
-                return Err(abortable(
-                    self.last_error
-                        .clone()
-                        .unwrap_or(Error::IllegalState("transaction failed".into())),
-                ))
-            }
+            TxnState::AbortableError => return Err(self.abortable_error()),
             _ => return Err(self.not_in_transaction("commit_transaction")),
         }
         self.transition(TxnState::Committing)?;
