@@ -23,7 +23,7 @@ use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
-use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnResult};
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnResult};
 use crate::util::time;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -891,20 +891,24 @@ impl Producer {
         }
     }
 
-    fn txn_call(
-        &self,
-        operation: &'static str,
-        start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
-    ) -> Result<()> {
-        let lifecycle = &self.inner.shared.lifecycle;
+    /// Hands a transactional call to the I/O thread (`Command::Txn`) and waits up to
+    /// `max.block.ms` for its result. A call repeated after a timeout waits for the pending
+    /// result of the same call instead of starting another.
+    fn txn_call(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+        let shared = &self.inner.shared;
+        let lifecycle = &shared.lifecycle;
         lifecycle.check(Ends::on_close("transactional call after close"))?;
-        let Some(txn) = self.inner.shared.txn.as_ref() else {
+        let Some(txn) = shared.txn.as_ref() else {
             return Err(Error::IllegalState(format!(
                 "{operation} needs a transactional producer (set transactional.id)"
             )));
         };
-        let result = start(&mut txn.lock())?;
-        lifecycle.wake_io();
+        let pending = txn.lock().pending(op.kind());
+        let result = pending.unwrap_or_else(|| {
+            let r = Arc::new(TxnResult::new(lifecycle.clone()));
+            shared.command(Command::Txn(op, r.clone()));
+            r
+        });
         let max_block = self.inner.cfg.max_block;
         let deadline = time::deadline(Instant::now(), max_block);
         match lifecycle.wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get())? {
@@ -922,7 +926,7 @@ impl Producer {
     /// the first transaction. Blocks up to `max.block.ms`; after a [`Error::Timeout`], call it
     /// again to keep waiting for the same initialization.
     pub fn init_transactions(&self) -> Result<()> {
-        self.txn_call("init_transactions", |t| t.begin_init())
+        self.txn_call("init_transactions", TxnOp::Init)
     }
 
     /// Starts a transaction. Records sent from now on belong to it until it is committed or
@@ -956,9 +960,10 @@ impl Producer {
             .map(|((t, p), o)| ((t.into(), p), o))
             .collect();
         let group = group.clone();
-        self.txn_call("send_offsets_to_transaction", move |t| {
-            t.begin_send_offsets(offsets, group)
-        })
+        self.txn_call(
+            "send_offsets_to_transaction",
+            TxnOp::SendOffsets { offsets, group },
+        )
     }
 
     /// Commits the open transaction: sends every queued record at once, waits for all of them,
@@ -967,14 +972,14 @@ impl Producer {
     /// a [`Error::Timeout`] does not abort anything: call `commit_transaction` again to keep
     /// waiting for the same commit.
     pub fn commit_transaction(&self) -> Result<()> {
-        self.txn_call("commit_transaction", |t| t.begin_commit())
+        self.txn_call("commit_transaction", TxnOp::Commit)
     }
 
     /// Aborts the open transaction: records not yet sent fail, records in flight finish, and
     /// the coordinator writes abort markers so that `read_committed` consumers skip the
     /// transaction's records. Blocks up to `max.block.ms`; call again after a timeout.
     pub fn abort_transaction(&self) -> Result<()> {
-        self.txn_call("abort_transaction", |t| t.begin_abort())
+        self.txn_call("abort_transaction", TxnOp::Abort)
     }
 
     /// The partitions of `topic`, waiting up to `max.block.ms` for metadata.

@@ -5,7 +5,7 @@
 //!   partition queues (the accumulator), the sticky partitioner; with the interceptors and the
 //!   transaction manager's send-side check that the send path calls, and the metric counters.
 //! * [`Command`]s: everything else the user side asks of the I/O side (a topic to look up, a
-//!   close, a forced close). The driver turns each into a `Sender::handle_*` call, so the sender
+//!   close, a forced close, a transactional call). The driver turns each into a `Sender::handle_*` call, so the sender
 //!   changes only through events and `poll(now)`.
 //! * The [`Lifecycle`]: the producer's state, its fatal error and the one signal that every
 //!   wait selects on.
@@ -26,10 +26,10 @@ use crate::metadata::Cluster;
 use crate::metrics::Counters;
 use crate::partitioner::StickyPartitioner;
 use crate::protocol::compression::{Compression, CompressionCodec};
-use crate::txn::TxnManager;
+use crate::txn::{TxnManager, TxnOp, TxnResult};
 
 /// What a user thread asks of the I/O thread.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Command {
     /// A send waits for this topic's metadata (`Sender::handle_want_topic`).
     WantTopic(Arc<str>),
@@ -38,6 +38,10 @@ pub(crate) enum Command {
     /// A close whose timeout passed: fail everything left, then stop
     /// (`Sender::handle_force_close`).
     ForceClose,
+    /// A transactional call (`init_transactions`, `send_offsets_to_transaction`,
+    /// `commit_transaction`, `abort_transaction`), ending with this result
+    /// (`Sender::handle_txn_command`).
+    Txn(TxnOp, Arc<TxnResult>),
 }
 
 /// The I/O thread's end of the command queue.
@@ -55,7 +59,8 @@ pub(crate) struct Shared {
     pub sticky: StickyPartitioner,
     pub interceptors: Interceptors,
     /// The transaction manager, with a `transactional.id`: the send path checks the state and
-    /// records the partitions of the open transaction; user calls queue work for the sender.
+    /// records the partitions of the open transaction (`begin_transaction` and
+    /// `maybe_add_partition`, synchronous as in Java); every other call is a `Command::Txn`.
     pub txn: Option<Mutex<TxnManager>>,
     pub counters: Counters,
     commands: mpsc::UnboundedSender<Command>,

@@ -234,6 +234,29 @@ impl Sender {
             Command::WantTopic(t) => self.handle_want_topic(now, &t),
             Command::Close => self.handle_close(now),
             Command::ForceClose => self.handle_force_close(now),
+            Command::Txn(op, result) => self.handle_txn_command(now, op, result),
+        }
+    }
+
+    /// A user's transactional call: started on the transaction manager (or joined to the
+    /// pending result of the same call); its errors (an illegal transition, a fatal or
+    /// abortable state) end `result` at once.
+    pub(crate) fn handle_txn_command(
+        &mut self,
+        _now: Instant,
+        op: crate::txn::TxnOp,
+        result: Arc<crate::txn::TxnResult>,
+    ) {
+        let Some(txn) = self.shared.txn.as_ref() else {
+            result.complete(Err(Error::IllegalState(
+                "a transactional call needs a transactional producer (set transactional.id)".into(),
+            )));
+            return;
+        };
+        let started = txn.lock().begin(op);
+        match started {
+            Ok(r) => r.forward_to(result),
+            Err(e) => result.complete(Err(e)),
         }
     }
 

@@ -13,7 +13,8 @@ use super::idempotence::PidState;
 use super::sim::{Marker, RequestLog, Sim, TxnStatus};
 use crate::config::ProducerConfig;
 use crate::error::{Error, KafkaCode};
-use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
+use crate::shared::Command;
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnState};
 
 const T: &str = "t";
 const TXN: &str = "txn-1";
@@ -64,7 +65,7 @@ fn transactional(
 }
 
 fn init(sim: &mut Sim) {
-    sim.txn_call("init_transactions", secs(60), |t| t.begin_init())
+    sim.txn_call("init_transactions", secs(60), TxnOp::Init)
         .expect("init_transactions");
 }
 
@@ -73,11 +74,11 @@ fn begin(sim: &mut Sim) {
 }
 
 fn commit(sim: &mut Sim) -> crate::error::Result<()> {
-    sim.txn_call("commit_transaction", secs(60), |t| t.begin_commit())
+    sim.txn_call("commit_transaction", secs(60), TxnOp::Commit)
 }
 
 fn abort(sim: &mut Sim) -> crate::error::Result<()> {
-    sim.txn_call("abort_transaction", secs(60), |t| t.begin_abort())
+    sim.txn_call("abort_transaction", secs(60), TxnOp::Abort)
 }
 
 /// The data records of the partition's log are `values`, in order, each once, and within each
@@ -472,6 +473,38 @@ fn concurrent_transactions_on_init_is_retried_after_backoff() {
     ));
 }
 
+// Failure: a transactional call handed to the I/O thread twice (two threads, or a retry before
+// the first command was handled) starts two commits, or one caller never hears the outcome; an
+// illegal call is not refused. Invariant: calls are Command::Txn handled by the sender; a second
+// command for the same call joins the pending result and both end with its outcome; an illegal
+// transition ends its result with IllegalState at once.
+#[test]
+fn transactional_commands_join_the_pending_call_and_refuse_illegal_ones() {
+    let mut sim = transactional(&[1], &[1], |_| {});
+    let lifecycle = sim.shared.lifecycle.clone();
+    let result = || Arc::new(crate::txn::TxnResult::new(lifecycle.clone()));
+    let commit_early = result();
+    sim.shared
+        .command(Command::Txn(TxnOp::Commit, commit_early.clone()));
+    sim.poll();
+    assert!(
+        matches!(commit_early.try_get(), Some(Err(Error::IllegalState(_)))),
+        "{:?}",
+        commit_early.try_get()
+    );
+    init(&mut sim);
+    begin(&mut sim);
+    sim.send(T, 0, "a");
+    let (c1, c2) = (result(), result());
+    sim.shared.command(Command::Txn(TxnOp::Commit, c1.clone()));
+    sim.shared.command(Command::Txn(TxnOp::Commit, c2.clone()));
+    assert!(sim.run_until(secs(10), |_| c1.is_done() && c2.is_done()));
+    assert!(matches!(c1.try_get(), Some(Ok(()))), "{:?}", c1.try_get());
+    assert!(matches!(c2.try_get(), Some(Ok(()))), "{:?}", c2.try_get());
+    assert_eq!(sim.requests_of(ApiKey::EndTxn).len(), 1, "one commit");
+    assert_eq!(sim.txn().state(), TxnState::Ready);
+}
+
 // T2. Failure: commit_transaction times out for the user (EndTxn answers lost, the coordinator
 // silent past max.block.ms) and the producer gives up on the commit, starts it over, or turns it
 // into an abort. Invariant: the timeout returns Error::Timeout with the commit still under way;
@@ -488,7 +521,7 @@ fn commit_that_times_out_is_retried_and_never_becomes_an_abort() {
     sim.drop_responses(ApiKey::EndTxn, 2);
 
     let max_block = ms(1500);
-    let first = sim.txn_call("commit_transaction", max_block, |t| t.begin_commit());
+    let first = sim.txn_call("commit_transaction", max_block, TxnOp::Commit);
     assert!(matches!(first, Err(Error::Timeout { .. })), "{first:?}");
     assert_eq!(sim.txn().state(), TxnState::Committing);
     let r1 = sim.txn().begin_commit().expect("same commit");
@@ -500,7 +533,7 @@ fn commit_that_times_out_is_retried_and_never_becomes_an_abort() {
     );
     let mut calls = 1;
     loop {
-        match sim.txn_call("commit_transaction", max_block, |t| t.begin_commit()) {
+        match sim.txn_call("commit_transaction", max_block, TxnOp::Commit) {
             Ok(()) => break,
             Err(Error::Timeout { .. }) => calls += 1,
             Err(e) => panic!("commit failed: {e}"),
@@ -790,7 +823,7 @@ fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
     same(commit(sim).expect_err("commit"));
     same(abort(sim).expect_err("abort"));
     same(sim.try_send(T, 0, "late").expect_err("send"));
-    let init = sim.txn_call("init_transactions", secs(1), |t| t.begin_init());
+    let init = sim.txn_call("init_transactions", secs(1), TxnOp::Init);
     same(init.expect_err("init"));
     same(sim.begin_transaction().expect_err("begin"));
     assert_eq!(sim.txn().state(), TxnState::Fatal);
@@ -855,9 +888,11 @@ fn offsets_are_committed_only_with_the_transaction() {
     let offsets = |o: i64| BTreeMap::from([(("in".to_string(), 0), OffsetAndMetadata::new(o))]);
     let send_offsets = |sim: &mut Sim, o: i64| {
         let g = group.clone();
-        sim.txn_call("send_offsets_to_transaction", secs(60), move |t| {
-            t.begin_send_offsets(offsets(o), g)
-        })
+        let op = TxnOp::SendOffsets {
+            offsets: offsets(o),
+            group: g,
+        };
+        sim.txn_call("send_offsets_to_transaction", secs(60), op)
     };
     let committed = |sim: &Sim| {
         sim.committed_offsets("g")

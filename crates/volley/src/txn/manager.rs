@@ -31,7 +31,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::{Error, KafkaCode, Result};
 use crate::lifecycle::Lifecycle;
 
-use super::{ConsumerGroupMetadata, OffsetAndMetadata, TxnResult, TxnState};
+use super::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnResult, TxnState};
 use crate::util::time::deadline;
 
 /// Which coordinator a request goes to.
@@ -223,8 +223,19 @@ impl TxnManager {
         }
     }
 
+    /// Starts a user's transactional call (handed over as `Command::Txn`): its result, or the
+    /// pending result of the same call made earlier.
+    pub(crate) fn begin(&mut self, op: TxnOp) -> Result<Arc<TxnResult>> {
+        match op {
+            TxnOp::Init => self.begin_init(),
+            TxnOp::SendOffsets { offsets, group } => self.begin_send_offsets(offsets, group),
+            TxnOp::Commit => self.begin_commit(),
+            TxnOp::Abort => self.begin_abort(),
+        }
+    }
+
     /// A pending result of the same operation, to wait on again after a timeout.
-    fn pending(&self, op: Op) -> Option<Arc<TxnResult>> {
+    pub(crate) fn pending(&self, op: Op) -> Option<Arc<TxnResult>> {
         match &self.result {
             Some((o, r)) if *o == op && !r.is_done() => Some(r.clone()),
             _ => None,

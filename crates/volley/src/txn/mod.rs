@@ -6,6 +6,7 @@
 
 pub(crate) mod manager;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 use crate::error::Result;
 use crate::lifecycle::Lifecycle;
 
-pub(crate) use manager::TxnManager;
+pub(crate) use manager::{Op, TxnManager};
 
 /// Java's `TransactionManager.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +60,47 @@ impl TxnState {
     }
 }
 
+/// A transactional call that a user thread hands to the I/O thread (`Command::Txn`), which
+/// starts it on the [`TxnManager`].
+#[derive(Debug, Clone)]
+pub(crate) enum TxnOp {
+    /// `init_transactions`.
+    Init,
+    /// `send_offsets_to_transaction`.
+    SendOffsets {
+        offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+        group: ConsumerGroupMetadata,
+    },
+    /// `commit_transaction`.
+    Commit,
+    /// `abort_transaction`.
+    Abort,
+}
+
+impl TxnOp {
+    /// Which user operation this is (a call repeated after a timeout waits for the pending
+    /// result of the same operation).
+    pub(crate) fn kind(&self) -> Op {
+        match self {
+            TxnOp::Init => Op::Init,
+            TxnOp::SendOffsets { .. } => Op::SendOffsets,
+            TxnOp::Commit => Op::Commit,
+            TxnOp::Abort => Op::Abort,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    result: Option<Result<()>>,
+    /// Results that end with this one (a call whose operation was already pending).
+    followers: Vec<Arc<TxnResult>>,
+}
+
 /// The outcome of one transactional call, awaited by the user's thread.
 #[derive(Debug)]
 pub(crate) struct TxnResult {
-    outcome: Mutex<Option<Result<()>>>,
+    outcome: Mutex<Outcome>,
     /// Notified when the outcome is set: the caller waits on the producer's lifecycle.
     lifecycle: Arc<Lifecycle>,
 }
@@ -70,32 +108,51 @@ pub(crate) struct TxnResult {
 impl TxnResult {
     pub(crate) fn new(lifecycle: Arc<Lifecycle>) -> TxnResult {
         TxnResult {
-            outcome: Mutex::new(None),
+            outcome: Mutex::new(Outcome::default()),
             lifecycle,
         }
     }
 
+    /// Sets the outcome (once; later calls change nothing) and hands it to the followers.
     pub(crate) fn complete(&self, r: Result<()>) {
-        let set = {
+        let followers = {
             let mut o = self.outcome.lock();
-            let set = o.is_none();
-            if set {
-                *o = Some(r);
+            if o.result.is_some() {
+                return;
             }
-            set
+            o.result = Some(r.clone());
+            std::mem::take(&mut o.followers)
         };
-        if set {
-            self.lifecycle.notify();
+        for f in followers {
+            f.complete(r.clone());
+        }
+        self.lifecycle.notify();
+    }
+
+    /// Makes `other` end with this result (now, if it already has one).
+    pub(crate) fn forward_to(&self, other: Arc<TxnResult>) {
+        let done = {
+            let mut o = self.outcome.lock();
+            match &o.result {
+                Some(r) => Some(r.clone()),
+                None => {
+                    o.followers.push(other.clone());
+                    None
+                }
+            }
+        };
+        if let Some(r) = done {
+            other.complete(r);
         }
     }
 
     /// The outcome, once there is one.
     pub(crate) fn try_get(&self) -> Option<Result<()>> {
-        self.outcome.lock().clone()
+        self.outcome.lock().result.clone()
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.outcome.lock().is_some()
+        self.outcome.lock().result.is_some()
     }
 }
 

@@ -33,7 +33,8 @@ use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
 use super::{encode_response, LogRecord, ProducerEntry, RequestLog, Sim};
 use crate::error::{Error, KafkaCode, Result};
-use crate::txn::{TxnManager, TxnResult};
+use crate::shared::Command;
+use crate::txn::{TxnManager, TxnOp, TxnResult};
 
 /// OPERATION_NOT_ATTEMPTED: another partition of the request failed.
 const OPERATION_NOT_ATTEMPTED: KafkaCode = KafkaCode(55);
@@ -309,18 +310,24 @@ impl Sim {
     }
 
     /// A transactional call as `Producer` makes it (`txn_call`): refused after a fatal error,
-    /// otherwise started on the manager and waited for up to `max_block` of simulated time
-    /// (then `Error::Timeout`, the work going on).
+    /// otherwise the pending result of the same call, or a new one handed to the sender as a
+    /// `Command::Txn`, waited for up to `max_block` of simulated time (then `Error::Timeout`,
+    /// the work going on).
     pub(crate) fn txn_call(
         &mut self,
         operation: &'static str,
         max_block: Duration,
-        start: impl FnOnce(&mut TxnManager) -> Result<Arc<TxnResult>>,
+        op: TxnOp,
     ) -> Result<()> {
         if let Some(e) = self.shared.lifecycle.fatal() {
             return Err(e.clone());
         }
-        let r = start(&mut self.txn())?;
+        let pending = self.txn().pending(op.kind());
+        let r = pending.unwrap_or_else(|| {
+            let r = Arc::new(TxnResult::new(self.shared.lifecycle.clone()));
+            self.shared.command(Command::Txn(op, r.clone()));
+            r
+        });
         match self.wait_txn(&r, max_block) {
             Some(res) => res,
             None => Err(Error::Timeout {
