@@ -1,7 +1,9 @@
 //! The transaction manager: Java's `TransactionManager` state machine, sans IO.
 //!
-//! User threads call the `begin_*` methods (through `Producer`), which check the transition,
-//! queue the work and hand back a [`TxnResult`] to wait on. The sender asks
+//! A user's call reaches the sender as a `Command::Txn`, which calls [`TxnManager::begin`]
+//! (the `begin_*` methods): they check the transition, queue the work and hand back a
+//! [`TxnResult`] that the caller waits on. `begin_transaction` and `maybe_add_partition` are
+//! called by user threads directly (synchronous, as in Java). The sender asks
 //! [`TxnManager::next_request`] for the next request to send (FindCoordinator, InitProducerId,
 //! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn), one at a time, and feeds
 //! each response back; the manager classes every error as retriable (the same request again,
