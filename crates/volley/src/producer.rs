@@ -626,8 +626,8 @@ impl Producer {
     /// runtime: it needs no timer of the caller's runtime nor of Volley's.
     ///
     /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
-    /// not sent) and leaves the producer as if it had not been called (interceptors' `on_send` may have seen
-    /// the record).
+    /// not sent) and leaves the producer as if it had not been called (interceptors' `on_send`
+    /// may have seen the record).
     pub async fn send_async(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
         let result = match self.prepare(&mut record) {
             Err(e) => Err(e),
