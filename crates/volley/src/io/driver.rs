@@ -44,6 +44,8 @@ enum Event {
         generation: u64,
         error: Error,
     },
+    /// A connection's writer wrote everything queued and stopped (its queue was closed).
+    WriterDone { node: i32, generation: u64 },
 }
 
 struct ConnHandle {
@@ -186,6 +188,35 @@ async fn run(
         }
         lifecycle.fire_timers(Instant::now());
     }
+    flush_writers(&mut conns, &mut events_rx, options.request_timeout).await;
+}
+
+/// After a graceful finish: lets every open connection write what is still queued (acks=0
+/// batches count as done once handed to the writer) before the connections close, bounded by
+/// `request.timeout.ms`. A forced close has already dropped its connections.
+async fn flush_writers(
+    conns: &mut HashMap<i32, ConnHandle>,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    bound: std::time::Duration,
+) {
+    // Closing a writer's queue lets it drain and then report WriterDone.
+    let mut open = conns.values_mut().filter_map(|c| c.writer.take()).count();
+    let deadline = crate::util::time::deadline(Instant::now(), bound);
+    while open > 0 {
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(Some(Event::WriterDone { node, generation }))
+            | Ok(Some(Event::Closed {
+                node, generation, ..
+            })) => {
+                if conns.get(&node).is_some_and(|c| c.generation == generation) {
+                    conns.remove(&node);
+                    open -= 1;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
     conns.clear();
 }
 
@@ -232,6 +263,8 @@ fn handle(sender: &mut Sender, conns: &mut HashMap<i32, ConnHandle>, ev: Event) 
                 sender.handle_frame(now, node, frame);
             }
         }
+        // Only awaited when the driver finishes (`flush_writers`).
+        Event::WriterDone { .. } => {}
         Event::Closed {
             node,
             generation,
@@ -280,6 +313,8 @@ async fn connect_task(
                 return;
             }
         }
+        let _ = wr.flush().await;
+        let _ = ev_w.send(Event::WriterDone { node, generation });
     });
     let _ = events.send(Event::Connected {
         node,
