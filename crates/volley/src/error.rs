@@ -53,8 +53,14 @@ impl KafkaCode {
     pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: KafkaCode = KafkaCode(20);
     /// TOPIC_AUTHORIZATION_FAILED (29).
     pub const TOPIC_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(29);
+    /// GROUP_AUTHORIZATION_FAILED (30).
+    pub const GROUP_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(30);
     /// CLUSTER_AUTHORIZATION_FAILED (31).
     pub const CLUSTER_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(31);
+    /// UNSUPPORTED_SASL_MECHANISM (33).
+    pub const UNSUPPORTED_SASL_MECHANISM: KafkaCode = KafkaCode(33);
+    /// ILLEGAL_SASL_STATE (34).
+    pub const ILLEGAL_SASL_STATE: KafkaCode = KafkaCode(34);
     /// UNSUPPORTED_VERSION (35).
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
     /// OUT_OF_ORDER_SEQUENCE_NUMBER (45).
@@ -75,6 +81,8 @@ impl KafkaCode {
     pub const TRANSACTION_COORDINATOR_FENCED: KafkaCode = KafkaCode(52);
     /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(53);
+    /// SASL_AUTHENTICATION_FAILED (58).
+    pub const SASL_AUTHENTICATION_FAILED: KafkaCode = KafkaCode(58);
     /// UNKNOWN_PRODUCER_ID (59).
     pub const UNKNOWN_PRODUCER_ID: KafkaCode = KafkaCode(59);
     /// KAFKA_STORAGE_ERROR (56).
@@ -353,9 +361,75 @@ pub enum Error {
     /// The operation is not valid in the producer's current (transaction) state.
     #[error("illegal state: {0}")]
     IllegalState(String),
+    /// SASL authentication with a broker failed: wrong credentials, a mechanism the broker does
+    /// not enable, or a token provider that failed (Java's `AuthenticationException`). Not
+    /// retried blindly: sends, transactional calls and pending records fail with it until a
+    /// later connection authenticates.
+    #[error("authentication with {broker} failed ({mechanism}): {message}")]
+    Authentication {
+        /// The broker's address.
+        broker: String,
+        /// The SASL mechanism (`PLAIN`, `SCRAM-SHA-512`, ...).
+        mechanism: String,
+        /// What failed; never a secret.
+        message: String,
+    },
+    /// The TLS connection to a broker could not be set up (Java's `SslAuthenticationException`).
+    #[error("TLS error with {broker}: {kind}: {message}")]
+    Tls {
+        /// The broker's address.
+        broker: String,
+        /// What kind of failure.
+        kind: TlsErrorKind,
+        /// Details (rustls's message, the certificate's names, ...).
+        message: String,
+    },
+    /// The broker refused the operation to this principal: TOPIC_AUTHORIZATION_FAILED,
+    /// CLUSTER_AUTHORIZATION_FAILED or TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Java's
+    /// `AuthorizationException` subclasses). Not retriable.
+    #[error("not authorized: {code} for {resource}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Authorization {
+        /// The error code, which says what kind of resource was refused.
+        code: KafkaCode,
+        /// The resource: `topic "t"`, `transactional id "x"` or `cluster`.
+        resource: String,
+        /// The broker's message, if it sent one.
+        message: Option<String>,
+    },
     /// A transactional operation failed and the transaction must be aborted.
     #[error("transaction must be aborted: {0}")]
     Abortable(Box<Error>),
+}
+
+/// What kind of TLS failure an [`Error::Tls`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The broker's certificate is not signed by a trusted CA.
+    UntrustedCertificate,
+    /// The broker's certificate is not issued for the host name (or address) connected to.
+    HostnameMismatch,
+    /// The broker's certificate (or one in its chain) has expired or is not yet valid.
+    ExpiredCertificate,
+    /// The broker does not speak TLS on this port (or speaks it where PLAINTEXT was expected).
+    ProtocolMismatch,
+    /// The broker refused the client's certificate (mutual TLS) or sent none was acceptable.
+    ClientCertificateRejected,
+    /// Any other handshake failure (no common version or cipher suite, a bad certificate).
+    HandshakeFailed,
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::UntrustedCertificate => "untrusted certificate",
+            TlsErrorKind::HostnameMismatch => "host name mismatch",
+            TlsErrorKind::ExpiredCertificate => "expired certificate",
+            TlsErrorKind::ProtocolMismatch => "protocol mismatch",
+            TlsErrorKind::ClientCertificateRejected => "client certificate rejected",
+            TlsErrorKind::HandshakeFailed => "handshake failed",
+        })
+    }
 }
 
 fn caused(cause: &Option<Box<Error>>) -> String {
@@ -394,6 +468,16 @@ impl Error {
         Error::Config {
             key: key.into(),
             message: message.into(),
+        }
+    }
+
+    /// Whether this is an authentication failure (SASL, or TLS: Java counts an SSL handshake
+    /// failure as one), which ends waits for metadata instead of being retried quietly.
+    pub fn is_authentication(&self) -> bool {
+        match self {
+            Error::Authentication { .. } | Error::Tls { .. } => true,
+            Error::Fatal(e) | Error::Abortable(e) => e.is_authentication(),
+            _ => false,
         }
     }
 

@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod partitioner;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod serializer;
 
 pub(crate) mod accumulator;
@@ -56,7 +57,7 @@ mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};
 pub use config::{Acks, CompressionType, ProducerConfig, ProducerConfigBuilder};
-pub use error::{Error, KafkaCode, ProtocolError, Result};
+pub use error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;

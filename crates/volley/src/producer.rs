@@ -21,6 +21,7 @@ use crate::metrics::{Counters, Metrics};
 use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
 use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
+use crate::security::{Security, TokenProvider};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
 use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnResult};
@@ -72,9 +73,18 @@ pub struct ProducerBuilder {
     interceptors: Vec<Arc<dyn Interceptor>>,
     partitioner: Option<Arc<dyn Partitioner>>,
     delivery_handler: Option<Arc<dyn DeliveryHandler>>,
+    token_provider: Option<Arc<dyn TokenProvider>>,
 }
 
 impl ProducerBuilder {
+    /// Sets where SASL/OAUTHBEARER tokens come from (Java's `sasl.login.callback.handler.class`
+    /// in code): used when `sasl.mechanism=OAUTHBEARER`, in place of `sasl.jaas.config`'s
+    /// unsecured tokens or the OIDC client-credentials flow.
+    pub fn token_provider(mut self, p: impl TokenProvider) -> Self {
+        self.token_provider = Some(Arc::new(p));
+        self
+    }
+
     /// Adds an interceptor; interceptors run in the order added.
     pub fn interceptor(mut self, i: impl Interceptor) -> Self {
         self.interceptors.push(Arc::new(i));
@@ -101,6 +111,7 @@ impl ProducerBuilder {
             self.interceptors,
             self.partitioner,
             self.delivery_handler,
+            self.token_provider,
         )
     }
 }
@@ -219,6 +230,7 @@ impl Producer {
             interceptors: Vec::new(),
             partitioner: None,
             delivery_handler: None,
+            token_provider: None,
         }
     }
 
@@ -227,6 +239,7 @@ impl Producer {
         interceptors: Vec<Arc<dyn Interceptor>>,
         mut partitioner: Option<Arc<dyn Partitioner>>,
         delivery_handler: Option<Arc<dyn DeliveryHandler>>,
+        token_provider: Option<Arc<dyn TokenProvider>>,
     ) -> Result<Producer> {
         cfg.validate()?;
         let n = PRODUCER_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
@@ -247,6 +260,7 @@ impl Producer {
             receive_buffer_bytes: cfg.receive_buffer_bytes,
             request_timeout: cfg.request_timeout,
             max_response_size: cfg.receive_message_max_bytes,
+            security: Security::from_config(&cfg, token_provider)?,
         };
         let sender = Sender::new(
             SenderConfig::new(&cfg),

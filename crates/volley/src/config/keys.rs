@@ -16,11 +16,15 @@
 
 use std::time::Duration;
 
+use super::value::Password;
 use super::value::{ConfigValue, Importance, IntoConfig, Kind, Validator, I32_MAX, I64_MAX};
 use super::{
     check_bootstrap_servers, check_serializer, Acks, CompressionType, ConfigKey, JavaSerializer,
     KeyOps, KeySet, PartitionerClass, ProducerConfigBuilder, SecurityProtocol,
     UNIFORM_STICKY_CLASS,
+};
+use crate::security::{
+    check_login_handler, check_refresh_factor, check_refresh_jitter, check_tls_versions,
 };
 
 /// Java's `atLeast(min)` (bounded above by the key's [`Kind`]).
@@ -519,13 +523,304 @@ declare_keys! {
         importance: High,
         doc: "Accepted Java serializer class name, recorded only; Rust types serialize values.",
     }
-    /// `SSL`, `SASL_PLAINTEXT` and `SASL_SSL` are rejected as not supported yet.
+    /// `SSL` and `SASL_SSL` wrap every connection in TLS (rustls) configured by the `ssl.*` keys;
+    /// `SASL_PLAINTEXT` and `SASL_SSL` authenticate every connection with `sasl.mechanism`.
     security_protocol: SecurityProtocol = "security.protocol" {
         kind: String,
         default: "PLAINTEXT",
-        valid: Validator::OneOf(&["PLAINTEXT"]),
+        valid: Validator::OneOf(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
         importance: Medium,
-        doc: "Only PLAINTEXT is supported so far.",
+        doc: "How brokers are reached: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    }
+    /// Java's SSLContext protocol. `TLSv1.2` allows only TLS 1.2; `TLSv1.3` and `TLS` allow
+    /// whatever `ssl.enabled.protocols` lists.
+    ssl_protocol: String = "ssl.protocol" {
+        kind: String,
+        default: "TLSv1.3",
+        valid: Validator::OneOf(&["TLSv1.3", "TLSv1.2", "TLS"]),
+        importance: Medium,
+        doc: "TLS protocol of the SSL context; TLSv1.2 caps the version at 1.2.",
+    }
+    /// TLS versions offered; rustls implements TLS 1.2 and 1.3 only, so older names are refused.
+    ssl_enabled_protocols: Vec<String> = "ssl.enabled.protocols" {
+        kind: List,
+        default: "TLSv1.2,TLSv1.3",
+        valid: Validator::Custom {
+            check: check_tls_versions,
+            valid: "TLSv1.2, TLSv1.3",
+        },
+        importance: Medium,
+        doc: "TLS versions enabled for connections.",
+    }
+    /// Cipher suites offered, by IANA name (as Java names them); empty offers rustls's
+    /// defaults. A name rustls does not implement is an error when the producer is built.
+    ssl_cipher_suites: Vec<String> = "ssl.cipher.suites" {
+        kind: List,
+        default: "",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "TLS cipher suites to offer (IANA names); empty for the library's defaults.",
+    }
+    /// `https` checks that the broker's certificate is issued for the host name (or IP address)
+    /// the producer connected to; empty turns the check off (logged as a warning).
+    ssl_endpoint_identification_algorithm: String = "ssl.endpoint.identification.algorithm" {
+        kind: String,
+        default: "https",
+        valid: Validator::OneOf(&["https", ""]),
+        importance: Low,
+        doc: "https verifies the broker's host name against its certificate; empty disables it.",
+    }
+    /// A trust store file; without one (and without `ssl.truststore.certificates`) the
+    /// system's root certificates are trusted.
+    ssl_truststore_location: Option<String> = "ssl.truststore.location" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Trust store file of the CA certificates to trust.",
+    }
+    /// `PEM` (certificates), `PKCS12`, or `JKS`.
+    ssl_truststore_type: String = "ssl.truststore.type" {
+        kind: String,
+        default: "JKS",
+        valid: Validator::OneOf(&["JKS", "PKCS12", "PEM"]),
+        importance: Medium,
+        doc: "Format of the trust store file: JKS, PKCS12 or PEM.",
+    }
+    /// Password of a PKCS12 or JKS trust store (a JKS one may be read without it).
+    ssl_truststore_password: Option<Password> = "ssl.truststore.password" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Password of the trust store file.",
+    }
+    /// PEM certificates given inline (with `ssl.truststore.type=PEM`), instead of a file.
+    ssl_truststore_certificates: Option<Password> = "ssl.truststore.certificates" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Trusted certificates in PEM, inline.",
+    }
+    /// A key store file with the client's certificate chain and private key, for mutual TLS.
+    ssl_keystore_location: Option<String> = "ssl.keystore.location" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Key store file with the client certificate and key (mutual TLS).",
+    }
+    /// `PEM` (chain and PKCS#8 key in one file), `PKCS12`, or `JKS`.
+    ssl_keystore_type: String = "ssl.keystore.type" {
+        kind: String,
+        default: "JKS",
+        valid: Validator::OneOf(&["JKS", "PKCS12", "PEM"]),
+        importance: Medium,
+        doc: "Format of the key store file: JKS, PKCS12 or PEM.",
+    }
+    /// Password of a PKCS12 or JKS key store.
+    ssl_keystore_password: Option<Password> = "ssl.keystore.password" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Password of the key store file.",
+    }
+    /// Password of the private key: of an encrypted PKCS#8 PEM key, or of the key entry of a
+    /// JKS or PKCS12 key store when it differs from the store's.
+    ssl_key_password: Option<Password> = "ssl.key.password" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Password of the private key (encrypted PKCS#8 or key store entry).",
+    }
+    /// The client's certificate chain in PEM, inline (with `ssl.keystore.type=PEM`).
+    ssl_keystore_certificate_chain: Option<Password> = "ssl.keystore.certificate.chain" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Client certificate chain in PEM, inline.",
+    }
+    /// The client's private key in PKCS#8 PEM, inline (encrypted if `ssl.key.password` is set).
+    ssl_keystore_key: Option<Password> = "ssl.keystore.key" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: High,
+        doc: "Client private key in PKCS#8 PEM, inline.",
+    }
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`. Java's default `GSSAPI`
+    /// (Kerberos) is accepted as a value but refused by `validate` under a SASL protocol.
+    sasl_mechanism: String = "sasl.mechanism" {
+        kind: String,
+        default: "GSSAPI",
+        valid: Validator::OneOf(&["GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]),
+        importance: Medium,
+        doc: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.",
+    }
+    /// JAAS login context, parsed as Java parses it: `PlainLoginModule` or `ScramLoginModule`
+    /// with `username` and `password`, or `OAuthBearerLoginModule` with its options.
+    sasl_jaas_config: Option<Password> = "sasl.jaas.config" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "JAAS login configuration (login module and its options).",
+    }
+    /// A Volley extension (librdkafka's name): the SASL user name for PLAIN and SCRAM when
+    /// `sasl.jaas.config` is not set.
+    sasl_username: Option<String> = "sasl.username" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "Volley extension (librdkafka's name): SASL user name, instead of sasl.jaas.config.",
+    }
+    /// A Volley extension (librdkafka's name): the SASL password for PLAIN and SCRAM when
+    /// `sasl.jaas.config` is not set.
+    sasl_password: Option<Password> = "sasl.password" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "Volley extension (librdkafka's name): SASL password, instead of sasl.jaas.config.",
+    }
+    /// Only Kafka's OIDC handler (`...oauthbearer.OAuthBearerLoginCallbackHandler`, KIP-768) is
+    /// accepted by name; it needs the `oauth-oidc` cargo feature. Other token sources are set in
+    /// code with a `TokenProvider`.
+    sasl_login_callback_handler_class: Option<String> = "sasl.login.callback.handler.class" {
+        kind: Class,
+        default: "",
+        valid: Validator::Custom {
+            check: check_login_handler,
+            valid: "empty or org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+        },
+        importance: Medium,
+        doc: "Login callback handler; only Kafka's OIDC client-credentials handler by name.",
+    }
+    /// The OAuth token endpoint (`https://` or `http://`; a `file:` URL reads a token from a
+    /// file, as in Java) of the OIDC client-credentials flow.
+    sasl_oauthbearer_token_endpoint_url: Option<String> = "sasl.oauthbearer.token.endpoint.url" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "OAuth/OIDC token endpoint URL for the client-credentials flow.",
+    }
+    /// The client id of the client-credentials flow (KIP-1139); the JAAS option `clientId`
+    /// is used when this is empty.
+    sasl_oauthbearer_client_credentials_client_id: Option<String> = "sasl.oauthbearer.client.credentials.client.id" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "OAuth client id (or JAAS option clientId).",
+    }
+    /// The client secret of the client-credentials flow; the JAAS option `clientSecret` is used
+    /// when this is empty.
+    sasl_oauthbearer_client_credentials_client_secret: Option<Password> = "sasl.oauthbearer.client.credentials.client.secret" {
+        kind: Password,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "OAuth client secret (or JAAS option clientSecret).",
+    }
+    /// The scope asked for; the JAAS option `scope` is used when this is empty.
+    sasl_oauthbearer_scope: Option<String> = "sasl.oauthbearer.scope" {
+        kind: String,
+        default: "",
+        valid: Validator::Any,
+        importance: Medium,
+        doc: "OAuth scope to request (or JAAS option scope).",
+    }
+    /// The claim of the token naming its scopes.
+    sasl_oauthbearer_scope_claim_name: String = "sasl.oauthbearer.scope.claim.name" {
+        kind: String,
+        default: "scope",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "Token claim holding the scopes.",
+    }
+    /// The claim of the token naming its principal.
+    sasl_oauthbearer_sub_claim_name: String = "sasl.oauthbearer.sub.claim.name" {
+        kind: String,
+        default: "sub",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "Token claim holding the principal name.",
+    }
+    /// A token is refreshed when this fraction of its lifetime has passed (plus jitter).
+    sasl_login_refresh_window_factor: f64 = "sasl.login.refresh.window.factor" {
+        kind: Double,
+        default: "0.8",
+        valid: Validator::Custom {
+            check: check_refresh_factor,
+            valid: "[0.5,...,1.0]",
+        },
+        importance: Low,
+        doc: "Fraction of a token's lifetime after which it is refreshed.",
+    }
+    /// Random extra fraction of the lifetime added to the refresh time.
+    sasl_login_refresh_window_jitter: f64 = "sasl.login.refresh.window.jitter" {
+        kind: Double,
+        default: "0.05",
+        valid: Validator::Custom {
+            check: check_refresh_jitter,
+            valid: "[0.0,...,0.25]",
+        },
+        importance: Low,
+        doc: "Random jitter added to the token refresh time, as a fraction of its lifetime.",
+    }
+    /// Seconds to wait at least between two token refreshes.
+    sasl_login_refresh_min_period_seconds: u32 = "sasl.login.refresh.min.period.seconds" {
+        kind: Int,
+        default: "60",
+        valid: between(0, 900),
+        importance: Low,
+        doc: "Least seconds between two token refreshes.",
+    }
+    /// Seconds before a token's expiry that a refresh must happen by.
+    sasl_login_refresh_buffer_seconds: u32 = "sasl.login.refresh.buffer.seconds" {
+        kind: Int,
+        default: "300",
+        valid: between(0, 3600),
+        importance: Low,
+        doc: "Seconds before expiry by which a token is refreshed.",
+    }
+    /// Bound on connecting to the token endpoint; `None` (`-1`): `socket.connection.setup.timeout.ms`.
+    sasl_login_connect_timeout: Option<Duration> = "sasl.login.connect.timeout.ms" {
+        kind: Int,
+        default: "-1",
+        valid: or_between(-1, "not set", 0, I32_MAX),
+        importance: Low,
+        doc: "Connect timeout to the OAuth token endpoint.",
+    }
+    /// Bound on reading the token endpoint's answer; `None` (`-1`): `request.timeout.ms`.
+    sasl_login_read_timeout: Option<Duration> = "sasl.login.read.timeout.ms" {
+        kind: Int,
+        default: "-1",
+        valid: or_between(-1, "not set", 0, I32_MAX),
+        importance: Low,
+        doc: "Read timeout of the OAuth token endpoint.",
+    }
+    /// First backoff between failed token requests (doubled per failure).
+    sasl_login_retry_backoff: Duration = "sasl.login.retry.backoff.ms" {
+        kind: Long,
+        default: "100",
+        valid: at_least(0),
+        importance: Low,
+        doc: "Initial backoff between failed token requests.",
+    }
+    /// Largest backoff between failed token requests.
+    sasl_login_retry_backoff_max: Duration = "sasl.login.retry.backoff.max.ms" {
+        kind: Long,
+        default: "10000",
+        valid: at_least(0),
+        importance: Low,
+        doc: "Largest backoff between failed token requests.",
     }
     /// A Volley extension (librdkafka's name): the largest response frame accepted from a broker,
     /// checked before anything is allocated for it.

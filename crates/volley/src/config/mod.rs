@@ -183,14 +183,44 @@ impl JavaSerializer {
     }
 }
 
-/// `security.protocol`. Only `PLAINTEXT` is supported so far; `SSL`, `SASL_PLAINTEXT` and
-/// `SASL_SSL` are rejected with a "not supported yet" error.
+/// `security.protocol`: how the producer reaches brokers (Java's `SecurityProtocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum SecurityProtocol {
     /// `PLAINTEXT`: unauthenticated, unencrypted TCP.
     #[default]
     Plaintext,
+    /// `SSL`: TLS (`ssl.*` keys), with a client certificate for mutual TLS if a keystore is set.
+    Ssl,
+    /// `SASL_PLAINTEXT`: SASL authentication (`sasl.*` keys) over unencrypted TCP.
+    SaslPlaintext,
+    /// `SASL_SSL`: SASL authentication over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The Java name: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Whether connections are wrapped in TLS (`SSL`, `SASL_SSL`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL (`SASL_PLAINTEXT`, `SASL_SSL`).
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
 }
 
 impl ConfigValue for Acks {
@@ -257,25 +287,14 @@ impl ConfigValue for Option<JavaSerializer> {
 
 impl ConfigValue for SecurityProtocol {
     fn parse(text: &str) -> std::result::Result<Self, Invalid> {
-        if text.eq_ignore_ascii_case("PLAINTEXT") {
-            Ok(SecurityProtocol::Plaintext)
-        } else if ["SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(text))
-        {
-            Err(Invalid::Because(format!(
-                "{text} is not supported yet; only PLAINTEXT is"
-            )))
-        } else {
-            Err(Invalid::Because(format!(
-                "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got {text:?}"
-            )))
-        }
+        use SecurityProtocol::*;
+        [Plaintext, Ssl, SaslPlaintext, SaslSsl]
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(text))
+            .ok_or(Invalid::Expected)
     }
     fn render(&self) -> String {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT".into(),
-        }
+        self.name().into()
     }
 }
 
@@ -411,8 +430,9 @@ impl KeySet {
 /// in `.*` covers every key with that prefix.
 ///
 /// Two are accepted only with their neutral value: `interceptor.classes` must be empty, and
-/// `transaction.two.phase.commit.enable` must be `false`. `ssl.*` and `sasl.*` are ignored
-/// because `security.protocol` can only be `PLAINTEXT`, under which Java ignores them too.
+/// `transaction.two.phase.commit.enable` must be `false`. Of the `ssl.*` and `sasl.*` keys,
+/// those naming Java-only machinery (key manager algorithms, JCE providers, Kerberos) and the
+/// broker-side OAuth validation keys are ignored; the rest are supported.
 pub const IGNORED_KEYS: &[&str] = &[
     "auto.include.jmx.reporter",
     "client.dns.lookup",
@@ -427,8 +447,16 @@ pub const IGNORED_KEYS: &[&str] = &[
     "metrics.sample.window.ms",
     "security.providers",
     "transaction.two.phase.commit.enable",
-    "sasl.*",
-    "ssl.*",
+    "sasl.kerberos.*",
+    "sasl.login.class",
+    "sasl.oauthbearer.clock.skew.seconds",
+    "sasl.oauthbearer.expected.*",
+    "sasl.oauthbearer.header.urlencode",
+    "sasl.oauthbearer.jwks.endpoint.*",
+    "ssl.keymanager.algorithm",
+    "ssl.provider",
+    "ssl.secure.random.implementation",
+    "ssl.trustmanager.algorithm",
 ];
 
 fn is_ignored(key: &str) -> bool {

@@ -226,8 +226,30 @@ impl BuilderSample for Option<JavaSerializer> {
 impl BuilderSample for SecurityProtocol {
     type Arg = SecurityProtocol;
     fn sample(text: &str) -> Option<SecurityProtocol> {
-        text.eq_ignore_ascii_case("plaintext")
-            .then_some(SecurityProtocol::Plaintext)
+        use SecurityProtocol::*;
+        [
+            (Plaintext, "PLAINTEXT"),
+            (Ssl, "SSL"),
+            (SaslPlaintext, "SASL_PLAINTEXT"),
+            (SaslSsl, "SASL_SSL"),
+        ]
+        .into_iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(text))
+        .map(|(p, _)| p)
+    }
+}
+
+impl BuilderSample for f64 {
+    type Arg = f64;
+    fn sample(text: &str) -> Option<f64> {
+        text.parse::<f64>().ok().filter(|v| v.is_finite())
+    }
+}
+
+impl BuilderSample for Option<Password> {
+    type Arg = String;
+    fn sample(text: &str) -> Option<String> {
+        Some(text.into())
     }
 }
 

@@ -143,7 +143,46 @@ fn every_key_round_trips() {
             "value.serializer",
             "org.apache.kafka.common.serialization.ByteArraySerializer",
         ),
-        ("security.protocol", "PLAINTEXT"),
+        ("security.protocol", "SASL_SSL"),
+        ("ssl.protocol", "TLSv1.2"),
+        ("ssl.enabled.protocols", "TLSv1.2"),
+        ("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256"),
+        ("ssl.endpoint.identification.algorithm", ""),
+        ("ssl.truststore.location", "/etc/ca.p12"),
+        ("ssl.truststore.type", "PKCS12"),
+        ("ssl.truststore.password", "[hidden]"),
+        ("ssl.truststore.certificates", "[hidden]"),
+        ("ssl.keystore.location", "/etc/client.p12"),
+        ("ssl.keystore.type", "PEM"),
+        ("ssl.keystore.password", "[hidden]"),
+        ("ssl.key.password", "[hidden]"),
+        ("ssl.keystore.certificate.chain", "[hidden]"),
+        ("ssl.keystore.key", "[hidden]"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.jaas.config", "[hidden]"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "[hidden]"),
+        (
+            "sasl.login.callback.handler.class",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+        ),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp/token"),
+        ("sasl.oauthbearer.client.credentials.client.id", "volley"),
+        (
+            "sasl.oauthbearer.client.credentials.client.secret",
+            "[hidden]",
+        ),
+        ("sasl.oauthbearer.scope", "kafka"),
+        ("sasl.oauthbearer.scope.claim.name", "scp"),
+        ("sasl.oauthbearer.sub.claim.name", "client_id"),
+        ("sasl.login.refresh.window.factor", "0.9"),
+        ("sasl.login.refresh.window.jitter", "0.1"),
+        ("sasl.login.refresh.min.period.seconds", "30"),
+        ("sasl.login.refresh.buffer.seconds", "60"),
+        ("sasl.login.connect.timeout.ms", "5000"),
+        ("sasl.login.read.timeout.ms", "6000"),
+        ("sasl.login.retry.backoff.ms", "200"),
+        ("sasl.login.retry.backoff.max.ms", "20000"),
         ("receive.message.max.bytes", "1000"),
     ];
     let mut names: Vec<&str> = values.iter().map(|v| v.0).collect();
@@ -302,8 +341,13 @@ fn bad_values_name_the_key() {
             "key.serializer",
             "io.confluent.kafka.serializers.KafkaAvroSerializer",
         ),
-        ("security.protocol", "SASL_SSL"),
         ("security.protocol", "TLS"),
+        ("ssl.enabled.protocols", "TLSv1.1"),
+        ("ssl.truststore.type", "BKS"),
+        ("sasl.mechanism", "DIGEST-MD5"),
+        ("sasl.login.callback.handler.class", "com.example.Handler"),
+        ("sasl.login.refresh.window.factor", "0.2"),
+        ("sasl.login.refresh.window.jitter", "NaN"),
         ("receive.message.max.bytes", "999"),
         ("interceptor.classes", "com.example.Interceptor"),
         ("transaction.two.phase.commit.enable", "true"),
@@ -316,8 +360,8 @@ fn bad_values_name_the_key() {
         let (key, text) = err(load(&[(k, v)]));
         assert_eq!(key, k, "{k}={v}: {text}");
     }
-    let (_, text) = err(load(&[("security.protocol", "SSL")]));
-    assert!(text.contains("not supported yet"), "{text}");
+    let (_, text) = err(load(&[("ssl.enabled.protocols", "TLSv1.2,TLSv1")]));
+    assert!(text.contains("rustls"), "{text}");
     let (_, text) = err(load(&[("partitioner.class", "com.example.P")]));
     assert!(text.contains("builder"), "{text}");
     // Booleans in any case; neutral values of conditionally ignored keys.
@@ -325,7 +369,8 @@ fn bad_values_name_the_key() {
         ("allow.auto.create.topics", "FALSE"),
         ("enable.idempotence", "True"),
         ("transaction.two.phase.commit.enable", "false"),
-        ("ssl.truststore.location", "/x"),
+        ("ssl.keymanager.algorithm", "SunX509"),
+        ("sasl.kerberos.service.name", "kafka"),
         ("acks", "ALL"),
     ])
     .unwrap();

@@ -21,6 +21,8 @@ pub enum Kind {
     Long,
     /// Free text, or one of a set of names.
     String,
+    /// A 64-bit floating-point number.
+    Double,
     /// Comma-separated strings.
     List,
     /// A Java class name.
@@ -33,13 +35,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Java's name for the type: `boolean`, `int`, `long`, `string`, `list`, `class`, `password`.
+    /// Java's name for the type: `boolean`, `int`, `long`, `double`, `string`, `list`, `class`,
+    /// `password`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Boolean => "boolean",
             Kind::Int => "int",
             Kind::Long => "long",
             Kind::String => "string",
+            Kind::Double => "double",
             Kind::List => "list",
             Kind::Class => "class",
             Kind::Password => "password",
@@ -267,6 +271,19 @@ macro_rules! integer_value {
 }
 integer_value!(usize, u32, i32, i64);
 
+/// A finite decimal number (Java's `double`; its validator bounds it).
+impl ConfigValue for f64 {
+    fn parse(text: &str) -> Result<Self, Invalid> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or(Invalid::Expected)
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
 fn boolean(text: &str) -> Result<bool, Invalid> {
     if text.eq_ignore_ascii_case("true") {
         Ok(true)
@@ -401,6 +418,7 @@ macro_rules! into_itself {
 into_itself!(
     usize,
     u32,
+    f64,
     i32,
     i64,
     bool,

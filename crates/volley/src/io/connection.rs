@@ -9,10 +9,13 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
-use crate::error::{Error, KafkaCode, ProtocolError, Result};
+use crate::error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
+use crate::io::stream::BrokerStream;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::security::sasl::exchange::{self, SaslTransport};
+use crate::security::Security;
 
 /// What a connection needs to know, from the producer's configuration.
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct ConnectOptions {
     pub send_buffer_bytes: Option<usize>,
     /// `receive.buffer.bytes` (SO_RCVBUF); `None` for the OS default.
     pub receive_buffer_bytes: Option<usize>,
+    /// `security.protocol` with its TLS and SASL settings (default: `PLAINTEXT`).
+    pub security: Security,
 }
 
 impl Default for ConnectOptions {
@@ -40,18 +45,22 @@ impl Default for ConnectOptions {
             max_response_size: frame::DEFAULT_MAX_RESPONSE_SIZE,
             send_buffer_bytes: Some(131_072),
             receive_buffer_bytes: Some(32_768),
+            security: Security::default(),
         }
     }
 }
 
-/// A connected broker with negotiated API versions.
+/// A connected broker with negotiated API versions, authenticated if the security protocol
+/// asks for it.
 #[derive(Debug)]
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: BrokerStream,
     versions: BrokerVersions,
     next_correlation_id: i32,
     options: ConnectOptions,
+    /// The SASL session's lifetime (KIP-368), when the broker gave one.
+    session_lifetime: Option<Duration>,
 }
 
 /// Splits `host:port` (or `[v6]:port`) into host and port.
@@ -75,8 +84,11 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16)> {
 }
 
 impl Connection {
-    /// Resolves `addr` (`host:port`), tries every address it resolves to in turn, and negotiates
-    /// API versions on the first that connects. Each address gets `connect_timeout`.
+    /// Resolves `addr` (`host:port`), tries every address it resolves to in turn, and on the
+    /// first that connects runs the TLS handshake (`SSL`, `SASL_SSL`), negotiates API versions,
+    /// and authenticates (`SASL_*`). Each address gets `connect_timeout` for all of it.
+    ///
+    /// Errors: `Error::Network`, `Error::Protocol`, `Error::Tls`, `Error::Authentication`.
     pub async fn connect(addr: &str, options: &ConnectOptions) -> Result<Connection> {
         let (host, port) = parse_host_port(addr)?;
         let resolved: Vec<SocketAddr> = tokio::time::timeout(
@@ -100,8 +112,11 @@ impl Connection {
         }
         let mut last_err = None;
         for sa in resolved {
-            match Self::connect_one(addr, sa, options).await {
+            match Self::connect_one(addr, &host, sa, options).await {
                 Ok(c) => return Ok(c),
+                // Every address of the name presents the same listener: a TLS or SASL
+                // refusal will not change with the next one.
+                Err(e @ (Error::Tls { .. } | Error::Authentication { .. })) => return Err(e),
                 Err(e) => {
                     tracing::debug!(broker = addr, address = %sa, error = %e, "connect failed");
                     last_err = Some(e);
@@ -113,6 +128,7 @@ impl Connection {
 
     async fn connect_one(
         addr: &str,
+        host: &str,
         sa: SocketAddr,
         options: &ConnectOptions,
     ) -> Result<Connection> {
@@ -140,14 +156,23 @@ impl Connection {
             stream
                 .set_nodelay(true)
                 .map_err(|e| Error::network(addr, e))?;
+            let stream = match &options.security.tls {
+                Some(tls) => BrokerStream::Tls(Box::new(tls.connect(addr, host, stream).await?)),
+                None => BrokerStream::Plain(stream),
+            };
             let mut conn = Connection {
                 addr: addr.to_string(),
                 stream,
                 versions: BrokerVersions::default(),
                 next_correlation_id: 0,
                 options: options.clone(),
+                session_lifetime: None,
             };
             conn.negotiate_versions().await?;
+            if let Some(sasl) = options.security.sasl.clone() {
+                let done = exchange::authenticate(&mut conn, &sasl).await?;
+                conn.session_lifetime = done.session_lifetime;
+            }
             Ok(conn)
         };
         tokio::time::timeout(options.connect_timeout, fut)
@@ -275,9 +300,28 @@ impl Connection {
             })?
     }
 
-    /// Hands the socket over to the pipelined driver.
-    pub fn into_parts(self) -> (TcpStream, BrokerVersions, i32) {
+    /// The SASL session lifetime the broker gave (KIP-368): re-authenticate before it ends.
+    pub fn session_lifetime(&self) -> Option<Duration> {
+        self.session_lifetime
+    }
+
+    /// Hands the stream over to the pipelined driver.
+    pub fn into_parts(self) -> (BrokerStream, BrokerVersions, i32) {
         (self.stream, self.versions, self.next_correlation_id)
+    }
+}
+
+impl SaslTransport for Connection {
+    fn broker(&self) -> &str {
+        &self.addr
+    }
+
+    fn versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
+    async fn round_trip<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response> {
+        self.request_version(req, version).await
     }
 }
 
@@ -288,12 +332,28 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize, addr: &str)
     r.read_exact(&mut prefix)
         .await
         .map_err(|e| closed_or(addr, e))?;
+    if looks_like_tls_record(prefix) {
+        return Err(Error::Tls {
+            broker: addr.to_string(),
+            kind: TlsErrorKind::ProtocolMismatch,
+            message: "the broker answered with a TLS record, not a Kafka frame: this listener \
+                      expects TLS (security.protocol SSL or SASL_SSL)"
+                .into(),
+        });
+    }
     let size = frame::check_frame_size(prefix, max).map_err(|e| Error::protocol(addr, e))?;
     let mut body = BytesMut::zeroed(size);
     r.read_exact(&mut body)
         .await
         .map_err(|e| closed_or(addr, e))?;
     Ok(body.freeze())
+}
+
+/// Whether a frame's size prefix is really the header of a TLS record (an alert or handshake,
+/// TLS 1.0 to 1.3): a TLS listener answering a plaintext client. As a size it would be over
+/// 352 MB, more than any response a producer gets.
+fn looks_like_tls_record(prefix: [u8; 4]) -> bool {
+    matches!(prefix[0], 0x15 | 0x16) && prefix[1] == 0x03 && prefix[2] <= 0x04
 }
 
 fn closed_or(addr: &str, e: std::io::Error) -> Error {

@@ -297,7 +297,7 @@ async fn connect_task(
         }
     };
     let (stream, versions, _) = conn.into_parts();
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = stream.split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
     let ev_w = events.clone();
     let addr_w = addr.clone();

@@ -36,6 +36,10 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    // v0 of SaslHandshake carries the tokens unframed (Kafka 0.10); v1 + SaslAuthenticate is
+    // what every broker since 1.0 speaks.
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// A request this client sends, with its response type.
@@ -68,6 +72,8 @@ requests! {
     AddOffsetsToTxnRequest => AddOffsetsToTxnResponse, AddOffsetsToTxn;
     EndTxnRequest => EndTxnResponse, EndTxn;
     TxnOffsetCommitRequest => TxnOffsetCommitResponse, TxnOffsetCommit;
+    SaslHandshakeRequest => SaslHandshakeResponse, SaslHandshake;
+    SaslAuthenticateRequest => SaslAuthenticateResponse, SaslAuthenticate;
 }
 
 /// A readable name for an API key.
@@ -82,6 +88,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
         ApiKey::EndTxn => "EndTxn",
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
         _ => "other API",
     }
 }

@@ -272,6 +272,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a `bytes` field (non-nullable; int32 length, or a compact length when flexible).
+    pub fn bytes(&mut self, field: &str) -> Result<bytes::Bytes> {
+        let start = self.pos;
+        let Some(n) = self.length(field, true)? else {
+            self.pos = start;
+            return Err(self.error(field, "null in non-nullable bytes"));
+        };
+        Ok(bytes::Bytes::copy_from_slice(self.take(n, field)?))
+    }
+
     /// Reads a string that may not be null.
     pub fn string(&mut self, field: &str) -> Result<StrBytes> {
         let start = self.pos;

@@ -27,7 +27,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, ProducerId, TopicName, TransactionalId, TxnOffsetCommitResponse,
+    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
+    TransactionalId, TxnOffsetCommitResponse,
 };
 
 use super::{DecodeResponse, Reader, Result};
@@ -432,6 +433,42 @@ impl DecodeResponse for TxnOffsetCommitResponse {
             r.skip_tagged_fields("topics tagged fields")?;
             Ok(topic)
         })?;
+        r.skip_tagged_fields("tagged fields")?;
+        Ok(resp)
+    }
+}
+
+// --- SaslHandshake, SaslAuthenticate ------------------------------------------------------------
+
+/// SaslHandshakeResponse v0..=1 (never flexible).
+impl DecodeResponse for SaslHandshakeResponse {
+    const API: &'static str = "SaslHandshake response";
+    const VERSIONS: RangeInclusive<i16> = 0..=1;
+    const FIRST_FLEXIBLE: i16 = i16::MAX;
+
+    fn decode_fields(r: &mut Reader<'_>, _v: i16) -> Result<Self> {
+        let mut resp = SaslHandshakeResponse::default();
+        resp.error_code = r.i16("error_code")?;
+        let s = r.min_string();
+        resp.mechanisms = r.array("mechanisms", s, |r| r.string("mechanisms"))?;
+        Ok(resp)
+    }
+}
+
+/// SaslAuthenticateResponse v0..=2 (flexible from v2); v1 adds the session lifetime (KIP-368).
+impl DecodeResponse for SaslAuthenticateResponse {
+    const API: &'static str = "SaslAuthenticate response";
+    const VERSIONS: RangeInclusive<i16> = 0..=2;
+    const FIRST_FLEXIBLE: i16 = 2;
+
+    fn decode_fields(r: &mut Reader<'_>, v: i16) -> Result<Self> {
+        let mut resp = SaslAuthenticateResponse::default();
+        resp.error_code = r.i16("error_code")?;
+        resp.error_message = r.nullable_string("error_message")?;
+        resp.auth_bytes = r.bytes("auth_bytes")?;
+        if v >= 1 {
+            resp.session_lifetime_ms = r.i64("session_lifetime_ms")?;
+        }
         r.skip_tagged_fields("tagged fields")?;
         Ok(resp)
     }

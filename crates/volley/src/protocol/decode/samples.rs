@@ -25,7 +25,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, ProducerId, TopicName, TransactionalId, TxnOffsetCommitResponse,
+    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
+    TransactionalId, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -449,6 +450,31 @@ impl Sample for TxnOffsetCommitResponse {
             t.unknown_tagged_fields = g.tags();
             t
         });
+        r.unknown_tagged_fields = g.tags();
+        r
+    }
+}
+
+impl Sample for SaslHandshakeResponse {
+    fn sample(g: &mut Gen, _v: i16) -> Self {
+        g.flexible = false;
+        let mut r = SaslHandshakeResponse::default();
+        r.error_code = g.i16();
+        r.mechanisms = g.vec(false, Gen::string);
+        r
+    }
+}
+
+impl Sample for SaslAuthenticateResponse {
+    fn sample(g: &mut Gen, v: i16) -> Self {
+        g.flexible = v >= Self::FIRST_FLEXIBLE;
+        let mut r = SaslAuthenticateResponse::default();
+        r.error_code = g.i16();
+        r.error_message = g.nullable_string();
+        r.auth_bytes = Bytes::from(g.string().as_str().as_bytes().to_vec());
+        if v >= 1 {
+            r.session_lifetime_ms = g.i64();
+        }
         r.unknown_tagged_fields = g.tags();
         r
     }

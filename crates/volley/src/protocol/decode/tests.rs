@@ -10,7 +10,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, TopicName, TxnOffsetCommitResponse,
+    ProduceResponse, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
@@ -105,6 +106,8 @@ fn decoders_cover_the_client_versions() {
             ApiKey::AddOffsetsToTxn => AddOffsetsToTxnResponse::VERSIONS,
             ApiKey::EndTxn => EndTxnResponse::VERSIONS,
             ApiKey::TxnOffsetCommit => TxnOffsetCommitResponse::VERSIONS,
+            ApiKey::SaslHandshake => SaslHandshakeResponse::VERSIONS,
+            ApiKey::SaslAuthenticate => SaslAuthenticateResponse::VERSIONS,
             other => panic!("no decoder for {other:?}"),
         };
         assert!(
@@ -154,7 +157,9 @@ fn apis() -> Vec<Api> {
         AddPartitionsToTxnResponse,
         AddOffsetsToTxnResponse,
         EndTxnResponse,
-        TxnOffsetCommitResponse
+        TxnOffsetCommitResponse,
+        SaslHandshakeResponse,
+        SaslAuthenticateResponse
     ]
 }
 
