@@ -16,7 +16,7 @@ pub(crate) mod tls;
 use std::fmt;
 use std::sync::Arc;
 
-pub use oauth::{OAuthBearerToken, TokenProvider};
+pub use oauth::{OAuthBearerToken, TokenError, TokenProvider};
 
 use crate::config::{ProducerConfig, SecurityProtocol};
 use crate::error::Result;
