@@ -789,6 +789,10 @@ fn metrics_table(m: &Metrics, client_id: &str) -> String {
             m.connection_creation_total as f64,
         ),
         ("connection-close-total", m.connection_close_total as f64),
+        (
+            "successful-reauthentication-total",
+            m.successful_reauthentication_total as f64,
+        ),
         ("metadata-update-total", m.metadata_update_total as f64),
         ("buffer-available-bytes", m.buffer_available_bytes as f64),
         ("buffer-total-bytes", m.buffer_total_bytes as f64),

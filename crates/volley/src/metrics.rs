@@ -33,6 +33,9 @@ pub struct Metrics {
     pub connection_creation_total: u64,
     /// Connections closed (`connection-close-total`).
     pub connection_close_total: u64,
+    /// Re-authentications of live connections before their SASL session ended (KIP-368,
+    /// `successful-reauthentication-total`).
+    pub successful_reauthentication_total: u64,
     /// Metadata responses applied.
     pub metadata_update_total: u64,
     /// Free bytes in the buffer pool (`buffer-available-bytes`).
@@ -60,6 +63,7 @@ pub(crate) struct Counters {
     pub request_latency_us_max: AtomicU64,
     pub connection_creation: AtomicU64,
     pub connection_close: AtomicU64,
+    pub reauthentication: AtomicU64,
     pub metadata_update: AtomicU64,
     pub uncompressed_bytes: AtomicU64,
     pub compressed_bytes: AtomicU64,
@@ -90,6 +94,7 @@ impl Counters {
             request_latency_us_max: g(&self.request_latency_us_max),
             connection_creation_total: g(&self.connection_creation),
             connection_close_total: g(&self.connection_close),
+            successful_reauthentication_total: g(&self.reauthentication),
             metadata_update_total: g(&self.metadata_update),
             buffer_available_bytes: buffer_available,
             buffer_total_bytes: buffer_total,

@@ -18,7 +18,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::io::connection::{self, ConnectOptions, Connection};
+use crate::io::reauth::{self, ReauthTransport};
+use crate::metrics::Counters;
 use crate::protocol::frame::BrokerVersions;
+use crate::security::sasl::exchange;
 use crate::sender::{Output, Sender};
 use crate::shared::{Commands, Shared};
 
@@ -46,6 +49,8 @@ enum Event {
     },
     /// A connection's writer wrote everything queued and stopped (its queue was closed).
     WriterDone { node: i32, generation: u64 },
+    /// A connection re-authenticated before its SASL session ended (KIP-368).
+    Reauthenticated,
 }
 
 struct ConnHandle {
@@ -168,7 +173,7 @@ async fn run(
         tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
-                    handle(&mut sender, &mut conns, ev);
+                    handle(&mut sender, &mut conns, &shared.counters, ev);
                 }
             }
             cmd = commands.recv() => {
@@ -184,7 +189,7 @@ async fn run(
             sender.handle_command(Instant::now(), cmd);
         }
         while let Ok(ev) = events_rx.try_recv() {
-            handle(&mut sender, &mut conns, ev);
+            handle(&mut sender, &mut conns, &shared.counters, ev);
         }
         lifecycle.fire_timers(Instant::now());
     }
@@ -227,7 +232,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn handle(sender: &mut Sender, conns: &mut HashMap<i32, ConnHandle>, ev: Event) {
+fn handle(
+    sender: &mut Sender,
+    conns: &mut HashMap<i32, ConnHandle>,
+    counters: &Counters,
+    ev: Event,
+) {
     let now = Instant::now();
     let current = |conns: &HashMap<i32, ConnHandle>, node: i32, g: u64| {
         conns.get(&node).is_some_and(|c| c.generation == g)
@@ -265,6 +275,9 @@ fn handle(sender: &mut Sender, conns: &mut HashMap<i32, ConnHandle>, ev: Event) 
         }
         // Only awaited when the driver finishes (`flush_writers`).
         Event::WriterDone { .. } => {}
+        Event::Reauthenticated => {
+            Counters::add(&counters.reauthentication, 1);
+        }
         Event::Closed {
             node,
             generation,
@@ -296,21 +309,63 @@ async fn connect_task(
             return;
         }
     };
+    let session_lifetime = conn.session_lifetime();
     let (stream, versions, _) = conn.into_parts();
     let (mut rd, mut wr) = stream.split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    // Responses to re-authentication requests, which the reader hands to the writer.
+    let (reauth_tx, mut reauth_rx) = mpsc::unbounded_channel::<Bytes>();
     let ev_w = events.clone();
     let addr_w = addr.clone();
+    let versions_w = versions.clone();
+    let options_w = options.clone();
     // The writer runs as its own task; this task goes on as the reader.
     let writer = tokio::spawn(async move {
-        while let Some(frame) = wrx.recv().await {
-            if let Err(e) = wr.write_all(&frame).await {
-                let _ = ev_w.send(Event::Closed {
-                    node,
-                    generation,
-                    error: Error::network(&addr_w, e),
-                });
-                return;
+        let mut next_reauth =
+            session_lifetime.map(|l| reauth::reauth_at(Instant::now(), l, fastrand::f64()));
+        loop {
+            tokio::select! {
+                biased;
+                _ = sleep_until(next_reauth) => {
+                    let Some(sasl) = options_w.security.sasl.as_deref() else {
+                        next_reauth = None;
+                        continue;
+                    };
+                    let mut t = ReauthTransport {
+                        broker: &addr_w,
+                        client_id: &options_w.client_id,
+                        versions: &versions_w,
+                        writer: &mut wr,
+                        responses: &mut reauth_rx,
+                        timeout: options_w.request_timeout,
+                        next_correlation_id: -1,
+                    };
+                    match exchange::authenticate(&mut t, sasl).await {
+                        Ok(done) => {
+                            tracing::debug!(broker = %addr_w, "re-authenticated");
+                            next_reauth = done.session_lifetime.map(|l| {
+                                reauth::reauth_at(Instant::now(), l, fastrand::f64())
+                            });
+                            let _ = ev_w.send(Event::Reauthenticated);
+                        }
+                        Err(error) => {
+                            tracing::warn!(broker = %addr_w, %error, "re-authentication failed");
+                            let _ = ev_w.send(Event::Closed { node, generation, error });
+                            return;
+                        }
+                    }
+                }
+                frame = wrx.recv() => {
+                    let Some(frame) = frame else { break };
+                    if let Err(e) = wr.write_all(&frame).await {
+                        let _ = ev_w.send(Event::Closed {
+                            node,
+                            generation,
+                            error: Error::network(&addr_w, e),
+                        });
+                        return;
+                    }
+                }
             }
         }
         let _ = wr.flush().await;
@@ -332,6 +387,9 @@ async fn connect_task(
     let _writer = AbortOnDrop(writer);
     loop {
         match connection::read_frame(&mut rd, options.max_response_size, &addr).await {
+            Ok(frame) if reauth::is_reauth_response(&frame) => {
+                let _ = reauth_tx.send(frame);
+            }
             Ok(frame) => {
                 if events
                     .send(Event::Frame {

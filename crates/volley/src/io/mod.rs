@@ -2,4 +2,5 @@
 
 pub mod connection;
 pub(crate) mod driver;
+pub(crate) mod reauth;
 pub mod stream;
