@@ -458,9 +458,51 @@ impl Error {
     /// The broker error code, if this error carries one.
     pub fn code(&self) -> Option<KafkaCode> {
         match self {
-            Error::Broker { code, .. } | Error::Request { code, .. } => Some(*code),
+            Error::Broker { code, .. }
+            | Error::Request { code, .. }
+            | Error::Authorization { code, .. } => Some(*code),
             Error::Fatal(e) | Error::Abortable(e) => e.code(),
             _ => None,
+        }
+    }
+
+    /// A partition's error code from a broker: `Error::Authorization` for
+    /// TOPIC_AUTHORIZATION_FAILED, `Error::Broker` otherwise.
+    pub(crate) fn partition(
+        topic: &str,
+        partition: i32,
+        code: KafkaCode,
+        message: Option<String>,
+    ) -> Error {
+        if code == KafkaCode::TOPIC_AUTHORIZATION_FAILED {
+            return Error::Authorization {
+                code,
+                resource: format!("topic {topic:?}"),
+                message,
+            };
+        }
+        Error::Broker {
+            topic: topic.to_string(),
+            partition,
+            code,
+            message,
+        }
+    }
+
+    /// A non-partition request's error code: `Error::Authorization` for the authorization
+    /// codes (naming the kind of resource refused), `Error::Request` otherwise.
+    pub(crate) fn request(api: &'static str, code: KafkaCode, message: Option<String>) -> Error {
+        let resource = match code {
+            KafkaCode::TOPIC_AUTHORIZATION_FAILED => "a topic",
+            KafkaCode::GROUP_AUTHORIZATION_FAILED => "the consumer group",
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED => "the cluster",
+            KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => "the transactional id",
+            _ => return Error::Request { api, code, message },
+        };
+        Error::Authorization {
+            code,
+            resource: format!("{resource} ({api})"),
+            message,
         }
     }
 

@@ -67,6 +67,10 @@ pub(crate) struct Ends {
     pub on_fatal: bool,
     /// The `Error::Closed` message.
     pub closed: &'static str,
+    /// The wait ends with the authentication error of a connection attempt that failed while
+    /// it waited (Java's metadata "fatal" authentication exception): a send or transactional
+    /// call fails with it at once instead of waiting out `max.block.ms`.
+    pub on_auth_failure: bool,
 }
 
 impl Ends {
@@ -77,6 +81,7 @@ impl Ends {
             at: State::Closing,
             on_fatal: true,
             closed,
+            on_auth_failure: true,
         }
     }
 
@@ -87,6 +92,7 @@ impl Ends {
             at: State::ForceClosing,
             on_fatal: true,
             closed,
+            on_auth_failure: true,
         }
     }
 }
@@ -99,6 +105,10 @@ pub(crate) struct Lifecycle {
     /// The last error the I/O thread met connecting to a broker, cleared when a connection
     /// succeeds: the cause reported by a wait that times out (no broker reachable).
     io_error: Mutex<Option<Error>>,
+    /// The last authentication failure (SASL or TLS) of a connection attempt, cleared when a
+    /// connection succeeds, and how many there have been (a wait ends on a new one).
+    auth_failure: Mutex<Option<Error>>,
+    auth_failures: AtomicU64,
     /// Bumped (under `lock`) by every `notify`; a blocking waiter checks it under `lock`.
     generation: AtomicU64,
     lock: Mutex<()>,
@@ -116,6 +126,8 @@ impl Default for Lifecycle {
             state: AtomicU8::new(State::Running as u8),
             fatal: OnceLock::new(),
             io_error: Mutex::new(None),
+            auth_failure: Mutex::new(None),
+            auth_failures: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             lock: Mutex::new(()),
             cond: Condvar::new(),
@@ -193,6 +205,30 @@ impl Lifecycle {
         self.io_error.lock().clone().map(Box::new)
     }
 
+    /// Records an authentication failure of a connection attempt and wakes every wait, so
+    /// that those that end on one ([`Ends::on_auth_failure`]) fail with it.
+    pub(crate) fn set_auth_failure(&self, e: Error) {
+        *self.auth_failure.lock() = Some(e);
+        self.auth_failures.fetch_add(1, Ordering::AcqRel);
+        self.notify();
+    }
+
+    /// A connection authenticated: the producer works again (later waits do not fail).
+    pub(crate) fn clear_auth_failure(&self) {
+        *self.auth_failure.lock() = None;
+    }
+
+    /// `Err` with the authentication failure if one happened since `seen` (a count of
+    /// [`Lifecycle::auth_failures`]) and `ends` says a wait ends on it.
+    fn check_auth(&self, ends: Ends, seen: u64) -> Result<()> {
+        if ends.on_auth_failure && self.auth_failures.load(Ordering::Acquire) != seen {
+            if let Some(e) = self.auth_failure.lock().clone() {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// `Err` if a wait with these `ends` must end now.
     pub(crate) fn check(&self, ends: Ends) -> Result<()> {
         if ends.on_fatal {
@@ -225,12 +261,14 @@ impl Lifecycle {
         deadline: Option<Instant>,
         mut poll: impl FnMut() -> Option<T>,
     ) -> Result<Option<T>> {
+        let auth_seen = self.auth_failures.load(Ordering::Acquire);
         loop {
             let seen = self.generation.load(Ordering::Acquire);
             if let Some(v) = poll() {
                 return Ok(Some(v));
             }
             self.check(ends)?;
+            self.check_auth(ends, auth_seen)?;
             let now = Instant::now();
             let d = deadline.unwrap_or_else(|| time::deadline(now, FOREVER));
             if now >= d {
@@ -254,6 +292,7 @@ impl Lifecycle {
         mut poll: impl FnMut() -> Option<T>,
     ) -> Result<Option<T>> {
         let mut timer_set = false;
+        let auth_seen = self.auth_failures.load(Ordering::Acquire);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -263,6 +302,7 @@ impl Lifecycle {
                 return Ok(Some(v));
             }
             self.check(ends)?;
+            self.check_auth(ends, auth_seen)?;
             if let Some(d) = deadline {
                 if Instant::now() >= d {
                     return Ok(None);

@@ -57,6 +57,7 @@ const CLOSE_WAIT: Ends = Ends {
     at: State::Stopped,
     on_fatal: false,
     closed: "",
+    on_auth_failure: false,
 };
 
 /// A transactional call's wait ends at a forced close or stop (the I/O thread goes on with
@@ -358,10 +359,10 @@ impl Producer {
                             })
                         }
                         KafkaCode::TOPIC_AUTHORIZATION_FAILED => {
-                            return Err(Error::Request {
-                                api: "Metadata",
+                            return Err(Error::Authorization {
                                 code: t.error,
-                                message: Some(format!("not authorized to access topic {topic:?}")),
+                                resource: format!("topic {topic:?}"),
+                                message: Some("refused in metadata".into()),
                             })
                         }
                         _ => {}

@@ -835,6 +835,29 @@ impl Accumulator {
         .flatten()
     }
 
+    /// Removes every queued batch of the partitions `node` leads in `cluster` (their records
+    /// fail: the node refused this producer's authentication).
+    pub(crate) fn take_led_by(&self, cluster: &Cluster, node: i32) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let topics = self.topics.load();
+        for (name, t) in topics.iter() {
+            let Some(info) = cluster.topic(name) else {
+                continue;
+            };
+            for q in t.partitions.load().iter() {
+                let led = info
+                    .partitions
+                    .get(q.partition as usize)
+                    .and_then(|p| p.leader)
+                    == Some(node);
+                if led {
+                    out.extend(q.batches.lock().drain(..));
+                }
+            }
+        }
+        out
+    }
+
     /// Removes every queued batch (for a forced close or a fatal error).
     pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
         let mut out = Vec::new();

@@ -211,11 +211,7 @@ impl Connection {
                 continue;
             }
             if !code.is_ok() {
-                return Err(Error::Request {
-                    api: "ApiVersions",
-                    code,
-                    message: None,
-                });
+                return Err(Error::request("ApiVersions", code, None));
             }
             self.versions = BrokerVersions::new(
                 resp.api_keys

@@ -305,6 +305,7 @@ impl Sender {
                 n.unavailable_since = None;
                 self.shared.lifecycle.set_io_error(None);
                 Counters::add(&self.shared.counters.connection_creation, 1);
+                self.shared.lifecycle.clear_auth_failure();
                 tracing::debug!(node, addr = %n.addr, "connected");
             }
         }
@@ -326,6 +327,17 @@ impl Sender {
             );
             n.next_connect = deadline(now, wait);
             n.unavailable_since.get_or_insert(now);
+        }
+        if error.is_authentication() {
+            // Not retried quietly (Java's AuthenticationException): waiting sends and
+            // transactional calls end with it, and the records queued for this node fail.
+            // The next attempt still happens after the backoff; once one succeeds the producer
+            // works again.
+            self.shared.lifecycle.set_auth_failure(error.clone());
+            let cluster = self.shared.cluster.load_full();
+            for b in self.shared.acc.take_led_by(&cluster, node) {
+                self.complete(b, Err(error.clone()));
+            }
         }
         // The broker may have moved or gone: look again.
         self.metadata.request_update();
@@ -724,14 +736,7 @@ impl Sender {
             self.idem.epoch = -1;
             self.pid_failed(now);
         } else {
-            self.fatal(
-                now,
-                Error::Request {
-                    api: "InitProducerId",
-                    code,
-                    message: None,
-                },
-            );
+            self.fatal(now, Error::request("InitProducerId", code, None));
         }
     }
 
@@ -1131,12 +1136,7 @@ impl Sender {
                 }
                 Err(b) => {
                     let b = *b;
-                    let err = Error::Broker {
-                        topic: b.topic.to_string(),
-                        partition: b.partition,
-                        code,
-                        message,
-                    };
+                    let err = Error::partition(&b.topic, b.partition, code, message);
                     self.complete(b, Err(err));
                     return;
                 }
@@ -1145,12 +1145,7 @@ impl Sender {
         if code.invalidates_metadata() {
             self.metadata.request_update();
         }
-        let err = Error::Broker {
-            topic: b.topic.to_string(),
-            partition: b.partition,
-            code,
-            message,
-        };
+        let err = Error::partition(&b.topic, b.partition, code, message);
         let mut retriable = code.is_retriable();
         if self.cfg.idempotent {
             if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
@@ -1222,15 +1217,20 @@ impl Sender {
         if self.cfg.idempotent {
             // Failed after a request that got no answer (connection lost or timed out): the
             // broker may have it. In a transaction the abort discards it anyway: bump then.
+            // So may one that failed at the reconnect after such an attempt, refused by
+            // authentication before it could be sent again.
+            let refused_after_no_answer = matches!(b.last_error, Some(Error::Network { .. }))
+                && matches!(&result, Err(e) if e.is_authentication());
             let maybe_written = self.shared.txn.is_none()
-                && match &result {
-                    Err(Error::Network { .. }) => true,
-                    Err(Error::DeliveryTimeout {
-                        last_error: Some(e),
-                        ..
-                    }) => matches!(**e, Error::Network { .. }),
-                    _ => false,
-                };
+                && (refused_after_no_answer
+                    || match &result {
+                        Err(Error::Network { .. }) => true,
+                        Err(Error::DeliveryTimeout {
+                            last_error: Some(e),
+                            ..
+                        }) => matches!(**e, Error::Network { .. }),
+                        _ => false,
+                    });
             self.idem.on_batch_done(&b, result.is_ok(), maybe_written);
         }
         if let Err(e) = &result {

@@ -193,6 +193,8 @@ struct TopicModel {
 #[derive(Debug, Default)]
 struct BrokerModel {
     refuse_until: Option<Instant>,
+    /// Connection attempts fail authentication until then.
+    refuse_auth_until: Option<Instant>,
     delay: Duration,
     drop_produce_responses: u32,
     lose_produce_requests: u32,
@@ -217,6 +219,8 @@ enum Delivery {
     ConnectFailed {
         node: i32,
         generation: u64,
+        /// Refused by authentication rather than by the network.
+        auth: bool,
     },
     Response {
         node: i32,
@@ -397,6 +401,12 @@ impl Sim {
     /// Connection attempts to the broker fail until `until`.
     pub(crate) fn refuse_connections(&mut self, broker: i32, until: Instant) {
         self.broker_mut(broker).refuse_until = Some(until);
+    }
+
+    /// Connection attempts to the broker fail authentication (as the driver reports a SASL
+    /// refusal) until `until`.
+    pub(crate) fn refuse_authentication(&mut self, broker: i32, until: Instant) {
+        self.broker_mut(broker).refuse_auth_until = Some(until);
     }
 
     /// Breaks the sender's connection to `node` (as the driver reports a read error). Responses
@@ -785,15 +795,27 @@ impl Sim {
                         self.sender.handle_connected(self.now, node, v);
                     }
                 }
-                Delivery::ConnectFailed { node, generation } => {
+                Delivery::ConnectFailed {
+                    node,
+                    generation,
+                    auth,
+                } => {
                     if current(&self.conns, node, generation) {
                         self.conns.remove(&node);
                         self.conn_events
                             .push((self.now, ConnEvent::ConnectFailed { node }));
-                        let err = Error::Network {
-                            broker: format!("node {node}"),
-                            message: "connection refused by the simulation".into(),
-                            source: None,
+                        let err = if auth {
+                            Error::Authentication {
+                                broker: format!("node {node}"),
+                                mechanism: "PLAIN".into(),
+                                message: "refused by the simulation".into(),
+                            }
+                        } else {
+                            Error::Network {
+                                broker: format!("node {node}"),
+                                message: "connection refused by the simulation".into(),
+                                source: None,
+                            }
                         };
                         self.sender.handle_connect_failed(self.now, node, &err);
                     }
@@ -842,8 +864,16 @@ impl Sim {
             .brokers
             .get(&broker)
             .is_none_or(|b| b.refuse_until.is_some_and(|t| self.now < t));
-        let d = if refused {
-            Delivery::ConnectFailed { node, generation }
+        let auth_refused = self
+            .brokers
+            .get(&broker)
+            .is_some_and(|b| b.refuse_auth_until.is_some_and(|t| self.now < t));
+        let d = if refused || auth_refused {
+            Delivery::ConnectFailed {
+                node,
+                generation,
+                auth: auth_refused && !refused,
+            }
         } else {
             Delivery::Connected { node, generation }
         };

@@ -1114,3 +1114,38 @@ fn split_halves_queue_behind_earlier_retries() {
     assert_eq!(attempts[2].1.code, KafkaCode::MESSAGE_TOO_LARGE);
     assert!(sim.now - sim.start < Duration::from_secs(1), "no stall");
 }
+
+// An authentication failure is not retried quietly until delivery.timeout.ms: the records
+// queued for the refusing broker fail with it at once, and once the broker accepts the
+// credentials again the same sender delivers new records.
+#[test]
+fn authentication_failure_fails_queued_records_and_recovers() {
+    let configure = |c: &mut ProducerConfig| {
+        c.linger = Duration::ZERO;
+        c.delivery_timeout = Duration::from_secs(120);
+        c.reconnect_backoff = ms(50);
+        c.reconnect_backoff_max = ms(200);
+    };
+    let mut sim = setup(&[1], &[1], configure);
+    let delivered = sim.send(T, 0, "before");
+    sim.run_until_all_done(Duration::from_secs(5));
+    assert!(sim.outcome(delivered).is_ok());
+    // The credentials stop working: the live connection breaks and every reconnect is refused.
+    let until = sim.now + Duration::from_secs(3);
+    sim.refuse_authentication(1, until);
+    sim.disconnect(1);
+    let t0 = sim.now;
+    let failed = sim.send(T, 0, "refused");
+    assert!(sim.run_until(Duration::from_secs(2), |s| s.is_done(failed)));
+    let e = sim.error(failed);
+    assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
+    assert!(sim.resolved_at(failed).unwrap() - t0 < Duration::from_secs(1));
+    assert!(sim.log_values(T, 0).iter().all(|v| v != "refused"));
+    // Accepted again: the same sender works.
+    sim.run_for(Duration::from_secs(3));
+    let after = sim.send(T, 0, "after");
+    sim.run_until_all_done(Duration::from_secs(10));
+    assert!(sim.outcome(after).is_ok(), "{:?}", sim.outcome(after));
+    assert_eq!(sim.log_values(T, 0), vec!["before", "after"]);
+    sim.assert_each_resolved_once();
+}

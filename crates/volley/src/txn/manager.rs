@@ -628,20 +628,14 @@ impl TxnManager {
             | KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
             | KafkaCode::INVALID_TXN_STATE
             | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
-            | KafkaCode::TRANSACTION_COORDINATOR_FENCED => Step::Fatal(Error::Request {
-                api,
-                code,
-                message: None,
-            }),
+            | KafkaCode::TRANSACTION_COORDINATOR_FENCED => {
+                Step::Fatal(Error::request(api, code, None))
+            }
             c if c.is_retriable() => {
                 self.retry(now);
                 Step::Retry
             }
-            _ => Step::Abortable(Error::Request {
-                api,
-                code,
-                message: None,
-            }),
+            _ => Step::Abortable(Error::request(api, code, None)),
         }
     }
 
@@ -704,21 +698,13 @@ impl TxnManager {
                 effects.coordinator_address = Some((node, addr));
             }
             KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED => {
-                let e = Error::Request {
-                    api: "FindCoordinator",
-                    code,
-                    message: None,
-                };
+                let e = Error::request("FindCoordinator", code, None);
                 self.set_fatal(e.clone());
                 effects.fatal = Some(Error::Fatal(Box::new(e)));
             }
             c if c.0 == 30 => {
                 // GROUP_AUTHORIZATION_FAILED: the offsets cannot be committed.
-                let step = Step::Abortable(Error::Request {
-                    api: "FindCoordinator",
-                    code,
-                    message: None,
-                });
+                let step = Step::Abortable(Error::request("FindCoordinator", code, None));
                 self.apply(step, &mut effects);
             }
             _ => {
@@ -798,11 +784,7 @@ impl TxnManager {
         let step = if code == KafkaCode::UNKNOWN_PRODUCER_ID
             || code == KafkaCode::INVALID_PRODUCER_ID_MAPPING
         {
-            Step::Abortable(Error::Request {
-                api: "AddPartitionsToTxn",
-                code,
-                message: None,
-            })
+            Step::Abortable(Error::request("AddPartitionsToTxn", code, None))
         } else if code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION {
             self.retry(now);
             Step::Retry
@@ -872,11 +854,7 @@ impl TxnManager {
         let step = match worst.0 {
             // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID: the consumer lost its
             // group membership; the offsets must not be committed.
-            25 | 22 | 82 => Step::Abortable(Error::Request {
-                api: "TxnOffsetCommit",
-                code: worst,
-                message: None,
-            }),
+            25 | 22 | 82 => Step::Abortable(Error::request("TxnOffsetCommit", worst, None)),
             _ => self.classify(now, worst, "TxnOffsetCommit", CoordinatorKind::Group(group)),
         };
         if self.apply(step, &mut effects) {
