@@ -11,6 +11,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod secure;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Bootstrap servers of the one-node test cluster.

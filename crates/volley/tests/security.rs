@@ -1,0 +1,213 @@
+//! Security against the real broker's secure listeners (`scripts/kafka secure`): KIP-368
+//! re-authentication under load, authentication failures that end sends at once, and ACLs that
+//! refuse a topic or a transactional id to one user. TLS trust/key stores and each SASL
+//! mechanism have their own files (`tls.rs`, `sasl.rs`).
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::secure::*;
+use common::*;
+use volley::{Error, KafkaCode, Producer, Record};
+
+fn producer(props: Vec<(String, String)>, extra: &[(&str, &str)]) -> volley::Result<Producer> {
+    let mut props = props;
+    props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Producer::from_properties(props)
+}
+
+/// Whether `e` is, or is caused by, an authentication error.
+fn is_auth(e: &Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(v) = c.downcast_ref::<Error>() {
+            if matches!(v, Error::Authentication { .. }) {
+                return true;
+            }
+        }
+        cur = c.source();
+    }
+    false
+}
+
+// A producer that sends without a pause for more than three session lifetimes of the
+// re-authenticating listener keeps one connection per broker (no reconnect), re-authenticates
+// on it, and loses, duplicates and reorders nothing: Kafka's console consumer reads every
+// record once, each key's values in send order.
+#[test]
+fn reauthentication_keeps_every_record_on_the_same_connections() {
+    let topic = unique_topic("volley-reauth");
+    create_topic(&topic, 3, &[]);
+    let lifetime = Duration::from_millis(secure_value("reauth.ms").parse().unwrap());
+    let p = producer(
+        sasl_plain_props("reauth", "admin"),
+        &[("linger.ms", "5"), ("enable.idempotence", "true")],
+    )
+    .unwrap();
+    p.send(Record::new(&topic).key("k0").value("0"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let before = p.metrics();
+    let keys = 6;
+    let mut futures = Vec::new();
+    let start = Instant::now();
+    let mut i = 1usize;
+    while start.elapsed() < lifetime * 3 + Duration::from_millis(1500) {
+        for _ in 0..10 {
+            let key = format!("k{}", i % keys);
+            futures.push(
+                p.send(Record::new(&topic).key(key).value(i.to_string()))
+                    .unwrap(),
+            );
+            i += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for f in futures {
+        f.wait().expect("every record is acknowledged");
+    }
+    let after = p.metrics();
+    p.close().unwrap();
+    assert!(
+        after.successful_reauthentication_total >= 3,
+        "re-authentications: {}",
+        after.successful_reauthentication_total
+    );
+    assert_eq!(
+        after.connection_creation_total, before.connection_creation_total,
+        "a new connection was opened while sending"
+    );
+    assert_eq!(after.record_error_total, 0);
+    let got = consume_secure(&topic, i, "reauth", Some("plain"), "read_uncommitted");
+    assert_eq!(got.len(), i, "records read back");
+    let values: HashSet<usize> = got
+        .iter()
+        .map(|c| c.value.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values.len(), i, "a record was duplicated");
+    assert_eq!(values, (0..i).collect::<HashSet<_>>());
+    let mut by_key: BTreeMap<String, Vec<(i32, i64, usize)>> = BTreeMap::new();
+    for c in &got {
+        by_key.entry(c.key.clone().unwrap()).or_default().push((
+            c.partition,
+            c.offset,
+            c.value.as_deref().unwrap().parse().unwrap(),
+        ));
+    }
+    for (key, mut recs) in by_key {
+        recs.sort();
+        assert!(
+            recs.windows(2).all(|w| w[0].2 < w[1].2),
+            "key {key}: values out of send order"
+        );
+    }
+}
+
+// Wrong credentials end the send at once with a typed authentication error (not after
+// max.block.ms), for a wrong password and for an unknown user; the same for
+// init_transactions.
+#[test]
+fn wrong_credentials_fail_fast_with_an_authentication_error() {
+    let topic = unique_topic("volley-authfail");
+    create_topic(&topic, 1, &[]);
+    for (user, pass) in [("admin", "not-the-password"), ("nobody", "whatever")] {
+        let mut props = sasl_plain_props("sasl_plaintext", "admin");
+        for (k, v) in props.iter_mut() {
+            match k.as_str() {
+                "sasl.username" => *v = user.into(),
+                "sasl.password" => *v = pass.into(),
+                _ => {}
+            }
+        }
+        let p = producer(props.clone(), &[("max.block.ms", "30000")]).unwrap();
+        let t0 = Instant::now();
+        let e = p
+            .send(Record::new(&topic).value("x"))
+            .err()
+            .expect("send fails");
+        assert!(matches!(e, Error::Authentication { .. }), "{user}: {e:?}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(pass), "the password leaked: {text}");
+        p.close().unwrap();
+
+        let tx = producer(
+            props,
+            &[
+                ("max.block.ms", "30000"),
+                ("transactional.id", &unique_topic("volley-auth-tx")),
+            ],
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let e = tx.init_transactions().expect_err("init fails");
+        assert!(is_auth(&e), "{user}: {e:?}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        tx.close().unwrap();
+    }
+}
+
+// ACLs on the SASL listeners deny bob every topic and transactional id starting with the
+// denied prefix: his records to such a topic fail with a typed authorization error, his
+// records to other topics (from the same producer, before and after) are delivered, and
+// a transactional producer with a denied id fails init with TRANSACTIONAL_ID_AUTHORIZATION.
+#[test]
+fn acls_refuse_a_topic_and_a_transactional_id_to_one_user() {
+    let prefix = secure_value("denied.prefix");
+    let denied = unique_topic(&prefix);
+    let allowed = unique_topic("volley-allowed");
+    create_topic(&denied, 1, &[]);
+    create_topic(&allowed, 1, &[]);
+    let p = producer(
+        sasl_plain_props("sasl_plaintext", "bob"),
+        &[("max.block.ms", "15000")],
+    )
+    .unwrap();
+    p.send(Record::new(&allowed).value("a1"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let e = match p.send(Record::new(&denied).value("d")) {
+        Err(e) => e,
+        Ok(f) => f.wait().expect_err("the denied topic refuses the record"),
+    };
+    assert!(
+        matches!(
+            &e,
+            Error::Authorization { code, .. } if *code == KafkaCode::TOPIC_AUTHORIZATION_FAILED
+        ),
+        "{e:?}"
+    );
+    p.send(Record::new(&allowed).value("a2"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    p.close().unwrap();
+    let got = consume(&allowed, 2);
+    let values: Vec<_> = got.iter().map(|c| c.value.clone().unwrap()).collect();
+    assert_eq!(values, ["a1", "a2"]);
+
+    let tx = producer(
+        sasl_plain_props("sasl_plaintext", "bob"),
+        &[
+            ("max.block.ms", "15000"),
+            ("transactional.id", &unique_topic(&prefix)),
+        ],
+    )
+    .unwrap();
+    let e = tx.init_transactions().expect_err("the id is denied");
+    assert_eq!(
+        e.code(),
+        Some(KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+        "{e:?}"
+    );
+    let inner = match &e {
+        Error::Fatal(inner) => inner.as_ref(),
+        other => other,
+    };
+    assert!(matches!(inner, Error::Authorization { .. }), "{e:?}");
+    tx.close().unwrap();
+}
