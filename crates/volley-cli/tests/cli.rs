@@ -981,3 +981,80 @@ fn perf_transactional_id_in_the_properties_turns_transactions_on() {
     // The default duration is 3 s: far longer than 500 records take, so one commit, at the end.
     assert_eq!(commit_markers(&topic), 1);
 }
+
+/// One value of the one-node cluster's `listeners.properties` (`scripts/kafka secure`).
+fn secure_value(key: &str) -> String {
+    let out = Command::new(kafka_script())
+        .arg("secure")
+        .output()
+        .expect("run scripts/kafka secure");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let path = text(&out.stdout);
+    let props = std::fs::read_to_string(path.trim()).expect("read listeners.properties");
+    props
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("listeners.properties has no {key}"))
+        .to_string()
+}
+
+// Both commands take the security settings as Kafka's tools do, from --producer.config (and
+// --producer-property): here SASL_SSL with PLAIN, the records read back by Kafka's console
+// consumer over the same listener.
+#[test]
+fn produce_and_perf_over_sasl_ssl_from_a_producer_config_file() {
+    let topic = new_topic("sasl-ssl", 1);
+    let dir = std::env::temp_dir().join(format!("volley-cli-sec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("client.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n\
+             sasl.username=admin\nsasl.password={}\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            secure_value("user.admin.password"),
+            secure_value("ca.pem")
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let server = secure_value("sasl_ssl");
+    let out = volley(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &server,
+            "--topic",
+            &topic,
+            "--producer.config",
+            config,
+            "--producer-property",
+            "acks=all",
+        ],
+        b"one\ntwo\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_perf(&[
+        "--topic",
+        &topic,
+        "--num-records",
+        "100",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+        "--producer.config",
+        config,
+        "--producer-props",
+        &format!("bootstrap.servers={server}"),
+    ]);
+    let lines = consumer_stdout(&topic, &["--listener", "sasl_ssl"], 102, 15_000);
+    let values: Vec<&str> = lines
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    assert_eq!(values.len(), 102, "{lines}");
+    assert_eq!(&values[..2], ["one", "two"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
