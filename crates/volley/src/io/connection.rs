@@ -252,10 +252,12 @@ impl Connection {
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &self.options.client_id, req)
             .map_err(|e| Error::protocol(&self.addr, e))?;
-        self.stream
-            .write_all(&buf)
-            .await
-            .map_err(|e| Error::network(&self.addr, e))?;
+        // Flushed: a TLS stream may hold encrypted records back otherwise.
+        let written = async {
+            self.stream.write_all(&buf).await?;
+            self.stream.flush().await
+        };
+        written.await.map_err(|e| Error::network(&self.addr, e))?;
         Ok(corr)
     }
 

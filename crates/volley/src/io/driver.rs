@@ -357,7 +357,19 @@ async fn connect_task(
                 }
                 frame = wrx.recv() => {
                     let Some(frame) = frame else { break };
-                    if let Err(e) = wr.write_all(&frame).await {
+                    // Write what is queued, then flush: a TLS stream may keep encrypted
+                    // records buffered when the socket is full, and nothing else would push
+                    // them out before the next frame (a no-op on plain TCP).
+                    let mut next = Some(frame);
+                    let written = async {
+                        while let Some(f) = next.take() {
+                            wr.write_all(&f).await?;
+                            next = wrx.try_recv().ok();
+                        }
+                        wr.flush().await
+                    }
+                    .await;
+                    if let Err(e) = written {
                         let _ = ev_w.send(Event::Closed {
                             node,
                             generation,

@@ -66,10 +66,11 @@ impl SaslTransport for ReauthTransport<'_> {
             .map_err(|e| Error::protocol(self.broker, e))?;
         let broker = self.broker.to_string();
         let exchange = async {
-            self.writer
-                .write_all(&buf)
-                .await
-                .map_err(|e| Error::network(&broker, e))?;
+            let written = async {
+                self.writer.write_all(&buf).await?;
+                self.writer.flush().await
+            };
+            written.await.map_err(|e| Error::network(&broker, e))?;
             self.responses.recv().await.ok_or_else(|| Error::Network {
                 broker: broker.clone(),
                 message: "connection closed during re-authentication".into(),
