@@ -302,3 +302,87 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0);
     pages * 4096
 }
+
+/// The secure listeners of the one-node cluster: the key=value lines of the file
+/// `scripts/kafka secure` names (listener addresses, certificate and store paths, passwords).
+pub struct Secure(std::collections::HashMap<String, String>);
+
+impl Secure {
+    /// The value of `key`; panics naming it when the file lacks it.
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .get(key)
+            .unwrap_or_else(|| panic!("the secure listeners' file has no {key}"))
+    }
+}
+
+/// Reads the secure listeners' file of the one-node cluster (fails, never skips, without a
+/// cluster or without secure listeners).
+pub fn secure() -> Secure {
+    let _ = bootstrap();
+    let path = kafka(&["secure"]).trim().to_string();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    Secure(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect(),
+    )
+}
+
+/// Reads `expected` records of `topic` from the beginning with Kafka's console consumer
+/// through the secure `listener` (`ssl`, `mtls`, ...) of the one-node cluster.
+pub fn consume_via(listener: &str, topic: &str, expected: usize) -> Vec<Consumed> {
+    let n = expected.to_string();
+    let out = kafka(&[
+        "consume",
+        topic,
+        "--max-messages",
+        &n,
+        "--timeout-ms",
+        "20000",
+        "--listener",
+        listener,
+    ]);
+    parse_consumed(&out)
+}
+
+/// A new empty temporary directory named after `prefix`.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_topic(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh self-signed CA certificate (PEM) in `dir`, made with `openssl`: one nothing was
+/// signed with. Returns its path.
+pub fn fresh_ca(dir: &std::path::Path) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=volley-other-ca",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("other-ca.pem").to_string_lossy().into_owned()
+}

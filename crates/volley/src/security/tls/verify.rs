@@ -151,6 +151,14 @@ fn tls(broker: &str, kind: TlsErrorKind, message: String) -> Error {
     }
 }
 
+/// A certificate name as webpki presents it, `DnsName("kafka.example")`, without the wrapper.
+fn plain_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .unwrap_or(presented)
+}
+
 /// Whether an alert from the broker says it refused the client's certificate (or its lack).
 fn rejects_client_cert(alert: AlertDescription) -> bool {
     matches!(
@@ -182,7 +190,11 @@ fn from_rustls(broker: &str, err: &rustls::Error, client_cert: ClientCert) -> Er
                     if presented.is_empty() {
                         "no name".to_string()
                     } else {
-                        presented.join(", ")
+                        presented
+                            .iter()
+                            .map(|n| plain_name(n))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 ),
             ),
@@ -277,14 +289,18 @@ mod tests {
         let e = wrapped(rustls::Error::InvalidCertificate(
             CertificateError::NotValidForNameContext {
                 expected: ServerName::try_from("127.0.0.1").unwrap(),
-                presented: vec!["DnsName(\"wrong.invalid\")".into()],
+                presented: vec![
+                    "DnsName(\"wrong.invalid\")".into(),
+                    "IpAddress(10.0.0.1)".into(),
+                ],
             },
         ));
         let got = handshake_error("b:1", &e, true, ClientCert::Unknown);
         assert_eq!(kind(&got), TlsErrorKind::HostnameMismatch);
         let text = got.to_string();
         assert!(
-            text.contains("wrong.invalid") && text.contains("127.0.0.1"),
+            text.contains("valid for wrong.invalid, IpAddress(10.0.0.1)")
+                && text.contains("\"127.0.0.1\""),
             "{text}"
         );
     }
