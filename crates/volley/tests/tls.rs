@@ -44,6 +44,33 @@ fn read_back(listener: &str, topic: &str, count: usize) -> Vec<(String, String)>
         .collect()
 }
 
+/// `base` followed by `extra`.
+fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = base.to_vec();
+    all.extend_from_slice(extra);
+    all
+}
+
+/// Produces `n` records to `topic` with each of `forms` (a tag, and the keys added to `base`),
+/// then reads them all back with Kafka's console consumer over `listener`: exactly those, in
+/// that order.
+fn produce_each_and_read_back(
+    listener: &str,
+    topic: &str,
+    base: &[(&str, &str)],
+    forms: &[(&str, Vec<(&str, &str)>)],
+    n: usize,
+) {
+    for (tag, props) in forms {
+        produce(&with(base, props), topic, tag, n);
+    }
+    let tags: Vec<&str> = forms.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        read_back(listener, topic, tags.len() * n),
+        expected(&tags, n)
+    );
+}
+
 /// The `Error::Tls` in `e` or in its chain of causes.
 fn tls_in(e: &Error) -> Option<&Error> {
     match e {
@@ -98,19 +125,26 @@ fn tls_failure(props: &[(&str, &str)], topic: &str) -> (TlsErrorKind, String) {
     }
 }
 
-/// The `Error::Config` building a producer from `props` gives: (key, message).
+/// Building a producer from `props` must fail with an `Error::Config` on `key` whose message
+/// holds each of `needles` and none of the test bed's passwords.
 #[track_caller]
-fn config_error(props: &[(&str, &str)]) -> (String, String) {
-    match Producer::from_properties(props.iter().copied()) {
-        Err(Error::Config { key, message }) => (key, message),
+fn refused(s: &Secure, props: &[(&str, &str)], key: &str, needles: &[&str]) {
+    let message = match Producer::from_properties(props.iter().copied()) {
+        Err(Error::Config { key: k, message }) => {
+            assert_eq!(k, key, "{message}");
+            message
+        }
         Err(e) => panic!("expected a config error, got {e:?}"),
         Ok(_) => panic!("expected a config error, the producer was built"),
+    };
+    for needle in needles {
+        assert!(message.contains(needle), "no {needle:?} in {message}");
     }
-}
-
-fn assert_no_password(s: &Secure, text: &str) {
-    for key in ["truststore.password", "keystore.password", "key.password"] {
-        assert!(!text.contains(s.get(key)), "{key} leaked into {text}");
+    for password in ["truststore.password", "keystore.password", "key.password"] {
+        assert!(
+            !message.contains(s.get(password)),
+            "{password} leaked: {message}"
+        );
     }
 }
 
@@ -160,27 +194,22 @@ fn ssl_with_each_trust_form_read_back_by_kafka() {
         ),
     ];
     const N: usize = 3;
-    for (tag, props) in &forms {
-        let mut all = base.to_vec();
-        all.extend_from_slice(props);
-        produce(&all, &topic, tag, N);
-    }
-    let tags: Vec<&str> = forms.iter().map(|(t, _)| *t).collect();
-    assert_eq!(read_back("ssl", &topic, tags.len() * N), expected(&tags, N));
+    produce_each_and_read_back("ssl", &topic, &base, &forms, N);
 
-    let mut jks = base.to_vec();
-    jks.extend([
-        ("ssl.truststore.type", "JKS"),
-        ("ssl.truststore.location", s.get("truststore.jks")),
-        ("ssl.truststore.password", s.get("truststore.password")),
-    ]);
-    let (key, message) = config_error(&jks);
-    assert_eq!(key, "ssl.truststore.location");
-    assert!(
-        message.contains("keytool -importkeystore") && message.contains(s.get("truststore.jks")),
-        "{message}"
+    let jks = with(
+        &base,
+        &[
+            ("ssl.truststore.type", "JKS"),
+            ("ssl.truststore.location", s.get("truststore.jks")),
+            ("ssl.truststore.password", s.get("truststore.password")),
+        ],
     );
-    assert_no_password(&s, &message);
+    refused(
+        &s,
+        &jks,
+        "ssl.truststore.location",
+        &["keytool -importkeystore", s.get("truststore.jks")],
+    );
 }
 
 // Mutual TLS over the MTLS listener (client certificate required) with each key store form:
@@ -250,26 +279,22 @@ fn mtls_with_each_key_store_form_read_back_by_kafka() {
         ),
     ];
     const N: usize = 2;
-    for (tag, props) in &forms {
-        let mut all = base.to_vec();
-        all.extend_from_slice(props);
-        produce(&all, &topic, tag, N);
-    }
-    let tags: Vec<&str> = forms.iter().map(|(t, _)| *t).collect();
-    assert_eq!(
-        read_back("mtls", &topic, tags.len() * N),
-        expected(&tags, N)
-    );
+    produce_each_and_read_back("mtls", &topic, &base, &forms, N);
 
-    let mut jks = base.to_vec();
-    jks.extend([
-        ("ssl.keystore.type", "JKS"),
-        ("ssl.keystore.location", s.get("client.jks")),
-        ("ssl.keystore.password", s.get("keystore.password")),
-    ]);
-    let (key, message) = config_error(&jks);
-    assert_eq!(key, "ssl.keystore.location");
-    assert!(message.contains("keytool -importkeystore"), "{message}");
+    let jks = with(
+        &base,
+        &[
+            ("ssl.keystore.type", "JKS"),
+            ("ssl.keystore.location", s.get("client.jks")),
+            ("ssl.keystore.password", s.get("keystore.password")),
+        ],
+    );
+    refused(
+        &s,
+        &jks,
+        "ssl.keystore.location",
+        &["keytool -importkeystore"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -402,16 +427,13 @@ fn unusable_stores_are_config_errors() {
         ("bootstrap.servers", s.get("ssl")),
         ("security.protocol", "SSL"),
     ];
-    let with = |extra: &[(&str, &str)]| {
-        let mut all = ssl.to_vec();
-        all.extend_from_slice(extra);
-        config_error(&all)
+    let refused_with = |extra: &[(&str, &str)], key: &str, needles: &[&str]| {
+        refused(&s, &with(&ssl, extra), key, needles);
     };
+    let trust = "ssl.truststore.location";
 
     let missing = dir.join("missing.pem").to_string_lossy().into_owned();
-    let (key, message) = with(&[("ssl.truststore.location", &missing)]);
-    assert_eq!(key, "ssl.truststore.location");
-    assert!(message.contains(&missing), "{message}");
+    refused_with(&[(trust, &missing)], trust, &["cannot read", &missing]);
 
     let locked = dir.join("locked.pem");
     std::fs::copy(s.get("ca.pem"), &locked).unwrap();
@@ -425,63 +447,58 @@ fn unusable_stores_are_config_errors() {
     } else {
         locked.to_string_lossy().into_owned()
     };
-    let (key, message) = with(&[("ssl.truststore.location", &unreadable)]);
-    assert_eq!(key, "ssl.truststore.location");
-    assert!(
-        message.contains("cannot read") && message.contains(&unreadable),
-        "{message}"
+    refused_with(
+        &[(trust, &unreadable)],
+        trust,
+        &["cannot read", &unreadable],
     );
 
     let garbage = dir.join("garbage.p12");
     std::fs::write(&garbage, "this is not a trust store\n").unwrap();
     let garbage = garbage.to_string_lossy().into_owned();
-    let (key, message) = with(&[
-        ("ssl.truststore.type", "PKCS12"),
-        ("ssl.truststore.location", &garbage),
-    ]);
-    assert_eq!(key, "ssl.truststore.location");
-    assert!(
-        message.contains("not a PEM, PKCS12 or JKS file"),
-        "{message}"
+    refused_with(
+        &[("ssl.truststore.type", "PKCS12"), (trust, &garbage)],
+        trust,
+        &["not a PEM, PKCS12 or JKS file"],
     );
 
-    let (key, message) = with(&[
-        ("ssl.truststore.type", "PKCS12"),
-        ("ssl.truststore.location", s.get("truststore.p12")),
-        ("ssl.truststore.password", "not-the-password"),
-    ]);
-    assert_eq!(key, "ssl.truststore.password");
-    assert!(
-        message.contains("wrong password or corrupt key store"),
-        "{message}"
+    let wrong = "wrong password or corrupt key store";
+    refused_with(
+        &[
+            ("ssl.truststore.type", "PKCS12"),
+            (trust, s.get("truststore.p12")),
+            ("ssl.truststore.password", "not-the-password"),
+        ],
+        "ssl.truststore.password",
+        &[wrong],
     );
 
-    let (key, message) = with(&[
-        ("ssl.truststore.type", "PEM"),
-        ("ssl.truststore.location", s.get("ca.pem")),
-        ("ssl.keystore.type", "PKCS12"),
-        ("ssl.keystore.location", s.get("client.p12")),
-        ("ssl.keystore.password", "not-the-password"),
-    ]);
-    assert_eq!(key, "ssl.keystore.password");
-    assert!(
-        message.contains("wrong password or corrupt key store"),
-        "{message}"
+    let pem_trust = [("ssl.truststore.type", "PEM"), (trust, s.get("ca.pem"))];
+    refused_with(
+        &[
+            pem_trust[0],
+            pem_trust[1],
+            ("ssl.keystore.type", "PKCS12"),
+            ("ssl.keystore.location", s.get("client.p12")),
+            ("ssl.keystore.password", "not-the-password"),
+        ],
+        "ssl.keystore.password",
+        &[wrong],
     );
-    assert_no_password(&s, &message);
 
     let chain = std::fs::read_to_string(s.get("client.cert.pem")).unwrap();
     let encrypted = std::fs::read_to_string(s.get("client.key.encrypted.pem")).unwrap();
-    let (key, message) = with(&[
-        ("ssl.truststore.type", "PEM"),
-        ("ssl.truststore.location", s.get("ca.pem")),
-        ("ssl.keystore.type", "PEM"),
-        ("ssl.keystore.certificate.chain", &chain),
-        ("ssl.keystore.key", &encrypted),
-        ("ssl.key.password", "not-the-password"),
-    ]);
-    assert_eq!(key, "ssl.key.password", "{message}");
-    assert!(message.contains("wrong password"), "{message}");
-    assert_no_password(&s, &message);
+    refused_with(
+        &[
+            pem_trust[0],
+            pem_trust[1],
+            ("ssl.keystore.type", "PEM"),
+            ("ssl.keystore.certificate.chain", &chain),
+            ("ssl.keystore.key", &encrypted),
+            ("ssl.key.password", "not-the-password"),
+        ],
+        "ssl.key.password",
+        &["wrong password"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -358,30 +358,16 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
 /// A fresh self-signed CA certificate (PEM) in `dir`, made with `openssl`: one nothing was
 /// signed with. Returns its path.
 pub fn fresh_ca(dir: &std::path::Path) -> String {
+    let args = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout \
+                other-ca.key -out other-ca.pem -days 2 -subj /CN=volley-other-ca";
     let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other-ca.key",
-            "-out",
-            "other-ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=volley-other-ca",
-        ])
+        .args(args.split_whitespace())
         .current_dir(dir)
         .output()
         .expect("the openssl command is needed");
     assert!(
         out.status.success(),
-        "openssl: {}",
+        "openssl {args}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     dir.join("other-ca.pem").to_string_lossy().into_owned()

@@ -72,25 +72,71 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// One store setting: the location key and the type key (for errors and logs).
+/// The keys of one store (for errors and logs).
 #[derive(Clone, Copy)]
 struct StoreKeys {
     location: &'static str,
     kind: &'static str,
     password: &'static str,
+    /// What else to say when a PEM store is given a store password.
+    pem_password_hint: &'static str,
 }
 
 const TRUST: StoreKeys = StoreKeys {
     location: "ssl.truststore.location",
     kind: "ssl.truststore.type",
     password: "ssl.truststore.password",
+    pem_password_hint: "",
 };
 
 const KEYS: StoreKeys = StoreKeys {
     location: "ssl.keystore.location",
     kind: "ssl.keystore.type",
     password: "ssl.keystore.password",
+    pem_password_hint: " (an encrypted key's password is ssl.key.password)",
 };
+
+impl StoreKeys {
+    /// Java's rules for the store given inline by `inline_key`: type PEM, and no file too.
+    fn check_inline(
+        self,
+        inline_key: &str,
+        declared: StoreFormat,
+        location: Option<&str>,
+    ) -> Result<()> {
+        if declared != StoreFormat::Pem {
+            return Err(Error::config(
+                inline_key,
+                format!(
+                    "an inline value needs {}=PEM (it is {})",
+                    self.kind,
+                    declared.name()
+                ),
+            ));
+        }
+        if location.is_some() {
+            return Err(Error::config(
+                inline_key,
+                format!("both {} and {inline_key} are set: use one", self.location),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Java's rule that a store declared PEM has no store password.
+    fn check_pem_password(self, declared: StoreFormat, password: Option<&Password>) -> Result<()> {
+        if declared == StoreFormat::Pem && password.is_some() {
+            return Err(Error::config(
+                self.password,
+                format!(
+                    "a PEM store has no store password: unset {}{}",
+                    self.password, self.pem_password_hint
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Reads the store file at `path` and decides its format from its content; a content that
 /// differs from `declared` is logged, not refused. JKS is refused with the conversion command.
@@ -198,39 +244,15 @@ pub(crate) fn trust_roots(cfg: &ProducerConfig) -> Result<RootCertStore> {
     let location = cfg.ssl_truststore_location.as_deref();
     let password = cfg.ssl_truststore_password.as_ref();
     let certs = if let Some(inline) = &cfg.ssl_truststore_certificates {
-        if declared != StoreFormat::Pem {
-            return Err(Error::config(
-                "ssl.truststore.certificates",
-                format!(
-                    "inline certificates need ssl.truststore.type=PEM (it is {})",
-                    declared.name()
-                ),
-            ));
-        }
-        if location.is_some() {
-            return Err(Error::config(
-                "ssl.truststore.certificates",
-                "both ssl.truststore.location and ssl.truststore.certificates are set: use one",
-            ));
-        }
-        if password.is_some() {
-            return Err(Error::config(
-                TRUST.password,
-                "a PEM trust store has no password: unset ssl.truststore.password",
-            ));
-        }
+        TRUST.check_inline("ssl.truststore.certificates", declared, location)?;
+        TRUST.check_pem_password(declared, password)?;
         pem_certs(
             "ssl.truststore.certificates",
             "the inline value",
             inline.value().as_bytes(),
         )?
     } else if let Some(path) = location {
-        if declared == StoreFormat::Pem && password.is_some() {
-            return Err(Error::config(
-                TRUST.password,
-                "a PEM trust store has no password: unset ssl.truststore.password",
-            ));
-        }
+        TRUST.check_pem_password(declared, password)?;
         let (bytes, format) = read_store(TRUST, path, declared)?;
         match format {
             StoreFormat::Pem => pem_certs(TRUST.location, path, &bytes)?,
@@ -352,13 +374,6 @@ pub(crate) fn client_identity(cfg: &ProducerConfig) -> Result<Option<Identity>> 
     let location = cfg.ssl_keystore_location.as_deref();
     let store_password = cfg.ssl_keystore_password.as_ref();
     let key_password = cfg.ssl_key_password.as_ref();
-    let pem_password_refused = || {
-        Error::config(
-            KEYS.password,
-            "a PEM key store has no store password: unset ssl.keystore.password (an encrypted \
-             key's password is ssl.key.password)",
-        )
-    };
     if let Some(key) = &cfg.ssl_keystore_key {
         let Some(chain) = &cfg.ssl_keystore_certificate_chain else {
             return Err(Error::config(
@@ -366,24 +381,8 @@ pub(crate) fn client_identity(cfg: &ProducerConfig) -> Result<Option<Identity>> 
                 "ssl.keystore.key is set but the certificate chain is not",
             ));
         };
-        if declared != StoreFormat::Pem {
-            return Err(Error::config(
-                "ssl.keystore.key",
-                format!(
-                    "an inline key needs ssl.keystore.type=PEM (it is {})",
-                    declared.name()
-                ),
-            ));
-        }
-        if location.is_some() {
-            return Err(Error::config(
-                "ssl.keystore.key",
-                "both ssl.keystore.location and ssl.keystore.key are set: use one",
-            ));
-        }
-        if store_password.is_some() {
-            return Err(pem_password_refused());
-        }
+        KEYS.check_inline("ssl.keystore.key", declared, location)?;
+        KEYS.check_pem_password(declared, store_password)?;
         let chain = pem_certs(
             "ssl.keystore.certificate.chain",
             "the inline value",
@@ -416,9 +415,7 @@ pub(crate) fn client_identity(cfg: &ProducerConfig) -> Result<Option<Identity>> 
         }
         return Ok(None);
     };
-    if declared == StoreFormat::Pem && store_password.is_some() {
-        return Err(pem_password_refused());
-    }
+    KEYS.check_pem_password(declared, store_password)?;
     let (bytes, format) = read_store(KEYS, path, declared)?;
     let (chain, key) = match format {
         StoreFormat::Pem => (
