@@ -12,8 +12,9 @@
 //! - `ssl.protocol` and `ssl.enabled.protocols` (TLS 1.2 and 1.3), `ssl.cipher.suites` (IANA
 //!   names), `ssl.endpoint.identification.algorithm` (`https`, or empty: no host name check).
 //!
-//! The crypto provider is *ring* (a C compiler is all its build needs); the `aws-lc-rs`
-//! feature swaps in AWS-LC.
+//! The crypto provider is *ring* (a C compiler and no more to build); the `aws-lc-rs` cargo
+//! feature swaps in AWS-LC (also only a C compiler on Linux and macOS). Neither is a FIPS
+//! build: that would be aws-lc-rs's `fips` feature (CMake and Go to build), not offered yet.
 
 mod stores;
 mod verify;
