@@ -8,7 +8,6 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::secure::*;
 use common::*;
 use volley::{Error, KafkaCode, Producer, Record};
 

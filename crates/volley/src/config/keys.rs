@@ -552,8 +552,10 @@ declare_keys! {
         importance: Medium,
         doc: "TLS versions enabled for connections.",
     }
-    /// Cipher suites offered, by IANA name (as Java names them); empty offers rustls's
-    /// defaults. A name rustls does not implement is an error when the producer is built.
+    /// Cipher suites offered, by IANA name (as Java names them: `TLS_AES_128_GCM_SHA256`,
+    /// `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, ...), in order of preference; empty offers the
+    /// TLS provider's defaults. A name the provider does not implement is an `Error::Config`
+    /// listing those it does, when the producer is built.
     ssl_cipher_suites: Vec<String> = "ssl.cipher.suites" {
         kind: List,
         default: "",
@@ -562,7 +564,9 @@ declare_keys! {
         doc: "TLS cipher suites to offer (IANA names); empty for the library's defaults.",
     }
     /// `https` checks that the broker's certificate is issued for the host name (or IP address)
-    /// the producer connected to; empty turns the check off (logged as a warning).
+    /// the producer connected to (the host part of the broker's address); empty turns only that
+    /// check off (logged as a warning when the producer is built): the certificate chain, its
+    /// signatures and validity dates are still verified.
     ssl_endpoint_identification_algorithm: String = "ssl.endpoint.identification.algorithm" {
         kind: String,
         default: "https",
@@ -570,8 +574,11 @@ declare_keys! {
         importance: Low,
         doc: "https verifies the broker's host name against its certificate; empty disables it.",
     }
-    /// A trust store file; without one (and without `ssl.truststore.certificates`) the
-    /// system's root certificates are trusted.
+    /// A trust store file: PEM certificates, or PKCS12 (its trusted-certificate entries, as
+    /// keytool writes them; for a store without that attribute, its certificates not tied to
+    /// a key). Read once, when the producer is built. Without one (and without
+    /// `ssl.truststore.certificates`) the system's root certificates are trusted (an error if
+    /// the system has none).
     ssl_truststore_location: Option<String> = "ssl.truststore.location" {
         kind: String,
         default: "",
@@ -579,7 +586,11 @@ declare_keys! {
         importance: High,
         doc: "Trust store file of the CA certificates to trust.",
     }
-    /// `PEM` (certificates), `PKCS12`, or `JKS`.
+    /// `PEM` (certificates), `PKCS12`, or `JKS`. The file is read as what its content is (PEM
+    /// text, PKCS12, or the JKS magic number), a type that disagrees being logged: Java 9+
+    /// reads PKCS12 through the default `JKS` type too. A real JKS file is refused with the
+    /// `keytool -importkeystore ... -deststoretype PKCS12` command that converts it (no
+    /// well-kept pure-Rust JKS reader exists).
     ssl_truststore_type: String = "ssl.truststore.type" {
         kind: String,
         default: "JKS",
@@ -587,7 +598,7 @@ declare_keys! {
         importance: Medium,
         doc: "Format of the trust store file: JKS, PKCS12 or PEM.",
     }
-    /// Password of a PKCS12 or JKS trust store (a JKS one may be read without it).
+    /// Password of a PKCS12 trust store. Java refuses it for a `PEM` trust store.
     ssl_truststore_password: Option<Password> = "ssl.truststore.password" {
         kind: Password,
         default: "",
@@ -595,7 +606,8 @@ declare_keys! {
         importance: High,
         doc: "Password of the trust store file.",
     }
-    /// PEM certificates given inline (with `ssl.truststore.type=PEM`), instead of a file.
+    /// PEM certificates given inline, instead of a file. As in Java, it needs
+    /// `ssl.truststore.type=PEM` and excludes `ssl.truststore.location`.
     ssl_truststore_certificates: Option<Password> = "ssl.truststore.certificates" {
         kind: Password,
         default: "",
@@ -603,7 +615,9 @@ declare_keys! {
         importance: High,
         doc: "Trusted certificates in PEM, inline.",
     }
-    /// A key store file with the client's certificate chain and private key, for mutual TLS.
+    /// A key store file with the client's certificate chain and private key, for mutual TLS:
+    /// PKCS12 (its first key entry), or PEM (the chain and a PKCS#8 key, encrypted or not, in
+    /// one file). Read once, when the producer is built.
     ssl_keystore_location: Option<String> = "ssl.keystore.location" {
         kind: String,
         default: "",
@@ -611,7 +625,9 @@ declare_keys! {
         importance: High,
         doc: "Key store file with the client certificate and key (mutual TLS).",
     }
-    /// `PEM` (chain and PKCS#8 key in one file), `PKCS12`, or `JKS`.
+    /// `PEM` (chain and PKCS#8 key in one file), `PKCS12`, or `JKS`: the file is read as what
+    /// its content is, as for `ssl.truststore.type` (a JKS file is refused with the keytool
+    /// command that converts it).
     ssl_keystore_type: String = "ssl.keystore.type" {
         kind: String,
         default: "JKS",
@@ -619,7 +635,9 @@ declare_keys! {
         importance: Medium,
         doc: "Format of the key store file: JKS, PKCS12 or PEM.",
     }
-    /// Password of a PKCS12 or JKS key store.
+    /// Password of a PKCS12 key store: required with one (as in Java), refused for a `PEM` one.
+    /// A wrong password is an `Error::Config` ("wrong password or corrupt key store") that never
+    /// shows it.
     ssl_keystore_password: Option<Password> = "ssl.keystore.password" {
         kind: Password,
         default: "",
@@ -627,8 +645,10 @@ declare_keys! {
         importance: High,
         doc: "Password of the key store file.",
     }
-    /// Password of the private key: of an encrypted PKCS#8 PEM key, or of the key entry of a
-    /// JKS or PKCS12 key store when it differs from the store's.
+    /// Password of an encrypted PKCS#8 PEM key (`BEGIN ENCRYPTED PRIVATE KEY`: PBES2, or the
+    /// legacy PBES1 3DES). Java also requires it for a PEM key store file; Volley takes an
+    /// unencrypted key there without it. A PKCS12 key entry must share the store's password
+    /// (keytool and openssl write them so).
     ssl_key_password: Option<Password> = "ssl.key.password" {
         kind: Password,
         default: "",
@@ -636,7 +656,8 @@ declare_keys! {
         importance: High,
         doc: "Password of the private key (encrypted PKCS#8 or key store entry).",
     }
-    /// The client's certificate chain in PEM, inline (with `ssl.keystore.type=PEM`).
+    /// The client's certificate chain in PEM, inline (with `ssl.keystore.key`, and
+    /// `ssl.keystore.type=PEM`, as in Java).
     ssl_keystore_certificate_chain: Option<Password> = "ssl.keystore.certificate.chain" {
         kind: Password,
         default: "",

@@ -15,6 +15,7 @@ use crate::error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 use crate::io::stream::BrokerStream;
 use crate::protocol::frame::{self, BrokerVersions, Request};
 use crate::security::sasl::exchange::{self, SaslTransport};
+use crate::security::tls::TlsConnector;
 use crate::security::Security;
 
 /// What a connection needs to know, from the producer's configuration.
@@ -257,12 +258,24 @@ impl Connection {
             self.stream.write_all(&buf).await?;
             self.stream.flush().await
         };
-        written.await.map_err(|e| Error::network(&self.addr, e))?;
+        if let Err(e) = written.await {
+            return Err(io_error(
+                &self.addr,
+                e,
+                self.options.security.tls.as_deref(),
+            ));
+        }
         Ok(corr)
     }
 
     async fn read_frame(&mut self) -> Result<Bytes> {
-        read_frame(&mut self.stream, self.options.max_response_size, &self.addr).await
+        read_frame_in(
+            &mut self.stream,
+            self.options.max_response_size,
+            &self.addr,
+            self.options.security.tls.as_deref(),
+        )
+        .await
     }
 
     /// Sends one request at the highest version both sides speak and waits for its response,
@@ -324,12 +337,23 @@ impl SaslTransport for Connection {
 }
 
 /// Reads one size-prefixed frame. The size is checked against `max` before the body is
-/// allocated; a connection closed mid-frame is a network error.
+/// allocated; a connection closed mid-frame is a network error, a TLS alert (or other TLS
+/// failure) read from a TLS stream an `Error::Tls`.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize, addr: &str) -> Result<Bytes> {
+    read_frame_in(r, max, addr, None).await
+}
+
+/// [`read_frame`] on a stream of `tls`, whose settings word a TLS error.
+async fn read_frame_in<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    addr: &str,
+    tls: Option<&TlsConnector>,
+) -> Result<Bytes> {
     let mut prefix = [0u8; 4];
     r.read_exact(&mut prefix)
         .await
-        .map_err(|e| closed_or(addr, e))?;
+        .map_err(|e| closed_or(addr, e, tls))?;
     if looks_like_tls_record(prefix) {
         return Err(Error::Tls {
             broker: addr.to_string(),
@@ -343,7 +367,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize, addr: &str)
     let mut body = BytesMut::zeroed(size);
     r.read_exact(&mut body)
         .await
-        .map_err(|e| closed_or(addr, e))?;
+        .map_err(|e| closed_or(addr, e, tls))?;
     Ok(body.freeze())
 }
 
@@ -354,7 +378,7 @@ fn looks_like_tls_record(prefix: [u8; 4]) -> bool {
     matches!(prefix[0], 0x15 | 0x16) && prefix[1] == 0x03 && prefix[2] <= 0x04
 }
 
-fn closed_or(addr: &str, e: std::io::Error) -> Error {
+fn closed_or(addr: &str, e: std::io::Error, tls: Option<&TlsConnector>) -> Error {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
         Error::Network {
             broker: addr.to_string(),
@@ -362,8 +386,19 @@ fn closed_or(addr: &str, e: std::io::Error) -> Error {
             source: Some(std::sync::Arc::new(e)),
         }
     } else {
-        Error::network(addr, e)
+        io_error(addr, e, tls)
     }
+}
+
+/// The error for a failed read or write: `Error::Tls` when it carries a TLS failure (such as
+/// the alert a broker sends after the handshake when it refuses a missing client certificate
+/// under TLS 1.3), else `Error::Network`. `tls`, when known, words the hint.
+pub(crate) fn io_error(addr: &str, e: std::io::Error, tls: Option<&TlsConnector>) -> Error {
+    let typed = match tls {
+        Some(t) => t.stream_error(addr, &e),
+        None => crate::security::tls::stream_error(addr, &e),
+    };
+    typed.unwrap_or_else(|| Error::network(addr, e))
 }
 
 #[cfg(test)]

@@ -19,7 +19,76 @@ pub enum BrokerStream {
     /// Unencrypted TCP.
     Plain(TcpStream),
     /// TLS over TCP (boxed: rustls's connection state is large).
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<TlsTcp>>),
+}
+
+/// The TCP stream under a TLS session. It notes whether the broker sent any byte, which tells
+/// a listener that closed on the TLS ClientHello (a PLAINTEXT port, reading it as an oversized
+/// request) from a handshake that failed.
+#[derive(Debug)]
+pub struct TlsTcp {
+    tcp: TcpStream,
+    received: bool,
+}
+
+impl TlsTcp {
+    pub(crate) fn new(tcp: TcpStream) -> TlsTcp {
+        TlsTcp {
+            tcp,
+            received: false,
+        }
+    }
+
+    /// Whether any byte was read from the broker.
+    pub(crate) fn received(&self) -> bool {
+        self.received
+    }
+}
+
+impl AsyncRead for TlsTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.received = true;
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for TlsTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
 }
 
 impl BrokerStream {

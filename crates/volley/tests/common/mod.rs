@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub mod secure;
+#[allow(unused_imports)]
+pub use secure::*;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -303,4 +305,46 @@ pub fn rss_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// Reads `expected` records of `topic` from the beginning with Kafka's console consumer
+/// through the secure `listener` (`ssl`, `mtls`, ...) of the one-node cluster.
+pub fn consume_via(listener: &str, topic: &str, expected: usize) -> Vec<Consumed> {
+    let n = expected.to_string();
+    let out = kafka(&[
+        "consume",
+        topic,
+        "--max-messages",
+        &n,
+        "--timeout-ms",
+        "20000",
+        "--listener",
+        listener,
+    ]);
+    parse_consumed(&out)
+}
+
+/// A new empty temporary directory named after `prefix`.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_topic(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh self-signed CA certificate (PEM) in `dir`, made with `openssl`: one nothing was
+/// signed with. Returns its path.
+pub fn fresh_ca(dir: &std::path::Path) -> String {
+    let args = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout \
+                other-ca.key -out other-ca.pem -days 2 -subj /CN=volley-other-ca";
+    let out = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed");
+    assert!(
+        out.status.success(),
+        "openssl {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("other-ca.pem").to_string_lossy().into_owned()
 }

@@ -7,28 +7,40 @@ use std::sync::OnceLock;
 
 use super::{kafka, parse_consumed, Consumed};
 
-/// `listeners.properties` of the one-node cluster, read once.
-pub fn secure() -> &'static HashMap<String, String> {
-    static PROPS: OnceLock<HashMap<String, String>> = OnceLock::new();
+/// The secure listeners of the one-node cluster: the key=value lines of the file
+/// `scripts/kafka secure` names (listener addresses, certificate and store paths, passwords).
+pub struct Secure(HashMap<String, String>);
+
+impl Secure {
+    /// The value of `key`; panics naming it when the file lacks it.
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .get(key)
+            .unwrap_or_else(|| panic!("the secure listeners' file has no {key}"))
+    }
+}
+
+/// The secure listeners' file of the one-node cluster, read once (fails, never skips, without
+/// a cluster or without secure listeners).
+pub fn secure() -> &'static Secure {
+    static PROPS: OnceLock<Secure> = OnceLock::new();
     PROPS.get_or_init(|| {
-        let path = kafka(&["secure"]);
-        let path = path.trim();
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("read {path}: {e} (scripts/kafka secure)"));
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect()
+        let _ = super::bootstrap();
+        let path = kafka(&["secure"]).trim().to_string();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        Secure(
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
     })
 }
 
-/// One value of `listeners.properties`; panics naming the key if it is missing.
+/// One value of the secure listeners' file.
 pub fn secure_value(key: &str) -> String {
-    secure()
-        .get(key)
-        .unwrap_or_else(|| panic!("listeners.properties has no {key}"))
-        .clone()
+    secure().get(key).to_string()
 }
 
 /// The password of a test user (`admin`, `alice`, `bob`).
