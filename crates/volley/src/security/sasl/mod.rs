@@ -7,6 +7,8 @@ pub(crate) mod jaas;
 pub(crate) mod oauthbearer;
 mod oidc;
 pub(crate) mod scram;
+#[cfg(test)]
+mod tests;
 mod token_cache;
 mod unsecured;
 
