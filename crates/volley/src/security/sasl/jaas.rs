@@ -694,6 +694,37 @@ mod tests {
         assert!(err("M required url=http://host/x;").contains("Value not specified"));
     }
 
+    /// Inputs run through Kafka 4.4's `JaasContext.loadClientContext` (Java 17), with what it
+    /// gave: the options, or an error.
+    #[test]
+    fn java_verified_cases() {
+        let ok = [
+            (
+                "M required x=\"\\101\\0\\477\\12x\\8\";",
+                "x",
+                "A\u{0}'7\nx8",
+            ),
+            ("a /* x * / */ required // c ;\r\nd=e /* \n */ ;", "d", "e"),
+            ("M required a=\"abc\nd=e;", "d", "e"),
+            ("M required x=a.b-c_d$e9é€;", "x", "a.b-c_d$e9é€"),
+        ];
+        for (text, key, value) in ok {
+            assert_eq!(one(text).option(key), Some(value), "{text:?}");
+        }
+        assert_eq!(one("M required a=\"abc\nd=e;").option("a"), Some("abc"));
+        assert!(one("/* *\n/ x */ M required;").options.is_empty());
+        for text in [
+            "M required a/b c\nd=e;",
+            "M required a/\nb\nc=d;",
+            "M required -x=y;",
+            "M required x=-y;",
+            "M required x=.5a;",
+            "M required x=\u{85};",
+        ] {
+            assert!(err(text).contains("Value not specified"), "{text:?}");
+        }
+    }
+
     #[test]
     fn duplicate_option_last_wins_and_null_keys_are_ignored() {
         let e = one("M required a=x1 a=\"2\" 3=x 'q'=r;");
