@@ -3,10 +3,11 @@
 //! (`ExpiringCredentialRefreshingLogin`), with every source call bounded in time and failed
 //! calls retried after an exponential backoff.
 //!
-//! Java refreshes from a thread of its own on a timer; here the refresh starts lazily, when a
+//! Java refreshes from a thread of its own on a timer; here the refresh happens when a
 //! connection (or a KIP-368 re-authentication) asks for the token after its refresh time:
-//! that connection still gets the current, valid token, and the new one is fetched in the
-//! background for the next. A connection that finds no valid token waits for one.
+//! that connection waits for the new token (bounded by the timeout; the old one is used if
+//! the refresh fails or is late and the old one is still valid), and the connections after it
+//! share the new one.
 //!
 //! Each source call runs on a thread of its own (`volley-token`), not on tokio's blocking
 //! pool: a source that never returns would otherwise keep the application's runtime from
@@ -145,41 +146,46 @@ impl TokenCache {
         }
     }
 
-    /// A valid token: the current one (starting a background refresh when its refresh time
-    /// has passed), or a new one from the source.
+    /// A valid token: the current one until its refresh time, then a new one from the
+    /// source (the current one again if that fails or takes longer than the timeout, while it
+    /// is still valid, so that a slow identity provider does not stop connections).
     ///
-    /// Errors (messages for `Error::Authentication`): the source's own error, a source that
-    /// did not return within the timeout, a token that had already expired; during the
-    /// backoff after a failure, that failure again without calling the source.
+    /// Waiting for the refresh rather than handing out the old token until it expires keeps
+    /// a connection from authenticating with a token that is about to expire: the broker
+    /// would end that session (KIP-368) almost at once.
+    ///
+    /// Errors (messages for `Error::Authentication`), when there is no valid token: the
+    /// source's own error, a source that did not return within the timeout, a token that had
+    /// already expired; during the backoff after a failure, that failure again without
+    /// calling the source.
     pub(crate) async fn token(&self) -> Result<OAuthBearerToken, String> {
-        let (generation, mut rx) = {
+        let (generation, mut rx, current) = {
             let mut st = self.shared.state.lock();
             let now = SystemTime::now();
-            if let Some(c) = &st.token {
-                if now < c.token.expires_at() {
-                    let token = c.token.clone();
-                    if now >= c.refresh_at && st.inflight.is_none() && !in_backoff(&st) {
-                        tracing::debug!(
-                            principal = token.principal(),
-                            "refreshing the OAUTHBEARER token"
-                        );
-                        Shared::start(&self.shared, &mut st);
-                    }
-                    return Ok(token);
-                }
-            }
+            let current = match &st.token {
+                Some(c) if now < c.refresh_at => return Ok(c.token.clone()),
+                Some(c) if now < c.token.expires_at() => Some(c.token.clone()),
+                _ => None,
+            };
             if st.inflight.is_none() {
                 if in_backoff(&st) {
-                    return Err(st
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| "no OAUTHBEARER token".into()));
+                    return current.ok_or_else(|| {
+                        st.last_error
+                            .clone()
+                            .unwrap_or_else(|| "no OAUTHBEARER token".into())
+                    });
+                }
+                if let Some(t) = &current {
+                    tracing::debug!(
+                        principal = t.principal(),
+                        "refreshing the OAUTHBEARER token"
+                    );
                 }
                 Shared::start(&self.shared, &mut st);
             }
             match st.inflight.as_ref() {
-                Some(f) => (f.generation, f.rx.clone()),
-                None => return Err(st.last_error.clone().unwrap_or_default()),
+                Some(f) => (f.generation, f.rx.clone(), current),
+                None => return current.ok_or_else(|| st.last_error.clone().unwrap_or_default()),
             }
         };
         let waited = tokio::time::timeout(self.shared.timeout, rx.wait_for(Option::is_some)).await;
@@ -200,7 +206,11 @@ impl TokenCache {
                 Err(message)
             }
         };
-        outcome
+        match (outcome, current) {
+            (Ok(t), _) => Ok(t),
+            (Err(_), Some(t)) if SystemTime::now() < t.expires_at() => Ok(t),
+            (Err(e), _) => Err(e),
+        }
     }
 }
 
@@ -337,10 +347,13 @@ mod tests {
         assert_eq!(p.refresh_at(t(10), t(5), 0.0), t(10));
     }
 
+    const SECONDS_5: Duration = Duration::from_secs(5);
+
     struct Counting {
         calls: AtomicUsize,
         lifetime: Duration,
-        fail: bool,
+        /// Calls from this one on fail.
+        fail_from: usize,
         sleep: Duration,
     }
 
@@ -348,7 +361,7 @@ mod tests {
         fn token(&self) -> Result<OAuthBearerToken, crate::security::TokenError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             std::thread::sleep(self.sleep);
-            if self.fail {
+            if n >= self.fail_from {
                 return Err(format!("identity provider down (call {n})").into());
             }
             Ok(OAuthBearerToken::new(
@@ -361,14 +374,14 @@ mod tests {
 
     fn cache(
         lifetime: Duration,
-        fail: bool,
+        fail_from: usize,
         sleep: Duration,
         timeout: Duration,
     ) -> (TokenCache, Arc<Counting>) {
         let source = Arc::new(Counting {
             calls: AtomicUsize::new(0),
             lifetime,
-            fail,
+            fail_from,
             sleep,
         });
         let c = TokenCache::new(
@@ -382,33 +395,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reuses_then_refreshes_in_the_background() {
-        let (c, src) = cache(
-            Duration::from_millis(1200),
-            false,
-            Duration::ZERO,
-            Duration::from_secs(5),
-        );
+    async fn reuses_then_refreshes() {
+        let (c, src) = cache(Duration::from_millis(1200), 99, Duration::ZERO, SECONDS_5);
         let (a, b) = tokio::join!(c.token(), c.token());
         assert_eq!(a.unwrap().value(), "token-1");
         assert_eq!(b.unwrap().value(), "token-1");
         assert_eq!(src.calls.load(Ordering::SeqCst), 1, "one call for both");
-        // Past half its lifetime: the same token, and a refresh starts.
-        tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(c.token().await.unwrap().value(), "token-1");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Past half its lifetime: a new one.
+        tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(c.token().await.unwrap().value(), "token-2");
         assert_eq!(src.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
+    async fn a_failed_refresh_keeps_the_valid_token() {
+        let (c, src) = cache(Duration::from_millis(1000), 2, Duration::ZERO, SECONDS_5);
+        assert_eq!(c.token().await.unwrap().value(), "token-1");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(c.token().await.unwrap().value(), "token-1");
+        // Within the backoff: the same token, no call.
+        assert_eq!(c.token().await.unwrap().value(), "token-1");
+        assert_eq!(src.calls.load(Ordering::SeqCst), 2);
+        // Expired, and the source still fails.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(c.token().await.unwrap_err().contains("call 3"));
+    }
+
+    #[tokio::test]
     async fn expired_token_is_fetched_again_before_use() {
-        let (c, src) = cache(
-            Duration::from_millis(300),
-            false,
-            Duration::ZERO,
-            Duration::from_secs(5),
-        );
+        let (c, src) = cache(Duration::from_millis(300), 99, Duration::ZERO, SECONDS_5);
         assert_eq!(c.token().await.unwrap().value(), "token-1");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(c.token().await.unwrap().value(), "token-2");
@@ -417,12 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_reported_and_backed_off() {
-        let (c, src) = cache(
-            Duration::from_secs(60),
-            true,
-            Duration::ZERO,
-            Duration::from_secs(5),
-        );
+        let (c, src) = cache(Duration::from_secs(60), 1, Duration::ZERO, SECONDS_5);
         let e = c.token().await.unwrap_err();
         assert_eq!(
             e,
@@ -439,7 +450,7 @@ mod tests {
     async fn a_hanging_source_fails_in_bounded_time() {
         let (c, src) = cache(
             Duration::from_secs(60),
-            false,
+            99,
             Duration::from_millis(1500),
             Duration::from_millis(200),
         );
