@@ -757,6 +757,16 @@ declare_keys! {
         importance: Medium,
         doc: "OAuth scope to request (or JAAS option scope).",
     }
+    /// Whether the client id and secret are URL-encoded (`application/x-www-form-urlencoded`,
+    /// as Java's `URLEncoder`) before the HTTP Basic authorization header of the token request
+    /// is made from them (KIP-1025; RFC 6749 §2.3.1 asks for it, Java's default does not).
+    sasl_oauthbearer_header_urlencode: bool = "sasl.oauthbearer.header.urlencode" {
+        kind: Boolean,
+        default: "false",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "URL-encode the OAuth client id and secret in the token request's Basic authorization header.",
+    }
     /// The claim of the token naming its scopes.
     sasl_oauthbearer_scope_claim_name: String = "sasl.oauthbearer.scope.claim.name" {
         kind: String,

@@ -451,7 +451,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "sasl.login.class",
     "sasl.oauthbearer.clock.skew.seconds",
     "sasl.oauthbearer.expected.*",
-    "sasl.oauthbearer.header.urlencode",
     "sasl.oauthbearer.jwks.endpoint.*",
     "ssl.keymanager.algorithm",
     "ssl.provider",

@@ -173,6 +173,7 @@ fn every_key_round_trips() {
             "[hidden]",
         ),
         ("sasl.oauthbearer.scope", "kafka"),
+        ("sasl.oauthbearer.header.urlencode", "true"),
         ("sasl.oauthbearer.scope.claim.name", "scp"),
         ("sasl.oauthbearer.sub.claim.name", "client_id"),
         ("sasl.login.refresh.window.factor", "0.9"),

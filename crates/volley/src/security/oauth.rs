@@ -67,7 +67,14 @@ pub type TokenError = Box<dyn std::error::Error + Send + Sync>;
 /// passed `sasl.login.refresh.window.factor` of its lifetime (with jitter, bounded by
 /// `sasl.login.refresh.min.period.seconds` and `sasl.login.refresh.buffer.seconds`, as Java's
 /// refresh thread does). A call that does not return within `sasl.login.read.timeout.ms` (or
-/// `request.timeout.ms`) fails that connection attempt with `Error::Authentication`.
+/// `request.timeout.ms`) fails that connection attempt with `Error::Authentication`; so does
+/// an error, a panic, or a token that has already expired. After a failure the source is not
+/// called again before `sasl.login.retry.backoff.ms` (doubling per failure, up to
+/// `sasl.login.retry.backoff.max.ms`); connections in between fail with the same error. The
+/// token is shared by all of the producer's connections.
+///
+/// SASL extensions (KIP-342, e.g. a cloud's `logicalCluster`) are sent with each token from
+/// `sasl.jaas.config`'s `extension_<name>="value"` options, as Java's OIDC handler sends them.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
