@@ -209,3 +209,135 @@ fn acls_refuse_a_topic_and_a_transactional_id_to_one_user() {
     assert!(matches!(inner, Error::Authorization { .. }), "{e:?}");
     tx.close().unwrap();
 }
+
+/// SCRAM-SHA-512 over SASL_SSL as `user`, credentials in a JAAS line as Java takes them.
+fn scram_sasl_ssl(user: &str, password: &str) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("bootstrap.servers".to_string(), secure_value("sasl_ssl")),
+        ("security.protocol".into(), "SASL_SSL".into()),
+        ("sasl.mechanism".into(), "SCRAM-SHA-512".into()),
+        (
+            "sasl.jaas.config".into(),
+            format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                 username=\"{user}\" password=\"{password}\";"
+            ),
+        ),
+    ];
+    p.extend(trust_pem());
+    p
+}
+
+// An idempotent producer and a transactional one (a commit, an abort, a commit) over SASL_SSL
+// with SCRAM-SHA-512: a read_committed consumer on the same kind of listener reads exactly the
+// idempotent records and the committed ones.
+#[test]
+fn idempotent_and_transactional_over_sasl_ssl_scram_sha_512() {
+    let topic = unique_topic("volley-scram-eos");
+    create_topic(&topic, 2, &[]);
+    let alice = password("alice");
+    let p = producer(
+        scram_sasl_ssl("alice", &alice),
+        &[("enable.idempotence", "true")],
+    )
+    .unwrap();
+    for i in 0..50 {
+        p.send(
+            Record::new(&topic)
+                .key(format!("k{i}"))
+                .value(format!("idem-{i}")),
+        )
+        .unwrap();
+    }
+    p.flush().unwrap();
+    assert_eq!(p.metrics().record_error_total, 0);
+    p.close().unwrap();
+
+    let tx = producer(
+        scram_sasl_ssl("alice", &alice),
+        &[("transactional.id", &unique_topic("volley-scram-tx"))],
+    )
+    .unwrap();
+    tx.init_transactions().unwrap();
+    for (prefix, commit) in [("c1", true), ("ab", false), ("c2", true)] {
+        tx.begin_transaction().unwrap();
+        for i in 0..10 {
+            tx.send(
+                Record::new(&topic)
+                    .key(format!("t{i}"))
+                    .value(format!("{prefix}-{i}")),
+            )
+            .unwrap();
+        }
+        if commit {
+            tx.commit_transaction().unwrap();
+        } else {
+            tx.abort_transaction().unwrap();
+        }
+    }
+    tx.close().unwrap();
+    let got = consume_secure(
+        &topic,
+        70,
+        "sasl_ssl",
+        Some("scram-sha-512"),
+        "read_committed",
+    );
+    let mut values: Vec<String> = got.iter().map(|c| c.value.clone().unwrap()).collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..50)
+        .map(|i| format!("idem-{i}"))
+        .chain((0..10).map(|i| format!("c1-{i}")))
+        .chain((0..10).map(|i| format!("c2-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(values, expected);
+}
+
+// A user whose password the producer does not have fails with an authentication error; once
+// the broker's credentials are changed to the producer's (Kafka's config tool), the same
+// producer delivers, as Java's does.
+#[test]
+fn the_same_producer_works_once_the_credentials_are_fixed() {
+    let user = unique_topic("carol").replace('-', "_");
+    let set_password = |pw: &str| {
+        kafka(&[
+            "tool",
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server",
+            &bootstrap(),
+            "--alter",
+            "--add-config",
+            &format!("SCRAM-SHA-512=[iterations=4096,password={pw}]"),
+            "--entity-type",
+            "users",
+            "--entity-name",
+            &user,
+        ]);
+    };
+    set_password("old-secret");
+    let topic = unique_topic("volley-fixed-creds");
+    create_topic(&topic, 1, &[]);
+    let p = producer(
+        scram_sasl_ssl(&user, "new-secret"),
+        &[
+            ("max.block.ms", "20000"),
+            ("reconnect.backoff.max.ms", "500"),
+        ],
+    )
+    .unwrap();
+    let Err(e) = p.send(Record::new(&topic).value("refused")) else {
+        panic!("the send was accepted with the wrong password");
+    };
+    assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
+    set_password("new-secret");
+    let delivered = eventually(Duration::from_secs(30), || {
+        p.send(Record::new(&topic).value("accepted"))
+            .ok()
+            .and_then(|f| f.wait().ok())
+    });
+    assert!(delivered.is_some(), "the producer never recovered");
+    p.close().unwrap();
+    let got = consume(&topic, 1);
+    assert_eq!(got[0].value.as_deref(), Some("accepted"));
+}
