@@ -10,12 +10,15 @@
 // (seed --random-seed), so every client in the harness sends the same records.
 //
 // Java producer property names (--producer-props / --command-property k=v ...) are mapped to
-// franz-go options in producerOpts; run with --print-config to see the mapping.
+// franz-go options in producerOpts (TLS: security.protocol=SSL with a PEM trust store,
+// ssl.truststore.location, in tlsOpt); run with --print-config to see the mapping.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"os"
@@ -500,6 +503,8 @@ func producerOpts(a args) ([]kgo.Opt, []string) {
 			add(kgo.RecordRetries(atoi(k)), fmt.Sprintf("RecordRetries(%d)", atoi(k)))
 		case "max.request.size":
 			add(kgo.ProducerBatchMaxBytes(int32(atoi(k))), fmt.Sprintf("ProducerBatchMaxBytes(%d) [max.request.size]", atoi(k)))
+		case "security.protocol", "ssl.truststore.type", "ssl.truststore.location", "ssl.endpoint.identification.algorithm":
+			// TLS settings, mapped together below.
 		default:
 			die("no franz-go mapping for producer property %q", k)
 		}
@@ -507,11 +512,56 @@ func producerOpts(a args) ([]kgo.Opt, []string) {
 	if _, ok := props["bootstrap.servers"]; !ok {
 		die("no bootstrap server: use --bootstrap-server or bootstrap.servers=...")
 	}
+	if o, d := tlsOpt(props); o != nil {
+		add(o, d)
+	}
 	// Java's default partitioner: murmur2 for keyed records, and for keyless ones sticky
 	// partitions switched after batch.size bytes, adaptive (KIP-794).
 	add(kgo.RecordPartitioner(kgo.UniformBytesPartitioner(batchSize, true, true, nil)),
 		fmt.Sprintf("RecordPartitioner(UniformBytesPartitioner(%d, adaptive, murmur2 keys))", batchSize))
 	return opts, desc
+}
+
+// tlsOpt maps Java's TLS settings: security.protocol=SSL dials with crypto/tls
+// (kgo.DialTLSConfig), trusting the CA certificates of ssl.truststore.location (a PEM file,
+// ssl.truststore.type=PEM; without one, the system roots). The broker's host name is checked
+// (Go's default; franz-go sets ServerName to the host it dials), as with Java's
+// ssl.endpoint.identification.algorithm=https, the only value taken here.
+func tlsOpt(props map[string]string) (kgo.Opt, string) {
+	proto := strings.ToUpper(props["security.protocol"])
+	switch proto {
+	case "", "PLAINTEXT":
+		for _, k := range []string{"ssl.truststore.type", "ssl.truststore.location"} {
+			if _, ok := props[k]; ok {
+				die("%s is set but security.protocol is not SSL", k)
+			}
+		}
+		return nil, ""
+	case "SSL":
+	default:
+		die("security.protocol=%s: franz-perf maps PLAINTEXT and SSL only", props["security.protocol"])
+	}
+	if v, ok := props["ssl.endpoint.identification.algorithm"]; ok && !strings.EqualFold(v, "https") {
+		die("ssl.endpoint.identification.algorithm=%s: franz-perf always checks the host name (https)", v)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	desc := "DialTLSConfig(system roots, host name checked)"
+	if loc, ok := props["ssl.truststore.location"]; ok {
+		if t := props["ssl.truststore.type"]; t != "" && !strings.EqualFold(t, "PEM") {
+			die("ssl.truststore.type=%s: franz-perf reads PEM trust stores only", t)
+		}
+		pem, err := os.ReadFile(loc)
+		if err != nil {
+			die("ssl.truststore.location: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			die("ssl.truststore.location: no PEM certificate in %s", loc)
+		}
+		cfg.RootCAs = pool
+		desc = "DialTLSConfig(RootCAs from " + loc + ", host name checked)"
+	}
+	return kgo.DialTLSConfig(cfg), desc
 }
 
 // ---------------------------------------------------------------------------------------

@@ -513,6 +513,18 @@ fn map_property(k: &str, v: &str) -> Vec<(String, String)> {
             ]
         }
         "max.request.size" => one("message.max.bytes", v),
+        // TLS. librdkafka takes lower-case protocol names and reads a trust store from a PEM
+        // file (ssl.ca.location) only: Java's PEM trust store maps to it, other types do not.
+        "security.protocol" => one(k, &v.to_ascii_lowercase()),
+        "ssl.truststore.type" => match v.to_ascii_uppercase().as_str() {
+            "PEM" => vec![],
+            _ => die(format!(
+                "ssl.truststore.type={v}: librdkafka reads PEM CA files only (ssl.ca.location)"
+            )),
+        },
+        "ssl.truststore.location" => one("ssl.ca.location", v),
+        // Same name and values ("https": check the broker's host name; "none").
+        "ssl.endpoint.identification.algorithm" => one(k, if v.is_empty() { "none" } else { v }),
         "partitioner.class" => die("partitioner.class has no librdkafka mapping"),
         // Anything else is passed through as a librdkafka property (it rejects unknown names).
         _ => one(k, v),
@@ -547,9 +559,16 @@ fn client_config(a: &Args, bootstrap: Option<&str>) -> ClientConfig {
     c
 }
 
+// OpenSSL's version string; librdkafka is built with --enable-ssl and links the system libssl.
+extern "C" {
+    fn OpenSSL_version(t: std::ffi::c_int) -> *const std::ffi::c_char;
+}
+
 fn version_string() -> String {
     let (_, v) = rdkafka::util::get_rdkafka_version();
-    format!("rdkafka-perf (rdkafka crate 0.39.0, librdkafka {v}, bundled build)")
+    // SAFETY: OpenSSL_version(OPENSSL_VERSION = 0) returns a static NUL-terminated string.
+    let ssl = unsafe { std::ffi::CStr::from_ptr(OpenSSL_version(0)) }.to_string_lossy();
+    format!("rdkafka-perf (rdkafka crate 0.39.0, librdkafka {v}, bundled build, {ssl})")
 }
 
 fn read_payloads(path: &str, delimiter: &str) -> Vec<Vec<u8>> {
