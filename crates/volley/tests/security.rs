@@ -241,16 +241,19 @@ fn idempotent_and_transactional_over_sasl_ssl_scram_sha_512() {
         &[("enable.idempotence", "true")],
     )
     .unwrap();
-    for i in 0..50 {
-        p.send(
-            Record::new(&topic)
-                .key(format!("k{i}"))
-                .value(format!("idem-{i}")),
-        )
-        .unwrap();
+    let futures: Vec<_> = (0..50)
+        .map(|i| {
+            p.send(
+                Record::new(&topic)
+                    .key(format!("k{i}"))
+                    .value(format!("idem-{i}")),
+            )
+            .unwrap()
+        })
+        .collect();
+    for f in futures {
+        f.wait().unwrap();
     }
-    p.flush().unwrap();
-    assert_eq!(p.metrics().record_error_total, 0);
     p.close().unwrap();
 
     let tx = producer(
@@ -261,16 +264,21 @@ fn idempotent_and_transactional_over_sasl_ssl_scram_sha_512() {
     tx.init_transactions().unwrap();
     for (prefix, commit) in [("c1", true), ("ab", false), ("c2", true)] {
         tx.begin_transaction().unwrap();
-        for i in 0..10 {
-            tx.send(
-                Record::new(&topic)
-                    .key(format!("t{i}"))
-                    .value(format!("{prefix}-{i}")),
-            )
-            .unwrap();
-        }
+        let futures: Vec<_> = (0..10)
+            .map(|i| {
+                tx.send(
+                    Record::new(&topic)
+                        .key(format!("t{i}"))
+                        .value(format!("{prefix}-{i}")),
+                )
+                .unwrap()
+            })
+            .collect();
         if commit {
             tx.commit_transaction().unwrap();
+            for f in futures {
+                f.wait().expect("a committed record is acknowledged");
+            }
         } else {
             tx.abort_transaction().unwrap();
         }
