@@ -32,6 +32,9 @@
 //!
 //! # Cargo features
 //! - `json`: `serializer::JsonSerializer` through serde.
+//! - `oauth-oidc`: SASL/OAUTHBEARER tokens from an OAuth 2 token endpoint (the client-credentials
+//!   flow of Kafka's `OAuthBearerLoginCallbackHandler`, KIP-768), through `ureq`.
+//! - `aws-lc-rs`: TLS through AWS-LC instead of ring (see DESIGN.md).
 
 pub mod config;
 pub mod error;
