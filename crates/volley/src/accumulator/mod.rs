@@ -582,24 +582,7 @@ impl Accumulator {
     ) {
         queues.clear();
         out.clear();
-        {
-            let topics = self.topics.load();
-            for (name, t) in topics.iter() {
-                let Some(info) = cluster.topic(name) else {
-                    continue;
-                };
-                for q in t.partitions.load().iter() {
-                    let led = info
-                        .partitions
-                        .get(q.partition as usize)
-                        .and_then(|p| p.leader)
-                        == Some(node);
-                    if led {
-                        queues.push(q.clone());
-                    }
-                }
-            }
-        }
+        self.queues_led_by(cluster, node, queues);
         if queues.is_empty() {
             return;
         }
@@ -835,10 +818,8 @@ impl Accumulator {
         .flatten()
     }
 
-    /// Removes every queued batch of the partitions `node` leads in `cluster` (their records
-    /// fail: the node refused this producer's authentication).
-    pub(crate) fn take_led_by(&self, cluster: &Cluster, node: i32) -> Vec<ProducerBatch> {
-        let mut out = Vec::new();
+    /// The queues of the partitions `node` leads in `cluster`, appended to `out`.
+    fn queues_led_by(&self, cluster: &Cluster, node: i32, out: &mut Vec<Arc<PartitionQueue>>) {
         let topics = self.topics.load();
         for (name, t) in topics.iter() {
             let Some(info) = cluster.topic(name) else {
@@ -851,9 +832,20 @@ impl Accumulator {
                     .and_then(|p| p.leader)
                     == Some(node);
                 if led {
-                    out.extend(q.batches.lock().drain(..));
+                    out.push(q.clone());
                 }
             }
+        }
+    }
+
+    /// Removes every queued batch of the partitions `node` leads in `cluster` (their records
+    /// fail: the node refused this producer's authentication).
+    pub(crate) fn take_led_by(&self, cluster: &Cluster, node: i32) -> Vec<ProducerBatch> {
+        let mut queues = Vec::new();
+        self.queues_led_by(cluster, node, &mut queues);
+        let mut out = Vec::new();
+        for q in queues {
+            out.extend(q.batches.lock().drain(..));
         }
         out
     }

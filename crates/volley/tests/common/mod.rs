@@ -168,21 +168,30 @@ pub fn consume_on(
     expected: usize,
     isolation: &str,
 ) -> Vec<Consumed> {
+    consume_with(cluster, topic, expected, isolation, &[])
+}
+
+/// [`consume_on`] with more `scripts/kafka consume` options (`--listener`, `--mechanism`, ...).
+pub fn consume_with(
+    cluster: Cluster,
+    topic: &str,
+    expected: usize,
+    isolation: &str,
+    extra: &[&str],
+) -> Vec<Consumed> {
     let n = expected.to_string();
-    let out = kafka_on(
-        cluster,
-        &[
-            "consume",
-            topic,
-            "--max-messages",
-            &n,
-            "--timeout-ms",
-            "15000",
-            "--isolation",
-            isolation,
-        ],
-    );
-    parse_consumed(&out)
+    let mut args = vec![
+        "consume",
+        topic,
+        "--max-messages",
+        &n,
+        "--timeout-ms",
+        "20000",
+        "--isolation",
+        isolation,
+    ];
+    args.extend_from_slice(extra);
+    parse_consumed(&kafka_on(cluster, &args))
 }
 
 /// Reads `expected` records of `topic` (one-node cluster, read_uncommitted).
@@ -305,23 +314,6 @@ pub fn rss_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * 4096
-}
-
-/// Reads `expected` records of `topic` from the beginning with Kafka's console consumer
-/// through the secure `listener` (`ssl`, `mtls`, ...) of the one-node cluster.
-pub fn consume_via(listener: &str, topic: &str, expected: usize) -> Vec<Consumed> {
-    let n = expected.to_string();
-    let out = kafka(&[
-        "consume",
-        topic,
-        "--max-messages",
-        &n,
-        "--timeout-ms",
-        "20000",
-        "--listener",
-        listener,
-    ]);
-    parse_consumed(&out)
 }
 
 /// A new empty temporary directory named after `prefix`.

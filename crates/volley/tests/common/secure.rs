@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{kafka, parse_consumed, Consumed};
+use super::{consume_with, kafka, Cluster, Consumed};
 
 /// The secure listeners of the one-node cluster: the key=value lines of the file
 /// `scripts/kafka secure` names (listener addresses, certificate and store paths, passwords).
@@ -86,21 +86,15 @@ pub fn consume_secure(
     mechanism: Option<&str>,
     isolation: &str,
 ) -> Vec<Consumed> {
-    let n = expected.to_string();
-    let mut args = vec![
-        "consume",
-        topic,
-        "--max-messages",
-        &n,
-        "--timeout-ms",
-        "15000",
-        "--isolation",
-        isolation,
-        "--listener",
-        listener,
-    ];
+    let mut extra = vec!["--listener", listener];
     if let Some(m) = mechanism {
-        args.extend(["--mechanism", m]);
+        extra.extend(["--mechanism", m]);
     }
-    parse_consumed(&kafka(&args))
+    consume_with(Cluster::One, topic, expected, isolation, &extra)
+}
+
+/// Reads `expected` records of `topic` through the secure `listener` (`ssl`, `mtls`, ...),
+/// read_uncommitted.
+pub fn consume_via(listener: &str, topic: &str, expected: usize) -> Vec<Consumed> {
+    consume_secure(topic, expected, listener, None, "read_uncommitted")
 }
