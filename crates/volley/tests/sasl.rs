@@ -8,33 +8,19 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use volley::security::{OAuthBearerToken, TokenError, TokenProvider};
 use volley::{Error, Producer, Record};
 
-const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
-const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 const OAUTH_MODULE: &str = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
-
-/// `listeners.properties` of the test cluster's secure listeners.
-fn secure() -> HashMap<String, String> {
-    let path = kafka(&["secure"]).trim().to_string();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Producer settings for `listener` (sasl_plaintext or sasl_ssl) with `mechanism`, no
 /// credentials yet.
-fn base(s: &HashMap<String, String>, listener: &str, mechanism: &str) -> Vec<(String, String)> {
+fn base(s: &Secure, listener: &str, mechanism: &str) -> Vec<(String, String)> {
     let mut v = vec![
-        ("bootstrap.servers".to_string(), s[listener].clone()),
+        ("bootstrap.servers".to_string(), s[listener].to_string()),
         ("sasl.mechanism".to_string(), mechanism.to_string()),
     ];
     if listener == "sasl_plaintext" {
@@ -42,20 +28,9 @@ fn base(s: &HashMap<String, String>, listener: &str, mechanism: &str) -> Vec<(St
     } else {
         v.push(("security.protocol".into(), "SASL_SSL".into()));
         v.push(("ssl.truststore.type".into(), "PEM".into()));
-        v.push(("ssl.truststore.location".into(), s["ca.pem"].clone()));
+        v.push(("ssl.truststore.location".into(), s["ca.pem"].to_string()));
     }
     v
-}
-
-/// `sasl.jaas.config` for `user` with `password` as the test bed writes it for Java clients.
-fn jaas(mechanism: &str, user: &str, password: &str) -> String {
-    match mechanism {
-        "PLAIN" => format!("{PLAIN_MODULE} required username=\"{user}\" password=\"{password}\";"),
-        "OAUTHBEARER" => {
-            format!("{OAUTH_MODULE} required unsecuredLoginStringClaim_sub=\"{user}\";")
-        }
-        _ => format!("{SCRAM_MODULE} required username=\"{user}\" password=\"{password}\";"),
-    }
 }
 
 fn with(mut v: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -120,7 +95,7 @@ fn round_trip(p: Producer, listener: &str, mechanism: &str) {
 fn jaas_round_trip(listener: &str, mechanism: &str) {
     let s = secure();
     let props = with(
-        base(&s, listener, mechanism),
+        base(s, listener, mechanism),
         &[(
             "sasl.jaas.config",
             &jaas(mechanism, "admin", &s["user.admin.password"]),
@@ -150,15 +125,30 @@ fn unsecured_oauthbearer_over_sasl_plaintext() {
 }
 
 #[test]
+fn plain_over_sasl_ssl() {
+    jaas_round_trip("sasl_ssl", "PLAIN");
+}
+
+#[test]
+fn scram_sha_256_over_sasl_ssl() {
+    jaas_round_trip("sasl_ssl", "SCRAM-SHA-256");
+}
+
+#[test]
 fn scram_sha_512_over_sasl_ssl() {
     jaas_round_trip("sasl_ssl", "SCRAM-SHA-512");
+}
+
+#[test]
+fn unsecured_oauthbearer_over_sasl_ssl() {
+    jaas_round_trip("sasl_ssl", "OAUTHBEARER");
 }
 
 #[test]
 fn username_and_password_keys() {
     let s = secure();
     let props = with(
-        base(&s, "sasl_plaintext", "SCRAM-SHA-256"),
+        base(s, "sasl_plaintext", "SCRAM-SHA-256"),
         &[
             ("sasl.username", "admin"),
             ("sasl.password", &s["user.admin.password"]),
@@ -200,7 +190,7 @@ impl TokenProvider for Jwts {
 #[test]
 fn token_provider_tokens_authenticate() {
     let s = secure();
-    let props = base(&s, "sasl_plaintext", "OAUTHBEARER");
+    let props = base(s, "sasl_plaintext", "OAUTHBEARER");
     round_trip(
         start(&props, Some(Box::new(|b| b.token_provider(Jwts)))),
         "sasl_plaintext",
@@ -251,9 +241,9 @@ fn expect_authentication_failure(p: Producer, want: &str, secret: Option<&str>, 
 #[test]
 fn wrong_password() {
     let s = secure();
-    let wrong = format!("{}-wrong", s["user.alice.password"]);
+    let wrong = format!("{}-wrong", &s["user.alice.password"]);
     let props = with(
-        base(&s, "sasl_plaintext", "SCRAM-SHA-512"),
+        base(s, "sasl_plaintext", "SCRAM-SHA-512"),
         &[
             ("sasl.jaas.config", &jaas("SCRAM-SHA-512", "alice", &wrong)),
             ("max.block.ms", "4000"),
@@ -271,7 +261,7 @@ fn wrong_password() {
 fn unknown_user() {
     let s = secure();
     let props = with(
-        base(&s, "sasl_plaintext", "PLAIN"),
+        base(s, "sasl_plaintext", "PLAIN"),
         &[
             (
                 "sasl.jaas.config",
@@ -300,7 +290,7 @@ impl TokenProvider for Failing {
 fn failing_token_provider() {
     let s = secure();
     let props = with(
-        base(&s, "sasl_plaintext", "OAUTHBEARER"),
+        base(s, "sasl_plaintext", "OAUTHBEARER"),
         &[("max.block.ms", "3000")],
     );
     expect_authentication_failure(
@@ -324,7 +314,7 @@ impl TokenProvider for Hanging {
 fn hanging_token_provider_fails_in_bounded_time() {
     let s = secure();
     let props = with(
-        base(&s, "sasl_plaintext", "OAUTHBEARER"),
+        base(s, "sasl_plaintext", "OAUTHBEARER"),
         &[
             ("max.block.ms", "3000"),
             ("sasl.login.read.timeout.ms", "500"),
@@ -341,7 +331,7 @@ fn hanging_token_provider_fails_in_bounded_time() {
 #[test]
 fn gssapi_is_refused_at_build() {
     let s = secure();
-    let props = base(&s, "sasl_plaintext", "GSSAPI");
+    let props = base(s, "sasl_plaintext", "GSSAPI");
     let cfg = volley::ProducerConfig::from_properties(
         props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
@@ -416,7 +406,7 @@ fn oidc_client_credentials() {
     });
     let s = secure();
     let props = with(
-        base(&s, "sasl_plaintext", "OAUTHBEARER"),
+        base(s, "sasl_plaintext", "OAUTHBEARER"),
         &[
             (
                 "sasl.login.callback.handler.class",

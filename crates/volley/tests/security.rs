@@ -35,13 +35,12 @@ fn is_auth(e: &Error) -> bool {
 // re-authenticating listener keeps one connection per broker (no reconnect), re-authenticates
 // on it, and loses, duplicates and reorders nothing: Kafka's console consumer reads every
 // record once, each key's values in send order.
-#[test]
-fn reauthentication_keeps_every_record_on_the_same_connections() {
-    let topic = unique_topic("volley-reauth");
+fn reauthentication_keeps_every_record_on_the_same_connections(mechanism: &str) {
+    let topic = unique_topic(&format!("volley-reauth-{}", mechanism.to_ascii_lowercase()));
     create_topic(&topic, 3, &[]);
     let lifetime = Duration::from_millis(secure_value("reauth.ms").parse().unwrap());
     let p = producer(
-        sasl_plain_props("reauth", "admin"),
+        sasl_props("reauth", mechanism, "admin"),
         &[("linger.ms", "5"), ("enable.idempotence", "true")],
     )
     .unwrap();
@@ -80,7 +79,8 @@ fn reauthentication_keeps_every_record_on_the_same_connections() {
         "a new connection was opened while sending"
     );
     assert_eq!(after.record_error_total, 0);
-    let got = consume_secure(&topic, i, "reauth", Some("plain"), "read_uncommitted");
+    let lower = mechanism.to_ascii_lowercase();
+    let got = consume_secure(&topic, i, "reauth", Some(&lower), "read_uncommitted");
     assert_eq!(got.len(), i, "records read back");
     let values: HashSet<usize> = got
         .iter()
@@ -103,6 +103,56 @@ fn reauthentication_keeps_every_record_on_the_same_connections() {
             "key {key}: values out of send order"
         );
     }
+}
+
+#[test]
+fn reauthentication_with_plain() {
+    reauthentication_keeps_every_record_on_the_same_connections("PLAIN");
+}
+
+#[test]
+fn reauthentication_with_scram_sha_512() {
+    reauthentication_keeps_every_record_on_the_same_connections("SCRAM-SHA-512");
+}
+
+// Kafka's unsecured tokens last an hour: each re-authentication reuses the cached token.
+#[test]
+fn reauthentication_with_oauthbearer() {
+    reauthentication_keeps_every_record_on_the_same_connections("OAUTHBEARER");
+}
+
+// A mechanism the listener does not enable (the re-authenticating listener leaves
+// SCRAM-SHA-256 out) is an authentication error that names what the broker enables.
+#[test]
+fn a_mechanism_the_listener_does_not_enable() {
+    let enabled = secure_value("reauth.mechanisms");
+    assert!(
+        !enabled.split(',').any(|m| m == "SCRAM-SHA-256"),
+        "{enabled}"
+    );
+    let p = producer(
+        sasl_props("reauth", "SCRAM-SHA-256", "admin"),
+        &[("max.block.ms", "20000")],
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let Err(e) = p.send(Record::new("volley-any-topic").value("x")) else {
+        panic!("the send was accepted");
+    };
+    match &e {
+        Error::Authentication {
+            mechanism, message, ..
+        } => {
+            assert_eq!(mechanism, "SCRAM-SHA-256");
+            assert!(message.contains("does not enable"), "{message}");
+            for m in enabled.split(',') {
+                assert!(message.contains(m), "{message} should name {m}");
+            }
+        }
+        other => panic!("expected an authentication error, got {other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    p.close().unwrap();
 }
 
 // Wrong credentials end the send at once with a typed authentication error (not after

@@ -38,6 +38,13 @@ pub fn secure() -> &'static Secure {
     })
 }
 
+impl std::ops::Index<&str> for Secure {
+    type Output = str;
+    fn index(&self, key: &str) -> &str {
+        self.get(key)
+    }
+}
+
 /// One value of the secure listeners' file.
 pub fn secure_value(key: &str) -> String {
     secure().get(key).to_string()
@@ -66,6 +73,38 @@ pub fn sasl_plain_props(listener: &str, user: &str) -> Vec<(String, String)> {
     if protocol == "SASL_SSL" {
         p.extend(trust_pem());
     }
+    p
+}
+
+/// `sasl.jaas.config` for `user` with `password` as the test bed writes it for Java clients
+/// (OAUTHBEARER: Kafka's unsecured login with `sub` = `user`).
+pub fn jaas(mechanism: &str, user: &str, password: &str) -> String {
+    match mechanism {
+        "PLAIN" => format!(
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"{user}\" password=\"{password}\";"
+        ),
+        "OAUTHBEARER" => format!(
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             unsecuredLoginStringClaim_sub=\"{user}\";"
+        ),
+        _ => format!(
+            "org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"{user}\" password=\"{password}\";"
+        ),
+    }
+}
+
+/// Properties for a SASL listener with `mechanism` and a JAAS line for `user` (the test CA
+/// trusted on TLS listeners).
+pub fn sasl_props(listener: &str, mechanism: &str, user: &str) -> Vec<(String, String)> {
+    let mut p = sasl_plain_props(listener, user);
+    p.retain(|(k, _)| !k.starts_with("sasl."));
+    p.push(("sasl.mechanism".into(), mechanism.into()));
+    p.push((
+        "sasl.jaas.config".into(),
+        jaas(mechanism, user, &password(user)),
+    ));
     p
 }
 
