@@ -513,11 +513,16 @@ impl Error {
         }
     }
 
-    /// Whether this is an authentication failure (SASL, or TLS: Java counts an SSL handshake
-    /// failure as one), which ends waits for metadata instead of being retried quietly.
+    /// Whether this is an authentication failure (SASL, or a TLS handshake the broker or the
+    /// certificate check refused: Java's `SslAuthenticationException`), which ends waits for
+    /// metadata instead of being retried quietly. A [`TlsErrorKind::ProtocolMismatch`] is not
+    /// one: a connection closed before the broker said anything may just be a broker going
+    /// down, and is retried like any network error (the typed error stays the cause a timed-out
+    /// wait reports).
     pub fn is_authentication(&self) -> bool {
         match self {
-            Error::Authentication { .. } | Error::Tls { .. } => true,
+            Error::Authentication { .. } => true,
+            Error::Tls { kind, .. } => *kind != TlsErrorKind::ProtocolMismatch,
             Error::Fatal(e) | Error::Abortable(e) => e.is_authentication(),
             _ => false,
         }
