@@ -514,10 +514,15 @@ impl Error {
     }
 
     /// Whether this is an authentication failure (SASL, or TLS: Java counts an SSL handshake
-    /// failure as one), which ends waits for metadata instead of being retried quietly.
+    /// failure as one; a `ProtocolMismatch` is not), which ends waits for metadata instead of
+    /// being retried quietly.
     pub fn is_authentication(&self) -> bool {
         match self {
-            Error::Authentication { .. } | Error::Tls { .. } => true,
+            Error::Authentication { .. } => true,
+            // A listener of another protocol, or a broker that closed the connection during
+            // the handshake (at its connection limit, restarting), which looks the same: Java
+            // retries it as a disconnect; it is the cause a timed-out wait reports.
+            Error::Tls { kind, .. } => *kind != TlsErrorKind::ProtocolMismatch,
             Error::Fatal(e) | Error::Abortable(e) => e.is_authentication(),
             _ => false,
         }
