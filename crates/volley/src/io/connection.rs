@@ -117,7 +117,7 @@ impl Connection {
                 Ok(c) => return Ok(c),
                 // Every address of the name presents the same listener: a TLS or SASL
                 // refusal will not change with the next one.
-                Err(e @ (Error::Tls { .. } | Error::Authentication { .. })) => return Err(e),
+                Err(e) if e.is_authentication() => return Err(e),
                 Err(e) => {
                     tracing::debug!(broker = addr, address = %sa, error = %e, "connect failed");
                     last_err = Some(e);

@@ -419,11 +419,14 @@ mod imp {
                 .ok_or("malformed access token: its payload is not a JSON object")?;
             let expires = match claims.get("exp") {
                 Some(exp) => {
-                    let secs = exp
-                        .as_f64()
+                    // A number past what the clock holds (1e19) is not a time either: adding
+                    // it to the epoch would panic.
+                    exp.as_f64()
                         .filter(|s| *s >= 0.0)
-                        .ok_or("the access token's exp claim is not a time")?;
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+                        .and_then(|s| {
+                            SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(s).ok()?)
+                        })
+                        .ok_or("the access token's exp claim is not a time")?
                 }
                 None => {
                     let secs = expires_in.filter(|s| *s > 0.0).ok_or(
@@ -541,6 +544,18 @@ mod imp {
                 let e = claims().validate(&token, None, now).unwrap_err();
                 assert!(e.contains(want), "{token}: {e}");
                 assert!(!e.contains(&token), "{e}");
+            }
+        }
+
+        #[test]
+        fn an_exp_claim_past_what_a_clock_holds_is_refused_not_a_panic() {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+            for exp in ["1e19", "1e300", "18446744073709551615"] {
+                let claims_json = format!(r#"{{"sub":"alice","exp":{exp}}}"#);
+                let e = claims()
+                    .validate(&jwt(&claims_json, ""), None, now)
+                    .unwrap_err();
+                assert!(e.contains("exp claim is not a time"), "{exp}: {e}");
             }
         }
 

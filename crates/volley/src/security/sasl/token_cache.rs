@@ -86,6 +86,11 @@ type Outcome = Option<Result<OAuthBearerToken, String>>;
 struct Inflight {
     generation: u64,
     rx: watch::Receiver<Outcome>,
+    /// When the call is abandoned: its start plus the timeout. Every waiter waits until this
+    /// instant at most, and a caller that finds it passed abandons the call, so a hung source
+    /// fails in bounded time even when every wait on it is cut short (a connection attempt
+    /// whose setup timeout is shorter).
+    deadline: Instant,
 }
 
 #[derive(Default)]
@@ -159,7 +164,7 @@ impl TokenCache {
     /// already expired; during the backoff after a failure, that failure again without
     /// calling the source.
     pub(crate) async fn token(&self) -> Result<OAuthBearerToken, String> {
-        let (generation, mut rx, current) = {
+        let (generation, mut rx, deadline, current) = {
             let mut st = self.shared.state.lock();
             let now = SystemTime::now();
             let current = match &st.token {
@@ -167,6 +172,13 @@ impl TokenCache {
                 Some(c) if now < c.token.expires_at() => Some(c.token.clone()),
                 _ => None,
             };
+            if let Some(f) = &st.inflight {
+                if Instant::now() >= f.deadline {
+                    st.inflight = None;
+                    let message = self.shared.timed_out();
+                    self.shared.failed(&mut st, message);
+                }
+            }
             if st.inflight.is_none() {
                 if in_backoff(&st) {
                     return current.ok_or_else(|| {
@@ -184,20 +196,16 @@ impl TokenCache {
                 Shared::start(&self.shared, &mut st);
             }
             match st.inflight.as_ref() {
-                Some(f) => (f.generation, f.rx.clone(), current),
+                Some(f) => (f.generation, f.rx.clone(), f.deadline, current),
                 None => return current.ok_or_else(|| st.last_error.clone().unwrap_or_default()),
             }
         };
-        let waited = tokio::time::timeout(self.shared.timeout, rx.wait_for(Option::is_some)).await;
+        let waited = tokio::time::timeout_at(deadline.into(), rx.wait_for(Option::is_some)).await;
         let outcome = match waited {
             Ok(Ok(outcome)) => outcome.clone().expect("waited for Some"),
             Ok(Err(_)) => Err("the token source's thread ended without a result".into()),
             Err(_) => {
-                let message = format!(
-                    "the token source did not return a token within {} ms \
-                     (sasl.login.read.timeout.ms, or request.timeout.ms when not set)",
-                    self.shared.timeout.as_millis()
-                );
+                let message = self.shared.timed_out();
                 let mut st = self.shared.state.lock();
                 if st.inflight.as_ref().map(|f| f.generation) == Some(generation) {
                     st.inflight = None;
@@ -219,12 +227,25 @@ fn in_backoff(st: &State) -> bool {
 }
 
 impl Shared {
+    /// The error of a source call abandoned after the timeout.
+    fn timed_out(&self) -> String {
+        format!(
+            "the token source did not return a token within {} ms \
+             (sasl.login.read.timeout.ms, or request.timeout.ms when not set)",
+            self.timeout.as_millis()
+        )
+    }
+
     /// Starts a source call on a thread of its own; its outcome is published to `inflight`.
     fn start(this: &Arc<Shared>, st: &mut State) {
         st.generation += 1;
         let generation = st.generation;
         let (tx, rx) = watch::channel(None);
-        st.inflight = Some(Inflight { generation, rx });
+        st.inflight = Some(Inflight {
+            generation,
+            rx,
+            deadline: crate::util::time::deadline(Instant::now(), this.timeout),
+        });
         let shared = this.clone();
         let spawned = std::thread::Builder::new()
             .name("volley-token".into())
@@ -464,6 +485,33 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(c.token().await.unwrap().value(), "token-1");
         assert_eq!(src.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_hanging_source_fails_even_when_every_wait_is_cut_short() {
+        // Connection attempts give up before the token timeout (socket.connection.setup.timeout.ms
+        // is shorter than sasl.login.read.timeout.ms): the hung call must still be abandoned
+        // once its own timeout has passed, not joined by every later attempt forever.
+        let (c, src) = cache(
+            Duration::from_secs(60),
+            99,
+            Duration::from_millis(3000),
+            Duration::from_millis(200),
+        );
+        let start = Instant::now();
+        let mut failed = None;
+        while start.elapsed() < Duration::from_millis(1000) {
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_millis(50), c.token()).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = failed.expect("no attempt failed within 1 s: the hung call is joined forever");
+        assert!(e.contains("did not return a token within 200 ms"), "{e}");
+        // After the backoff, the source is called again.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let _ = tokio::time::timeout(Duration::from_millis(50), c.token()).await;
+        assert_eq!(src.calls.load(Ordering::SeqCst), 2);
     }
 
     struct Expired;

@@ -116,24 +116,30 @@ pub(crate) fn handshake_error(
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
     );
-    let (kind, message) = if closed && !received {
-        (
+    if closed && !received {
+        // Most likely a PLAINTEXT listener; a ProtocolMismatch, which is not an authentication
+        // failure (a broker at its connection limit looks the same).
+        return tls(
+            broker,
             TlsErrorKind::ProtocolMismatch,
             format!(
                 "the broker closed the connection during the TLS handshake without sending \
                  anything ({e}): is this a PLAINTEXT listener? (security.protocol SSL and \
                  SASL_SSL need a TLS listener)"
             ),
-        )
-    } else if closed {
-        (
-            TlsErrorKind::HandshakeFailed,
-            format!("the broker closed the connection during the TLS handshake ({e})"),
-        )
-    } else {
-        (TlsErrorKind::HandshakeFailed, e.to_string())
-    };
-    tls(broker, kind, message)
+        );
+    }
+    // Any other socket failure is the network's, retried as in Java (an IOException during
+    // the handshake is not an SslAuthenticationException there).
+    Error::Network {
+        broker: broker.to_string(),
+        message: if closed {
+            format!("the broker closed the connection during the TLS handshake ({e})")
+        } else {
+            format!("the TLS handshake failed: {e}")
+        },
+        source: None,
+    }
 }
 
 /// The `Error::Tls` for an I/O error of an established TLS stream that carries a TLS error
@@ -334,7 +340,30 @@ mod tests {
         let got = handshake_error("b:1", &reset, false, ClientCert::Unknown);
         assert_eq!(kind(&got), TlsErrorKind::ProtocolMismatch);
         let got = handshake_error("b:1", &eof, true, ClientCert::Unknown);
-        assert_eq!(kind(&got), TlsErrorKind::HandshakeFailed);
+        assert!(matches!(got, Error::Network { .. }), "{got}");
+    }
+
+    #[test]
+    fn a_connection_closed_during_the_handshake_is_not_an_authentication_failure() {
+        // A broker at its connection limit (max.connections.per.ip), or shutting down, accepts
+        // and closes; a connection may be reset or time out mid-handshake. Java retries these
+        // as disconnects: they must not fail the records queued for the broker.
+        for received in [false, true] {
+            for kind in [
+                io::ErrorKind::UnexpectedEof,
+                io::ErrorKind::ConnectionReset,
+                io::ErrorKind::TimedOut,
+            ] {
+                let e =
+                    handshake_error("b:1", &io::Error::from(kind), received, ClientCert::Unknown);
+                assert!(!e.is_authentication(), "{received} {kind:?}: {e}");
+            }
+        }
+        // What rustls refuses is one.
+        let e = wrapped(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(handshake_error("b:1", &e, true, ClientCert::Unknown).is_authentication());
     }
 
     #[test]
