@@ -331,6 +331,9 @@ async fn connect_task(
                         next_reauth = None;
                         continue;
                     };
+                    // A faulty broker's stray frame with a negative correlation id must not be
+                    // taken for this re-authentication's answer.
+                    while reauth_rx.try_recv().is_ok() {}
                     let mut t = ReauthTransport {
                         broker: &addr_w,
                         client_id: &options_w.client_id,

@@ -91,12 +91,15 @@ pub(crate) async fn authenticate<T: SaslTransport>(
                 let resp = t.round_trip(&req, auth_version).await?;
                 let code = KafkaCode(resp.error_code);
                 if !code.is_ok() {
-                    let detail = resp
+                    let mut detail = resp
                         .error_message
                         .as_ref()
                         .map(|m| m.as_str().to_string())
                         .filter(|m| !m.is_empty())
                         .unwrap_or_else(|| code.to_string());
+                    if let Some(more) = session.refusal_detail() {
+                        detail = format!("{detail} ({more})");
+                    }
                     return Err(fail(t, detail));
                 }
                 lifetime_ms = resp.session_lifetime_ms;

@@ -79,6 +79,12 @@ pub(crate) enum Step {
 /// Errors are messages for `Error::Authentication` and must never contain a secret.
 pub(crate) trait SaslSession: Send {
     fn step(&mut self, challenge: &[u8]) -> std::result::Result<Step, String>;
+
+    /// What the mechanism learnt of a refusal before the broker's error response (OAUTHBEARER's
+    /// error challenge), to add to the broker's message.
+    fn refusal_detail(&self) -> Option<String> {
+        None
+    }
 }
 
 /// User name and password (PLAIN, SCRAM). `Debug` hides the password.
@@ -107,6 +113,8 @@ pub(crate) struct SaslAuthenticator {
     credentials: Option<Credentials>,
     /// SCRAM extensions of the client-first message (`tokenauth=true`).
     scram_extensions: Vec<(String, String)>,
+    /// SCRAM's last SaltedPassword, so a re-authentication does not run PBKDF2 again.
+    salted_cache: std::sync::Arc<scram::SaltedCache>,
     /// OAUTHBEARER.
     oauth: Option<oauthbearer::OAuthLogin>,
 }
@@ -159,6 +167,7 @@ impl SaslAuthenticator {
             mechanism,
             credentials: None,
             scram_extensions: Vec::new(),
+            salted_cache: Default::default(),
             oauth: None,
         };
         match mechanism {
@@ -203,6 +212,7 @@ impl SaslAuthenticator {
                 hash,
                 creds,
                 self.scram_extensions.clone(),
+                self.salted_cache.clone(),
             )),
             None => Box::new(PlainSession { creds: Some(creds) }),
         })
@@ -251,7 +261,8 @@ fn credentials(
     if let Some(j) = jaas {
         if keys_given {
             tracing::debug!(
-                "sasl.jaas.config and sasl.username/sasl.password are both set: using                  sasl.jaas.config"
+                "sasl.jaas.config and sasl.username/sasl.password are both set: using \
+                 sasl.jaas.config"
             );
         }
         let module = j.module.rsplit('.').next().unwrap_or_default();

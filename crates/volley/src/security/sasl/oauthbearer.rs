@@ -194,6 +194,13 @@ impl OAuthBearerSession {
 }
 
 impl SaslSession for OAuthBearerSession {
+    fn refusal_detail(&self) -> Option<String> {
+        match &self.state {
+            State::Refused(json) => Some(refusal(json)),
+            _ => None,
+        }
+    }
+
     fn step(&mut self, challenge: &[u8]) -> std::result::Result<Step, String> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Start => {
@@ -218,15 +225,20 @@ impl SaslSession for OAuthBearerSession {
                 self.state = State::Refused(json);
                 Ok(Step::Send(vec![0x01]))
             }
-            State::Refused(json) => Err(format!(
-                "the broker refused the token (status {}): {json}",
-                json_status(&json).unwrap_or("unknown")
-            )),
+            State::Refused(json) => Err(refusal(&json)),
             State::Done => {
                 Err("unexpected OAUTHBEARER challenge after the exchange completed".into())
             }
         }
     }
+}
+
+/// The message of a token the broker refused with the error challenge `json`.
+fn refusal(json: &str) -> String {
+    format!(
+        "the broker refused the token (status {}): {json}",
+        json_status(json).unwrap_or("unknown")
+    )
 }
 
 /// The `status` of an RFC 7628 error challenge, read without a JSON parser: the string after

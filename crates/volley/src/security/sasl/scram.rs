@@ -104,10 +104,47 @@ enum State {
     Done,
 }
 
+/// The last SaltedPassword a producer derived, for its (salt, iteration count): PBKDF2 runs
+/// on the I/O thread, and a broker that asks for many iterations would otherwise stall every
+/// connection at each re-authentication. The password is fixed per producer, so the salt and
+/// count are the whole key. Shared by the producer's sessions; never shown.
+#[derive(Default)]
+pub(crate) struct SaltedCache(parking_lot::Mutex<Option<Salted>>);
+
+/// A salt, an iteration count, and the SaltedPassword derived from them.
+type Salted = (Vec<u8>, u32, Vec<u8>);
+
+impl SaltedCache {
+    /// The cached value for `salt` and `iterations`, or `derive()`'s, then cached.
+    fn get_or_derive(
+        &self,
+        salt: &[u8],
+        iterations: u32,
+        derive: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        let mut slot = self.0.lock();
+        if let Some((s, i, salted)) = slot.as_ref() {
+            if s == salt && *i == iterations {
+                return salted.clone();
+            }
+        }
+        let salted = derive();
+        *slot = Some((salt.to_vec(), iterations, salted.clone()));
+        salted
+    }
+}
+
+impl fmt::Debug for SaltedCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SaltedCache([hidden])")
+    }
+}
+
 /// One SCRAM exchange. `Debug` shows the mechanism and user, never the password.
 pub(crate) struct ScramSession {
     hash: ScramHash,
     creds: Credentials,
+    salted_cache: std::sync::Arc<SaltedCache>,
     /// SCRAM extensions of client-first (`tokenauth=true` for delegation tokens).
     extensions: Vec<(String, String)>,
     state: State,
@@ -127,10 +164,12 @@ impl ScramSession {
         hash: ScramHash,
         creds: Credentials,
         extensions: Vec<(String, String)>,
+        salted_cache: std::sync::Arc<SaltedCache>,
     ) -> ScramSession {
         ScramSession {
             hash,
             creds,
+            salted_cache,
             extensions,
             state: State::Start { nonce: None },
         }
@@ -141,6 +180,7 @@ impl ScramSession {
         ScramSession {
             hash,
             creds,
+            salted_cache: Default::default(),
             extensions: Vec::new(),
             state: State::Start {
                 nonce: Some(nonce.to_string()),
@@ -195,14 +235,20 @@ impl ScramSession {
             ));
         }
         let h = self.hash;
-        let mut salted = vec![0u8; h.len()];
-        pbkdf2::derive(
-            h.pbkdf2(),
-            std::num::NonZeroU32::new(sf.iterations).expect("at least MIN_ITERATIONS"),
-            &sf.salt,
-            self.creds.password.as_bytes(),
-            &mut salted,
-        );
+        let password = self.creds.password.as_bytes();
+        let salted = self
+            .salted_cache
+            .get_or_derive(&sf.salt, sf.iterations, || {
+                let mut salted = vec![0u8; h.len()];
+                pbkdf2::derive(
+                    h.pbkdf2(),
+                    std::num::NonZeroU32::new(sf.iterations).expect("at least MIN_ITERATIONS"),
+                    &sf.salt,
+                    password,
+                    &mut salted,
+                );
+                salted
+            });
         let client_key = h.mac(&salted, b"Client Key");
         let stored_key = digest::digest(h.digest(), client_key.as_ref());
         let without_proof = format!("c=biws,r={}", sf.nonce);
@@ -406,6 +452,45 @@ mod tests {
         assert!(s.step(b"").is_err());
     }
 
+    // Sessions of one producer share the SaltedPassword: a second exchange with the same salt
+    // and count reuses it (still giving RFC 7677's proof), another salt derives anew.
+    #[test]
+    fn the_salted_password_is_derived_once_per_salt_and_count() {
+        let cache = std::sync::Arc::new(SaltedCache::default());
+        let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                            s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let proof = "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let mut derived = 0;
+        for _ in 0..2 {
+            let mut s = ScramSession::with_nonce(
+                ScramHash::Sha256,
+                creds("user", "pencil"),
+                "rOprNGfwEbeRWgbNEkqO",
+            );
+            s.salted_cache = cache.clone();
+            send(s.step(b""));
+            assert!(send(s.step(server_first.as_bytes())).ends_with(proof));
+            let before = cache.0.lock().clone();
+            derived += usize::from(before.is_some());
+        }
+        assert_eq!(
+            derived, 2,
+            "the cache holds the derived value after each exchange"
+        );
+        let salted = cache.0.lock().clone().unwrap();
+        let calls = std::cell::Cell::new(0);
+        let again = cache.get_or_derive(&salted.0, salted.1, || {
+            calls.set(calls.get() + 1);
+            Vec::new()
+        });
+        assert_eq!((again, calls.get()), (salted.2.clone(), 0));
+        let other = cache.get_or_derive(b"other salt", salted.1, || {
+            calls.set(calls.get() + 1);
+            vec![1, 2, 3]
+        });
+        assert_eq!((other, calls.get()), (vec![1, 2, 3], 1));
+    }
+
     /// SCRAM-SHA-512, with values computed independently by Python's hashlib and hmac
     /// (pbkdf2_hmac("sha512", ...), hmac.new(..., "sha512")).
     #[test]
@@ -511,7 +596,12 @@ mod tests {
         send(s.step(b"r=abc1,s=QSXCR+Q6sek8bf92,i=4096"));
         assert!(s.step(b"x=1").is_err());
         // A non-empty first challenge is refused.
-        let mut s = ScramSession::new(ScramHash::Sha256, creds("u", "p"), vec![]);
+        let mut s = ScramSession::new(
+            ScramHash::Sha256,
+            creds("u", "p"),
+            vec![],
+            Default::default(),
+        );
         assert!(s.step(b"r=").is_err());
     }
 
@@ -521,8 +611,14 @@ mod tests {
             ScramHash::Sha512,
             creds("u", "p"),
             vec![("tokenauth".into(), "true".into())],
+            Default::default(),
         );
-        let mut b = ScramSession::new(ScramHash::Sha512, creds("u", "p"), vec![]);
+        let mut b = ScramSession::new(
+            ScramHash::Sha512,
+            creds("u", "p"),
+            vec![],
+            Default::default(),
+        );
         let (ma, mb) = (send(a.step(b"")), send(b.step(b"")));
         assert!(
             ma.starts_with("n,,n=u,r=") && ma.ends_with(",tokenauth=true"),
@@ -537,7 +633,12 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password() {
-        let s = ScramSession::new(ScramHash::Sha256, creds("alice", "hunter2"), vec![]);
+        let s = ScramSession::new(
+            ScramHash::Sha256,
+            creds("alice", "hunter2"),
+            vec![],
+            Default::default(),
+        );
         let shown = format!("{s:?}");
         assert!(
             shown.contains("alice") && !shown.contains("hunter2"),

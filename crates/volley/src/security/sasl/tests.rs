@@ -265,7 +265,7 @@ async fn secrets_are_never_shown() {
     let shown = [
         format!(
             "{:?}",
-            ScramSession::new(ScramHash::Sha256, creds.clone(), vec![])
+            ScramSession::new(ScramHash::Sha256, creds.clone(), vec![], Default::default())
         ),
         format!(
             "{:?}",
@@ -455,4 +455,29 @@ async fn oauthbearer_exchange_with_session_lifetime() {
         done.session_lifetime,
         Some(std::time::Duration::from_millis(4000))
     );
+
+    // A refused token: the broker answers the initial response with an RFC 7628 error
+    // challenge, the client acknowledges it (0x01), and the broker then fails the exchange with
+    // a generic message; the error carries the challenge's status too.
+    let mut broker = FakeBroker::new()
+        .reply(SaslHandshakeResponse::default())
+        .reply(
+            SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from_static(
+                br#"{"status":"invalid_token","scope":"kafka"}"#,
+            )),
+        )
+        .reply(
+            SaslAuthenticateResponse::default()
+                .with_error_code(KafkaCode::SASL_AUTHENTICATION_FAILED.0)
+                .with_error_message(Some(StrBytes::from_static_str(
+                    "Authentication failed during authentication",
+                ))),
+        );
+    match exchange::authenticate(&mut broker, &auth).await {
+        Err(Error::Authentication { message, .. }) => {
+            assert!(message.contains("Authentication failed"), "{message}");
+            assert!(message.contains("status invalid_token"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

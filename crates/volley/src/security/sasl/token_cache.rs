@@ -101,6 +101,9 @@ struct State {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<String>,
+    /// Source calls whose thread has not returned yet (an abandoned call may still be
+    /// running): at most one at a time, so a source that hangs for good costs one thread.
+    running: u32,
 }
 
 struct Shared {
@@ -187,6 +190,16 @@ impl TokenCache {
                             .unwrap_or_else(|| "no OAUTHBEARER token".into())
                     });
                 }
+                if st.running > 0 {
+                    // The last call was abandoned but its thread still runs: wait for it to return
+                    // rather than start (and leak) another one.
+                    let message = format!(
+                        "the token source has not returned from a call abandoned after {} ms; it is \
+                         not called again until that call returns",
+                        self.shared.timeout.as_millis()
+                    );
+                    return current.ok_or(message);
+                }
                 if let Some(t) = &current {
                     tracing::debug!(
                         principal = t.principal(),
@@ -247,11 +260,13 @@ impl Shared {
             deadline: crate::util::time::deadline(Instant::now(), this.timeout),
         });
         let shared = this.clone();
+        st.running += 1;
         let spawned = std::thread::Builder::new()
             .name("volley-token".into())
             .spawn(move || {
                 let outcome = shared.call();
                 let mut st = shared.state.lock();
+                st.running -= 1;
                 let current = st.inflight.as_ref().map(|f| f.generation) == Some(generation);
                 if current {
                     st.inflight = None;
@@ -284,6 +299,7 @@ impl Shared {
                 let _ = tx.send(Some(outcome));
             });
         if let Err(e) = spawned {
+            st.running -= 1;
             st.inflight = None;
             this.failed(st, format!("cannot start the token source's thread: {e}"));
         }
@@ -508,10 +524,16 @@ mod tests {
         }
         let e = failed.expect("no attempt failed within 1 s: the hung call is joined forever");
         assert!(e.contains("did not return a token within 200 ms"), "{e}");
-        // After the backoff, the source is called again.
+        // After the backoff the source is not called again while the hung call's thread
+        // still runs (a source that hangs for good costs one thread, not one per retry)...
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let _ = tokio::time::timeout(Duration::from_millis(50), c.token()).await;
-        assert_eq!(src.calls.load(Ordering::SeqCst), 2);
+        let e = c.token().await.unwrap_err();
+        assert!(e.contains("has not returned"), "{e}");
+        assert_eq!(src.calls.load(Ordering::SeqCst), 1);
+        // ...and once it returns, its token is used.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert_eq!(c.token().await.unwrap().value(), "token-1");
+        assert_eq!(src.calls.load(Ordering::SeqCst), 1);
     }
 
     struct Expired;
