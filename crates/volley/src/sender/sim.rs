@@ -199,6 +199,8 @@ struct BrokerModel {
     drop_produce_responses: u32,
     lose_produce_requests: u32,
     drop_all_responses: bool,
+    /// `throttle_time_ms` of its Produce responses (KIP-219), until set back to 0.
+    produce_throttle_ms: i32,
 }
 
 #[derive(Debug)]
@@ -386,6 +388,12 @@ impl Sim {
     /// (the connection stays open, as with a broker stuck on them).
     pub(crate) fn lose_produce_requests(&mut self, broker: i32, n: u32) {
         self.broker_mut(broker).lose_produce_requests += n;
+    }
+
+    /// The broker's Produce responses carry `throttle_time_ms = ms` (a broker quota, KIP-219)
+    /// until set back to 0. The broker answers at once; the client must hold back.
+    pub(crate) fn throttle_produce(&mut self, broker: i32, ms: i32) {
+        self.broker_mut(broker).produce_throttle_ms = ms;
     }
 
     /// The broker stops answering anything (requests are still handled) until set back.
@@ -938,7 +946,10 @@ impl Sim {
                 if log.lost {
                     b.lose_produce_requests -= 1;
                 }
-                let resp = self.handle_produce(broker, &req, log.lost, &mut log.parts);
+                let throttle = b.produce_throttle_ms;
+                let resp = self
+                    .handle_produce(broker, &req, log.lost, &mut log.parts)
+                    .with_throttle_time_ms(throttle);
                 let frame = (req.acks != 0 && !log.lost)
                     .then(|| encode_response(h.correlation_id, version, &resp));
                 (h.correlation_id, frame)
