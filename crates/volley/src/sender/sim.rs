@@ -669,6 +669,14 @@ impl Sim {
             .collect()
     }
 
+    /// When the sender first closed its connection to `node` (`Output::Close`).
+    pub(crate) fn first_close(&self, node: i32) -> Option<Instant> {
+        self.conn_events
+            .iter()
+            .find(|(_, e)| *e == ConnEvent::Close { node })
+            .map(|(at, _)| *at)
+    }
+
     /// The requests of one API.
     pub(crate) fn requests_of(&self, api: ApiKey) -> Vec<&RequestLog> {
         self.requests.iter().filter(|r| r.api == api).collect()

@@ -6,24 +6,11 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::ApiKey;
 
 use super::network::{client_throttles, NetworkClient};
-use super::sim::{ConnEvent, Sim};
+use super::sim::Sim;
+use super::tests::{ms, setup};
 use super::*;
-use crate::config::ProducerConfig;
 
 const T: &str = "t";
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn setup(brokers: &[i32], leaders: &[i32], configure: impl FnOnce(&mut ProducerConfig)) -> Sim {
-    let mut sim = Sim::new(brokers, &[(T, leaders)], configure);
-    sim.wait_for_topic(T);
-    let idempotent = sim.sender.cfg.idempotent;
-    assert!(sim.run_until(Duration::from_secs(5), |s| !idempotent
-        || s.sender.idem.state == PidState::Ready));
-    sim
-}
 
 /// Requests of any kind the broker received in `(from, to)`.
 fn requests_to(sim: &Sim, broker: i32, from: Instant, to: Instant) -> usize {
@@ -31,6 +18,15 @@ fn requests_to(sim: &Sim, broker: i32, from: Instant, to: Instant) -> usize {
         .iter()
         .filter(|r| r.broker == broker && r.at > from && r.at < to)
         .count()
+}
+
+/// Broker 1 answers one record (`"a"`, partition 0) with `throttle_ms`; returns when.
+fn throttle_once(sim: &mut Sim, throttle_ms: i32) -> Instant {
+    sim.throttle_produce(1, throttle_ms);
+    let a = sim.send(T, 0, "a");
+    assert!(sim.run_until(ms(1000), |s| s.is_done(a)));
+    sim.throttle_produce(1, 0);
+    sim.resolved_at(a).unwrap()
 }
 
 fn metrics(sim: &Sim) -> crate::metrics::Metrics {
@@ -85,11 +81,7 @@ fn throttled_broker_gets_nothing_until_the_throttle_ends_and_others_are_served()
         c.linger = Duration::ZERO;
     });
     sim.delay_responses(1, ms(10));
-    sim.throttle_produce(1, 500);
-    let a = sim.send(T, 0, "a");
-    assert!(sim.run_until(ms(1000), |s| s.is_done(a)));
-    let throttled_at = sim.resolved_at(a).unwrap();
-    sim.throttle_produce(1, 0);
+    let throttled_at = throttle_once(&mut sim, 500);
     let b = sim.send(T, 0, "b");
     let c = sim.send(T, 1, "c");
     sim.run_until_all_done(Duration::from_secs(5));
@@ -123,11 +115,7 @@ fn delivery_timeout_expires_queued_batches_on_time_while_throttled() {
         c.request_timeout = ms(1000);
         c.delivery_timeout = ms(1500);
     });
-    sim.throttle_produce(1, 10_000);
-    let a = sim.send(T, 0, "a");
-    assert!(sim.run_until(ms(100), |s| s.is_done(a)));
-    sim.throttle_produce(1, 0);
-    let throttled_at = sim.resolved_at(a).unwrap();
+    let throttled_at = throttle_once(&mut sim, 10_000);
     let t0 = sim.now;
     let b = sim.send(T, 0, "b");
     assert!(!sim.run_until(ms(1499), |s| s.is_done(b)));
@@ -184,11 +172,8 @@ fn request_timeout_of_a_request_in_flight_fires_while_throttled() {
     sim.run_until_all_done(Duration::from_secs(10));
     sim.assert_each_resolved_once();
     let close = sim
-        .conn_events
-        .iter()
-        .find(|(_, e)| *e == ConnEvent::Close { node: 1 })
-        .expect("connection closed at the request timeout")
-        .0;
+        .first_close(1)
+        .expect("connection closed at the request timeout");
     assert_eq!(close - b_sent, ms(1000));
     assert!(close < throttled_at + ms(5000));
     // The retry waits for the throttle (it outlives the connection, as in Java), by which
@@ -204,11 +189,7 @@ fn graceful_close_delivers_after_the_throttle() {
     let mut sim = setup(&[1], &[1], |c| {
         c.linger = Duration::ZERO;
     });
-    sim.throttle_produce(1, 800);
-    let a = sim.send(T, 0, "a");
-    assert!(sim.run_until(ms(100), |s| s.is_done(a)));
-    let throttled_at = sim.resolved_at(a).unwrap();
-    sim.throttle_produce(1, 0);
+    let throttled_at = throttle_once(&mut sim, 800);
     let b = sim.send(T, 0, "b");
     sim.close();
     assert!(!sim.run_until(ms(799), |s| s.sender.is_finished()));
