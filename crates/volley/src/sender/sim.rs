@@ -201,6 +201,8 @@ struct BrokerModel {
     drop_all_responses: bool,
     /// `throttle_time_ms` of its Produce responses (KIP-219), until set back to 0.
     produce_throttle_ms: i32,
+    /// `throttle_time_ms` of its other responses (metadata, producer id, transactional).
+    throttle_ms: i32,
 }
 
 #[derive(Debug)]
@@ -394,6 +396,12 @@ impl Sim {
     /// until set back to 0. The broker answers at once; the client must hold back.
     pub(crate) fn throttle_produce(&mut self, broker: i32, ms: i32) {
         self.broker_mut(broker).produce_throttle_ms = ms;
+    }
+
+    /// The broker's other responses (Metadata, InitProducerId, FindCoordinator and the
+    /// transactional APIs) carry `throttle_time_ms = ms` until set back to 0.
+    pub(crate) fn throttle_responses(&mut self, broker: i32, ms: i32) {
+        self.broker_mut(broker).throttle_ms = ms;
     }
 
     /// The broker stops answering anything (requests are still handled) until set back.
@@ -1009,6 +1017,13 @@ impl Sim {
             body.is_empty(),
             "trailing bytes in a {api:?} v{version} request"
         );
+        let throttle = self.brokers[&broker].throttle_ms;
+        let response = match response {
+            Some(frame) if throttle != 0 && api != ApiKey::Produce => {
+                Some(with_throttle(frame, api, version, throttle))
+            }
+            r => r,
+        };
         log.correlation_id = corr;
         let b = self.brokers.get_mut(&broker).expect("broker");
         let mut drop = false;
@@ -1285,6 +1300,27 @@ impl Sim {
 
 /// A response frame as `handle_frame` takes it: header (correlation id first) and body, no size
 /// prefix.
+/// `frame` (a response to `api` at `version` whose body begins with `throttle_time_ms`, as
+/// every non-produce response the simulated brokers give) with that field set to `ms`.
+fn with_throttle(frame: Bytes, api: ApiKey, version: i16, ms: i32) -> Bytes {
+    let first_field = match api {
+        ApiKey::Metadata => version >= 3,
+        ApiKey::FindCoordinator => version >= 1,
+        _ => true,
+    };
+    if !first_field {
+        return frame;
+    }
+    let at = if api.response_header_version(version) >= 1 {
+        5
+    } else {
+        4
+    };
+    let mut buf = BytesMut::from(&frame[..]);
+    buf[at..at + 4].copy_from_slice(&ms.to_be_bytes());
+    buf.freeze()
+}
+
 fn encode_response<R: Encodable + HeaderVersion>(
     correlation_id: i32,
     version: i16,

@@ -199,3 +199,61 @@ fn graceful_close_delivers_after_the_throttle() {
     assert_eq!(sim.resolved_at(b).unwrap(), throttled_at + ms(800));
     assert_eq!(sim.log_values(T, 0), vec!["a", "b"]);
 }
+
+/// Requests to `broker` from the `from`th on: each comes no sooner than `gap` after the one
+/// before (whose response, answered at once, throttled the broker for `gap`), the second
+/// exactly then (the sender wakes for it).
+fn assert_spaced(sim: &Sim, broker: i32, from: usize, gap: Duration) -> usize {
+    let at: Vec<Instant> = sim.requests[from..]
+        .iter()
+        .filter(|r| r.broker == broker)
+        .map(|r| r.at)
+        .collect();
+    for w in at.windows(2) {
+        assert!(w[1] - w[0] >= gap, "requests {:?} apart", w[1] - w[0]);
+    }
+    assert!(at.len() >= 2, "{at:?}");
+    assert_eq!(at[1] - at[0], gap);
+    at.len()
+}
+
+// Failure: only Produce responses honoured. Invariant: a Metadata response with a throttle
+// time mutes its broker for metadata too: the next refresh waits for the throttle.
+#[test]
+fn metadata_responses_throttle_the_metadata_refresh() {
+    let mut sim = setup(&[1], &[1], |c| {
+        c.metadata_max_age = ms(100);
+    });
+    sim.throttle_responses(1, 700);
+    let from = sim.requests.len();
+    sim.run_for(ms(3000));
+    let n = assert_spaced(&sim, 1, from, ms(700));
+    assert!(n >= 3, "{n} metadata requests");
+    assert!(sim.requests[from..]
+        .iter()
+        .all(|r| r.api == ApiKey::Metadata));
+}
+
+// Failure: transactional requests ignore the coordinator's throttle. Invariant: during
+// init_transactions, FindCoordinator and InitProducerId answered with a throttle time are
+// each followed by nothing to that broker until the throttle ends; the call still completes.
+#[test]
+fn transactional_responses_throttle_the_coordinator() {
+    let mut sim = Sim::new(&[1], &[(T, &[1])], |c| {
+        c.transactional_id = Some("txn-throttle".into());
+        c.linger = Duration::ZERO;
+    });
+    sim.wait_for_topic(T);
+    sim.throttle_responses(1, 300);
+    let from = sim.requests.len();
+    sim.txn_call(
+        "init_transactions",
+        Duration::from_secs(60),
+        crate::txn::TxnOp::Init,
+    )
+    .expect("init_transactions");
+    assert_spaced(&sim, 1, from, ms(300));
+    let apis: Vec<ApiKey> = sim.requests[from..].iter().map(|r| r.api).collect();
+    assert!(apis.contains(&ApiKey::FindCoordinator), "{apis:?}");
+    assert!(apis.contains(&ApiKey::InitProducerId), "{apis:?}");
+}
