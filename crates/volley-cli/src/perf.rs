@@ -808,6 +808,11 @@ fn metrics_table(m: &Metrics, client_id: &str) -> String {
             "compression-rate-avg",
             ratio(m.compressed_bytes_total, m.uncompressed_bytes_total),
         ),
+        ("produce-throttle-time-avg", m.produce_throttle_time_avg()),
+        (
+            "produce-throttle-time-max",
+            m.produce_throttle_time_max as f64,
+        ),
     ];
     let mut named: Vec<(String, String)> = rows
         .into_iter()

@@ -46,6 +46,24 @@ pub struct Metrics {
     pub uncompressed_bytes_total: u64,
     /// Sum of wire bytes of closed batches (with the above: `compression-rate-avg`).
     pub compressed_bytes_total: u64,
+    /// Sum of the `throttle_time_ms` of Produce responses, in milliseconds (KIP-219; with
+    /// `produce_throttle_time_count`, `produce-throttle-time-avg`: see
+    /// [`Metrics::produce_throttle_time_avg`]).
+    pub produce_throttle_time_ms_total: u64,
+    /// Produce responses whose throttle time was counted (every one, zero included).
+    pub produce_throttle_time_count: u64,
+    /// Largest `throttle_time_ms` of a Produce response, in milliseconds
+    /// (`produce-throttle-time-max`).
+    pub produce_throttle_time_max: u64,
+}
+
+impl Metrics {
+    /// Average `throttle_time_ms` of the Produce responses, in milliseconds
+    /// (`produce-throttle-time-avg`, over the producer's life rather than Java's sample
+    /// window); `NaN` before the first response, as Java's.
+    pub fn produce_throttle_time_avg(&self) -> f64 {
+        self.produce_throttle_time_ms_total as f64 / self.produce_throttle_time_count as f64
+    }
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +85,9 @@ pub(crate) struct Counters {
     pub metadata_update: AtomicU64,
     pub uncompressed_bytes: AtomicU64,
     pub compressed_bytes: AtomicU64,
+    pub produce_throttle_time_ms: AtomicU64,
+    pub produce_throttle_count: AtomicU64,
+    pub produce_throttle_time_ms_max: AtomicU64,
 }
 
 impl Counters {
@@ -100,6 +121,9 @@ impl Counters {
             buffer_total_bytes: buffer_total,
             uncompressed_bytes_total: g(&self.uncompressed_bytes),
             compressed_bytes_total: g(&self.compressed_bytes),
+            produce_throttle_time_ms_total: g(&self.produce_throttle_time_ms),
+            produce_throttle_time_count: g(&self.produce_throttle_count),
+            produce_throttle_time_max: g(&self.produce_throttle_time_ms_max),
         }
     }
 }

@@ -13,6 +13,8 @@ pub(crate) mod produce;
 mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod throttle_tests;
 mod transactional;
 #[cfg(test)]
 mod txn_tests;
@@ -433,6 +435,7 @@ impl Sender {
                 Counters::max(&self.shared.counters.request_latency_us_max, latency);
                 match frame::decode_response::<ProduceRequest>(frame, f.version, corr) {
                     Ok(resp) => {
+                        self.record_produce_throttle(now, node, f.version, resp.throttle_time_ms);
                         self.handle_produce_response(now, batches, resp);
                         Ok(())
                     }
@@ -453,6 +456,8 @@ impl Sender {
             Pending::Metadata => {
                 match frame::decode_response::<MetadataRequest>(frame, f.version, corr) {
                     Ok(resp) => {
+                        let ms = resp.throttle_time_ms;
+                        self.net.throttle(now, node, f.api, f.version, ms);
                         self.apply_metadata(now, &resp);
                         Ok(())
                     }
@@ -465,6 +470,8 @@ impl Sender {
             Pending::InitProducerId => {
                 match frame::decode_response::<InitProducerIdRequest>(frame, f.version, corr) {
                     Ok(resp) => {
+                        let ms = resp.throttle_time_ms;
+                        self.net.throttle(now, node, f.api, f.version, ms);
                         self.handle_init_pid(now, resp);
                         Ok(())
                     }
@@ -475,7 +482,7 @@ impl Sender {
                 }
             }
             Pending::Txn(p) => {
-                let r = self.handle_txn_response(now, p.clone(), frame, f.version, corr);
+                let r = self.handle_txn_response(now, node, p.clone(), frame, f.version, corr);
                 if r.is_err() {
                     self.txn_request_failed(now, &p);
                 }
@@ -486,6 +493,17 @@ impl Sender {
             tracing::warn!(node, %broker, error = %e, "undecodable response; closing connection");
             self.close_node(now, node, format!("undecodable response: {e}"));
         }
+    }
+
+    /// A Produce response's `throttle_time_ms`: counted (`produce-throttle-time-avg`/`-max`,
+    /// every response, zero included, as Java's sensor) and honoured (KIP-219).
+    fn record_produce_throttle(&mut self, now: Instant, node: i32, version: i16, ms: i32) {
+        let c = &self.shared.counters;
+        let ms_u = ms.max(0) as u64;
+        Counters::add(&c.produce_throttle_time_ms, ms_u);
+        Counters::add(&c.produce_throttle_count, 1);
+        Counters::max(&c.produce_throttle_time_ms_max, ms_u);
+        self.net.throttle(now, node, ApiKey::Produce, version, ms);
     }
 
     fn requeue_in_flight(
@@ -534,6 +552,10 @@ impl Sender {
         self.send_produce(now, &mut wake_at);
         self.net
             .close_idle(now, self.cfg.connections_max_idle, &mut wake_at);
+        // A throttled broker takes requests again then (KIP-219).
+        if let Some(t) = self.net.next_throttle_end(now) {
+            wake_at(t);
+        }
         // After every send of this poll: a request sent above (metadata, producer id,
         // transactional) must time out even if nothing else wakes the driver.
         for n in self.net.nodes.values() {
@@ -835,6 +857,11 @@ impl Sender {
                     }
                     Conn::Connecting => continue,
                     Conn::Up(_) => {}
+                }
+                // KIP-219: the broker asked us to wait; its batches stay queued (and still
+                // expire at delivery.timeout.ms). `poll` wakes when the throttle ends.
+                if self.net.nodes[&node].throttled_until(now).is_some() {
+                    continue;
                 }
                 // One request per node per poll, as Java's drain. `drain` does not look at
                 // linger.ms, so draining again in this poll would send the batch right behind a

@@ -27,6 +27,24 @@ pub(super) enum Conn {
     Up(BrokerVersions),
 }
 
+/// Whether a response to `api` at `version` makes the client throttle itself (KIP-219): from
+/// the version where the broker answers at once and expects the client to wait, as each Java
+/// response's `shouldClientThrottle`. Earlier versions are throttled by the broker, which
+/// delays its response.
+pub(super) fn client_throttles(api: ApiKey, version: i16) -> bool {
+    let from = match api {
+        ApiKey::Produce | ApiKey::Metadata => 6,
+        ApiKey::FindCoordinator => 2,
+        ApiKey::InitProducerId
+        | ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit => 1,
+        _ => return false,
+    };
+    version >= from
+}
+
 /// A request written on a connection, waiting for its response.
 #[derive(Debug)]
 pub(super) struct InFlight {
@@ -53,6 +71,9 @@ pub(super) struct Node {
     /// Since when the node has had no working connection (for the partitioner's
     /// `partitioner.availability.timeout.ms`).
     pub unavailable_since: Option<Instant>,
+    /// KIP-219: the broker asked (a response's `throttle_time_ms`) that nothing more be sent
+    /// to it before then. Requests already in flight are not affected.
+    pub throttle_until: Option<Instant>,
 }
 
 impl Node {
@@ -65,11 +86,23 @@ impl Node {
             failures: 0,
             next_connect: now,
             unavailable_since: None,
+            throttle_until: None,
         }
     }
 
     pub fn is_up(&self) -> bool {
         matches!(self.conn, Conn::Up(_))
+    }
+
+    /// When the broker's throttle ends, if it is still throttled at `now`.
+    pub fn throttled_until(&self, now: Instant) -> Option<Instant> {
+        self.throttle_until.filter(|&t| t > now)
+    }
+
+    /// Connected and not throttled: a new request may be written (Java's
+    /// `ClusterConnectionStates.isReady`).
+    pub fn is_ready(&self, now: Instant) -> bool {
+        self.is_up() && self.throttled_until(now).is_none()
     }
 
     pub fn produce_in_flight(&self) -> usize {
@@ -114,6 +147,34 @@ impl NetworkClient {
         let c = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         c
+    }
+
+    /// KIP-219: a response from `node` to `api` at `version` said `throttle_time_ms`; if the
+    /// client must throttle itself at that version ([`client_throttles`]), nothing more is sent
+    /// to the node before `now + throttle_time_ms` (a later end never shortens an earlier one,
+    /// as Java's `ClusterConnectionStates.throttle`).
+    pub fn throttle(&mut self, now: Instant, node: i32, api: ApiKey, version: i16, ms: i32) {
+        if ms <= 0 || !client_throttles(api, version) {
+            return;
+        }
+        if let Some(n) = self.nodes.get_mut(&node) {
+            let until = deadline(now, std::time::Duration::from_millis(ms as u64));
+            tracing::debug!(
+                node,
+                throttle_ms = ms,
+                ?api,
+                "broker throttles the client (KIP-219)"
+            );
+            n.throttle_until = Some(n.throttle_until.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    /// The earliest end of a throttle still running at `now` (for `poll_timeout`).
+    pub fn next_throttle_end(&self, now: Instant) -> Option<Instant> {
+        self.nodes
+            .values()
+            .filter_map(|n| n.throttled_until(now))
+            .min()
     }
 
     /// Nodes whose oldest request in flight is past its deadline (`request.timeout.ms`).
@@ -172,10 +233,23 @@ impl NetworkClient {
         if let Some((&id, _)) = self
             .nodes
             .iter()
-            .filter(|(id, n)| candidate(id) && n.is_up() && n.in_flight.len() < cfg.max_in_flight)
+            .filter(|(id, n)| {
+                candidate(id) && n.is_ready(now) && n.in_flight.len() < cfg.max_in_flight
+            })
             .min_by_key(|(_, n)| n.in_flight.len())
         {
             return Some(id);
+        }
+        // A connected broker that throttles us (KIP-219) is not ready, but it is reachable: wait
+        // for its throttle rather than fall back to the bootstrap servers.
+        let throttled = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| candidate(id) && n.is_up())
+            .filter_map(|(_, n)| n.throttled_until(now))
+            .min();
+        if let Some(t) = throttled {
+            wake_at(t);
         }
         if self
             .nodes
@@ -195,7 +269,7 @@ impl NetworkClient {
             }
         }
         // Every known broker unreachable: fall back to the bootstrap servers too.
-        if best.is_none() && known_brokers {
+        if best.is_none() && known_brokers && throttled.is_none() {
             for (id, n) in &self.nodes {
                 if matches!(n.conn, Conn::Down) && best.is_none_or(|(_, t)| n.next_connect < t) {
                     best = Some((*id, n.next_connect));

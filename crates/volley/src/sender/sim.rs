@@ -199,6 +199,10 @@ struct BrokerModel {
     drop_produce_responses: u32,
     lose_produce_requests: u32,
     drop_all_responses: bool,
+    /// `throttle_time_ms` of its Produce responses (KIP-219), until set back to 0.
+    produce_throttle_ms: i32,
+    /// `throttle_time_ms` of its other responses (metadata, producer id, transactional).
+    throttle_ms: i32,
 }
 
 #[derive(Debug)]
@@ -386,6 +390,18 @@ impl Sim {
     /// (the connection stays open, as with a broker stuck on them).
     pub(crate) fn lose_produce_requests(&mut self, broker: i32, n: u32) {
         self.broker_mut(broker).lose_produce_requests += n;
+    }
+
+    /// The broker's Produce responses carry `throttle_time_ms = ms` (a broker quota, KIP-219)
+    /// until set back to 0. The broker answers at once; the client must hold back.
+    pub(crate) fn throttle_produce(&mut self, broker: i32, ms: i32) {
+        self.broker_mut(broker).produce_throttle_ms = ms;
+    }
+
+    /// The broker's other responses (Metadata, InitProducerId, FindCoordinator and the
+    /// transactional APIs) carry `throttle_time_ms = ms` until set back to 0.
+    pub(crate) fn throttle_responses(&mut self, broker: i32, ms: i32) {
+        self.broker_mut(broker).throttle_ms = ms;
     }
 
     /// The broker stops answering anything (requests are still handled) until set back.
@@ -659,6 +675,14 @@ impl Sim {
                     .map(|p| (r, p))
             })
             .collect()
+    }
+
+    /// When the sender first closed its connection to `node` (`Output::Close`).
+    pub(crate) fn first_close(&self, node: i32) -> Option<Instant> {
+        self.conn_events
+            .iter()
+            .find(|(_, e)| *e == ConnEvent::Close { node })
+            .map(|(at, _)| *at)
     }
 
     /// The requests of one API.
@@ -938,7 +962,10 @@ impl Sim {
                 if log.lost {
                     b.lose_produce_requests -= 1;
                 }
-                let resp = self.handle_produce(broker, &req, log.lost, &mut log.parts);
+                let throttle = b.produce_throttle_ms;
+                let resp = self
+                    .handle_produce(broker, &req, log.lost, &mut log.parts)
+                    .with_throttle_time_ms(throttle);
                 let frame = (req.acks != 0 && !log.lost)
                     .then(|| encode_response(h.correlation_id, version, &resp));
                 (h.correlation_id, frame)
@@ -990,6 +1017,13 @@ impl Sim {
             body.is_empty(),
             "trailing bytes in a {api:?} v{version} request"
         );
+        let throttle = self.brokers[&broker].throttle_ms;
+        let response = match response {
+            Some(frame) if throttle != 0 && api != ApiKey::Produce => {
+                Some(with_throttle(frame, api, version, throttle))
+            }
+            r => r,
+        };
         log.correlation_id = corr;
         let b = self.brokers.get_mut(&broker).expect("broker");
         let mut drop = false;
@@ -1266,6 +1300,27 @@ impl Sim {
 
 /// A response frame as `handle_frame` takes it: header (correlation id first) and body, no size
 /// prefix.
+/// `frame` (a response to `api` at `version` whose body begins with `throttle_time_ms`, as
+/// every non-produce response the simulated brokers give) with that field set to `ms`.
+fn with_throttle(frame: Bytes, api: ApiKey, version: i16, ms: i32) -> Bytes {
+    let first_field = match api {
+        ApiKey::Metadata => version >= 3,
+        ApiKey::FindCoordinator => version >= 1,
+        _ => true,
+    };
+    if !first_field {
+        return frame;
+    }
+    let at = if api.response_header_version(version) >= 1 {
+        5
+    } else {
+        4
+    };
+    let mut buf = BytesMut::from(&frame[..]);
+    buf[at..at + 4].copy_from_slice(&ms.to_be_bytes());
+    buf.freeze()
+}
+
 fn encode_response<R: Encodable + HeaderVersion>(
     correlation_id: i32,
     version: i16,

@@ -10,7 +10,7 @@ use crate::config::{Acks, ProducerConfig};
 
 const T: &str = "t";
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
@@ -96,7 +96,11 @@ fn happy_path_delivers_to_every_partition_with_one_request_per_broker() {
 }
 
 /// A simulation with the topic's metadata and (when idempotent) the producer id in hand.
-fn setup(brokers: &[i32], leaders: &[i32], configure: impl FnOnce(&mut ProducerConfig)) -> Sim {
+pub(super) fn setup(
+    brokers: &[i32],
+    leaders: &[i32],
+    configure: impl FnOnce(&mut ProducerConfig),
+) -> Sim {
     let mut sim = Sim::new(brokers, &[(T, leaders)], configure);
     sim.wait_for_topic(T);
     let idempotent = sim.sender.cfg.idempotent;
@@ -394,12 +398,7 @@ fn request_timeout_closes_the_connection_and_retries() {
     assert!(attempts[0].0.dropped);
     assert_eq!(attempts[1].1.code, KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
     let sent = attempts[0].0.at;
-    let close = sim
-        .conn_events
-        .iter()
-        .find(|(_, e)| *e == ConnEvent::Close { node: 1 })
-        .expect("connection closed")
-        .0;
+    let close = sim.first_close(1).expect("connection closed");
     assert_eq!(close - sent, ms(1000));
     assert!(attempts[1].0.at >= close);
 }

@@ -27,6 +27,19 @@ pub(crate) enum TxnPending {
 }
 
 impl TxnPending {
+    /// The request's API.
+    fn api(&self) -> kafka_protocol::messages::ApiKey {
+        use kafka_protocol::messages::ApiKey;
+        match self {
+            TxnPending::FindCoordinator(_) => ApiKey::FindCoordinator,
+            TxnPending::InitProducerId => ApiKey::InitProducerId,
+            TxnPending::AddPartitions => ApiKey::AddPartitionsToTxn,
+            TxnPending::AddOffsets => ApiKey::AddOffsetsToTxn,
+            TxnPending::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
+            TxnPending::EndTxn => ApiKey::EndTxn,
+        }
+    }
+
     /// The coordinator to look up again if this request fails on the network.
     fn lookup_on_failure(&self) -> Option<CoordinatorKind> {
         match self {
@@ -146,7 +159,8 @@ impl Sender {
         self.send_request(now, node, req, Pending::Txn(p))
     }
 
-    /// `node` if its connection is up; otherwise starts connecting (after its backoff).
+    /// `node` if its connection is up and the broker is not throttling us; otherwise starts
+    /// connecting (after its backoff), or waits for the throttle to end.
     fn ready_node(
         &mut self,
         now: Instant,
@@ -155,7 +169,13 @@ impl Sender {
     ) -> Option<i32> {
         let n = self.net.nodes.get(&node)?;
         match n.conn {
-            Conn::Up(_) => Some(node),
+            Conn::Up(_) => match n.throttled_until(now) {
+                Some(t) => {
+                    wake_at(t);
+                    None
+                }
+                None => Some(node),
+            },
             Conn::Connecting => None,
             Conn::Down => {
                 if n.next_connect <= now {
@@ -179,6 +199,7 @@ impl Sender {
     pub(super) fn handle_txn_response(
         &mut self,
         now: Instant,
+        node: i32,
         p: TxnPending,
         frame: Bytes,
         version: i16,
@@ -188,36 +209,40 @@ impl Sender {
         let Some(txn) = shared.txn.as_ref() else {
             return Ok(());
         };
-        let effects = {
+        let (effects, throttle_ms) = {
             let mut t = txn.lock();
             match &p {
                 TxnPending::FindCoordinator(kind) => {
                     let r = frame::decode_response::<FindCoordinatorRequest>(frame, version, corr)?;
-                    t.handle_find_coordinator(now, kind.clone(), &r)
+                    (
+                        t.handle_find_coordinator(now, kind.clone(), &r),
+                        r.throttle_time_ms,
+                    )
                 }
                 TxnPending::InitProducerId => {
                     let r = frame::decode_response::<InitProducerIdRequest>(frame, version, corr)?;
-                    t.handle_init_producer_id(now, &r)
+                    (t.handle_init_producer_id(now, &r), r.throttle_time_ms)
                 }
                 TxnPending::AddPartitions => {
                     let r =
                         frame::decode_response::<AddPartitionsToTxnRequest>(frame, version, corr)?;
-                    t.handle_add_partitions(now, &r)
+                    (t.handle_add_partitions(now, &r), r.throttle_time_ms)
                 }
                 TxnPending::AddOffsets => {
                     let r = frame::decode_response::<AddOffsetsToTxnRequest>(frame, version, corr)?;
-                    t.handle_add_offsets(now, &r)
+                    (t.handle_add_offsets(now, &r), r.throttle_time_ms)
                 }
                 TxnPending::TxnOffsetCommit(_) => {
                     let r = frame::decode_response::<TxnOffsetCommitRequest>(frame, version, corr)?;
-                    t.handle_txn_offset_commit(now, &r)
+                    (t.handle_txn_offset_commit(now, &r), r.throttle_time_ms)
                 }
                 TxnPending::EndTxn => {
                     let r = frame::decode_response::<EndTxnRequest>(frame, version, corr)?;
-                    t.handle_end_txn(now, &r)
+                    (t.handle_end_txn(now, &r), r.throttle_time_ms)
                 }
             }
         };
+        self.net.throttle(now, node, p.api(), version, throttle_ms);
         self.apply_txn_effects(now, effects);
         Ok(())
     }
