@@ -475,16 +475,21 @@ impl Error {
         message: Option<String>,
     ) -> Error {
         if code == KafkaCode::TOPIC_AUTHORIZATION_FAILED {
-            return Error::Authorization {
-                code,
-                resource: format!("topic {topic:?}"),
-                message,
-            };
+            return Error::topic_authorization(topic, message);
         }
         Error::Broker {
             topic: topic.to_string(),
             partition,
             code,
+            message,
+        }
+    }
+
+    /// TOPIC_AUTHORIZATION_FAILED for `topic` (from a partition's answer or from metadata).
+    pub(crate) fn topic_authorization(topic: &str, message: Option<String>) -> Error {
+        Error::Authorization {
+            code: KafkaCode::TOPIC_AUTHORIZATION_FAILED,
+            resource: format!("topic {topic:?}"),
             message,
         }
     }

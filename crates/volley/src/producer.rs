@@ -359,11 +359,10 @@ impl Producer {
                             })
                         }
                         KafkaCode::TOPIC_AUTHORIZATION_FAILED => {
-                            return Err(Error::Authorization {
-                                code: t.error,
-                                resource: format!("topic {topic:?}"),
-                                message: Some("refused in metadata".into()),
-                            })
+                            return Err(Error::topic_authorization(
+                                topic,
+                                Some("refused in metadata".into()),
+                            ))
                         }
                         _ => {}
                     }

@@ -16,23 +16,6 @@ use volley::{Error, Producer, Record};
 
 const OAUTH_MODULE: &str = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
 
-/// Producer settings for `listener` (sasl_plaintext or sasl_ssl) with `mechanism`, no
-/// credentials yet.
-fn base(s: &Secure, listener: &str, mechanism: &str) -> Vec<(String, String)> {
-    let mut v = vec![
-        ("bootstrap.servers".to_string(), s[listener].to_string()),
-        ("sasl.mechanism".to_string(), mechanism.to_string()),
-    ];
-    if listener == "sasl_plaintext" {
-        v.push(("security.protocol".into(), "SASL_PLAINTEXT".into()));
-    } else {
-        v.push(("security.protocol".into(), "SASL_SSL".into()));
-        v.push(("ssl.truststore.type".into(), "PEM".into()));
-        v.push(("ssl.truststore.location".into(), s["ca.pem"].to_string()));
-    }
-    v
-}
-
 fn with(mut v: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     v.extend(extra.iter().map(|(k, x)| (k.to_string(), x.to_string())));
     v
@@ -95,7 +78,7 @@ fn round_trip(p: Producer, listener: &str, mechanism: &str) {
 fn jaas_round_trip(listener: &str, mechanism: &str) {
     let s = secure();
     let props = with(
-        base(s, listener, mechanism),
+        sasl_listener_props(listener, mechanism),
         &[(
             "sasl.jaas.config",
             &jaas(mechanism, "admin", &s["user.admin.password"]),
@@ -148,7 +131,7 @@ fn unsecured_oauthbearer_over_sasl_ssl() {
 fn username_and_password_keys() {
     let s = secure();
     let props = with(
-        base(s, "sasl_plaintext", "SCRAM-SHA-256"),
+        sasl_listener_props("sasl_plaintext", "SCRAM-SHA-256"),
         &[
             ("sasl.username", "admin"),
             ("sasl.password", &s["user.admin.password"]),
@@ -189,8 +172,7 @@ impl TokenProvider for Jwts {
 
 #[test]
 fn token_provider_tokens_authenticate() {
-    let s = secure();
-    let props = base(s, "sasl_plaintext", "OAUTHBEARER");
+    let props = sasl_listener_props("sasl_plaintext", "OAUTHBEARER");
     round_trip(
         start(&props, Some(Box::new(|b| b.token_provider(Jwts)))),
         "sasl_plaintext",
@@ -243,7 +225,7 @@ fn wrong_password() {
     let s = secure();
     let wrong = format!("{}-wrong", &s["user.alice.password"]);
     let props = with(
-        base(s, "sasl_plaintext", "SCRAM-SHA-512"),
+        sasl_listener_props("sasl_plaintext", "SCRAM-SHA-512"),
         &[
             ("sasl.jaas.config", &jaas("SCRAM-SHA-512", "alice", &wrong)),
             ("max.block.ms", "4000"),
@@ -259,9 +241,8 @@ fn wrong_password() {
 
 #[test]
 fn unknown_user() {
-    let s = secure();
     let props = with(
-        base(s, "sasl_plaintext", "PLAIN"),
+        sasl_listener_props("sasl_plaintext", "PLAIN"),
         &[
             (
                 "sasl.jaas.config",
@@ -288,9 +269,8 @@ impl TokenProvider for Failing {
 
 #[test]
 fn failing_token_provider() {
-    let s = secure();
     let props = with(
-        base(s, "sasl_plaintext", "OAUTHBEARER"),
+        sasl_listener_props("sasl_plaintext", "OAUTHBEARER"),
         &[("max.block.ms", "3000")],
     );
     expect_authentication_failure(
@@ -312,9 +292,8 @@ impl TokenProvider for Hanging {
 
 #[test]
 fn hanging_token_provider_fails_in_bounded_time() {
-    let s = secure();
     let props = with(
-        base(s, "sasl_plaintext", "OAUTHBEARER"),
+        sasl_listener_props("sasl_plaintext", "OAUTHBEARER"),
         &[
             ("max.block.ms", "3000"),
             ("sasl.login.read.timeout.ms", "500"),
@@ -330,8 +309,7 @@ fn hanging_token_provider_fails_in_bounded_time() {
 
 #[test]
 fn gssapi_is_refused_at_build() {
-    let s = secure();
-    let props = base(s, "sasl_plaintext", "GSSAPI");
+    let props = sasl_listener_props("sasl_plaintext", "GSSAPI");
     let cfg = volley::ProducerConfig::from_properties(
         props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
@@ -404,9 +382,8 @@ fn oidc_client_credentials() {
             );
         }
     });
-    let s = secure();
     let props = with(
-        base(s, "sasl_plaintext", "OAUTHBEARER"),
+        sasl_listener_props("sasl_plaintext", "OAUTHBEARER"),
         &[
             (
                 "sasl.login.callback.handler.class",

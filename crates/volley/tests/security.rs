@@ -262,19 +262,11 @@ fn acls_refuse_a_topic_and_a_transactional_id_to_one_user() {
 
 /// SCRAM-SHA-512 over SASL_SSL as `user`, credentials in a JAAS line as Java takes them.
 fn scram_sasl_ssl(user: &str, password: &str) -> Vec<(String, String)> {
-    let mut p = vec![
-        ("bootstrap.servers".to_string(), secure_value("sasl_ssl")),
-        ("security.protocol".into(), "SASL_SSL".into()),
-        ("sasl.mechanism".into(), "SCRAM-SHA-512".into()),
-        (
-            "sasl.jaas.config".into(),
-            format!(
-                "org.apache.kafka.common.security.scram.ScramLoginModule required \
-                 username=\"{user}\" password=\"{password}\";"
-            ),
-        ),
-    ];
-    p.extend(trust_pem());
+    let mut p = sasl_listener_props("sasl_ssl", "SCRAM-SHA-512");
+    p.push((
+        "sasl.jaas.config".into(),
+        jaas("SCRAM-SHA-512", user, password),
+    ));
     p
 }
 

@@ -8,11 +8,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpSocket;
 
 use crate::error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
-use crate::io::stream::BrokerStream;
+use crate::io::stream::{write_flushed, BrokerStream};
 use crate::protocol::frame::{self, BrokerVersions, Request};
 use crate::security::sasl::exchange::{self, SaslTransport};
 use crate::security::tls::TlsConnector;
@@ -253,12 +253,7 @@ impl Connection {
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &self.options.client_id, req)
             .map_err(|e| Error::protocol(&self.addr, e))?;
-        // Flushed: a TLS stream may hold encrypted records back otherwise.
-        let written = async {
-            self.stream.write_all(&buf).await?;
-            self.stream.flush().await
-        };
-        if let Err(e) = written.await {
+        if let Err(e) = write_flushed(&mut self.stream, &buf).await {
             return Err(io_error(
                 &self.addr,
                 e,

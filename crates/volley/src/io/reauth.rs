@@ -13,11 +13,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::io::stream::WriteHalf;
+use crate::io::stream::{write_flushed, WriteHalf};
 use crate::protocol::frame::{self, BrokerVersions, Request};
 use crate::security::sasl::exchange::SaslTransport;
 
@@ -66,11 +65,9 @@ impl SaslTransport for ReauthTransport<'_> {
             .map_err(|e| Error::protocol(self.broker, e))?;
         let broker = self.broker.to_string();
         let exchange = async {
-            let written = async {
-                self.writer.write_all(&buf).await?;
-                self.writer.flush().await
-            };
-            written.await.map_err(|e| Error::network(&broker, e))?;
+            write_flushed(self.writer.as_mut(), &buf)
+                .await
+                .map_err(|e| Error::network(&broker, e))?;
             self.responses.recv().await.ok_or_else(|| Error::Network {
                 broker: broker.clone(),
                 message: "connection closed during re-authentication".into(),

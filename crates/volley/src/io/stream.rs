@@ -4,7 +4,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -12,6 +12,16 @@ use tokio_rustls::client::TlsStream;
 pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a split [`BrokerStream`].
 pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Writes `bytes` and flushes: a TLS stream may otherwise hold encrypted records back when the
+/// socket is full, until something else is written (a no-op on plain TCP).
+pub(crate) async fn write_flushed<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    bytes: &[u8],
+) -> io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
 
 /// Plain TCP (`PLAINTEXT`, `SASL_PLAINTEXT`) or TLS (`SSL`, `SASL_SSL`).
 #[derive(Debug)]

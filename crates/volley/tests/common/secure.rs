@@ -55,24 +55,29 @@ pub fn password(user: &str) -> String {
     secure_value(&format!("user.{user}.password"))
 }
 
-/// Properties for a SASL listener (`sasl_plaintext`, `sasl_ssl`, `reauth`) with PLAIN
-/// credentials of `user` (sasl.username / sasl.password), trusting the test CA for TLS ones.
-pub fn sasl_plain_props(listener: &str, user: &str) -> Vec<(String, String)> {
-    let protocol = if listener == "sasl_plaintext" {
-        "SASL_PLAINTEXT"
-    } else {
-        "SASL_SSL"
-    };
+/// Properties for a SASL listener (`sasl_plaintext`, `sasl_ssl`, `reauth`) with `mechanism`
+/// and no credentials yet, trusting the test CA on the TLS ones.
+pub fn sasl_listener_props(listener: &str, mechanism: &str) -> Vec<(String, String)> {
+    let tls = listener != "sasl_plaintext";
     let mut p = vec![
         ("bootstrap.servers".to_string(), secure_value(listener)),
-        ("security.protocol".into(), protocol.into()),
-        ("sasl.mechanism".into(), "PLAIN".into()),
-        ("sasl.username".into(), user.into()),
-        ("sasl.password".into(), password(user)),
+        (
+            "security.protocol".into(),
+            if tls { "SASL_SSL" } else { "SASL_PLAINTEXT" }.into(),
+        ),
+        ("sasl.mechanism".into(), mechanism.into()),
     ];
-    if protocol == "SASL_SSL" {
+    if tls {
         p.extend(trust_pem());
     }
+    p
+}
+
+/// [`sasl_listener_props`] with PLAIN credentials of `user` (sasl.username / sasl.password).
+pub fn sasl_plain_props(listener: &str, user: &str) -> Vec<(String, String)> {
+    let mut p = sasl_listener_props(listener, "PLAIN");
+    p.push(("sasl.username".into(), user.into()));
+    p.push(("sasl.password".into(), password(user)));
     p
 }
 
