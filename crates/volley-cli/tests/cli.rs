@@ -577,9 +577,23 @@ struct ProducerRun {
 
 /// Runs Kafka's ConsoleProducer (`java`) or `volley produce --quiet` into `topic` with
 /// `options` after `--bootstrap-server` and `--topic`, `input` on its stdin.
+/// `volley produce` follows the options of Kafka 4.x's ConsoleProducer, so the reference is
+/// the 4.x tool: on a test bed running another Kafka (`scripts/kafka version`, e.g. 3.9.x,
+/// whose tool spells its options otherwise) these comparisons fail at once, saying so.
 fn console_producer(java: bool, topic: &str, options: &[&str], input: &[u8]) -> Output {
     let bs = bootstrap();
     let mut args: Vec<&str> = if java {
+        let version = run_piped(&kafka_script(), &["version"], b"");
+        let version = text(&version.stdout).trim().to_string();
+        assert!(
+            version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u32>().ok())
+                >= Some(4),
+            "the `volley produce` comparisons need Kafka 4.x's ConsoleProducer; the test bed \
+             runs Kafka {version:?} (scripts/test runs them on its 4.4 pass only)"
+        );
         vec!["tool", "org.apache.kafka.tools.ConsoleProducer"]
     } else {
         vec!["produce", "--quiet"]

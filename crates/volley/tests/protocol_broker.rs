@@ -119,6 +119,39 @@ async fn api_versions_negotiate_on_one_node() {
     check_negotiation(&conn);
 }
 
+// Pins: both clusters run the Kafka version the test bed recorded, as the brokers' own
+// ApiVersions answers show it (so that the compatibility pass of scripts/test really runs on
+// 3.9): Kafka 3.9 stops at Produce v11 (no transaction protocol v2, KIP-890), 4.x serves v12
+// and up, and Volley negotiates v11 or v12 accordingly.
+#[tokio::test]
+async fn brokers_run_the_kafka_version_the_test_bed_records() {
+    for (cluster, bs) in [
+        (TestCluster::One, common::bootstrap()),
+        (TestCluster::Three, common::bootstrap3()),
+    ] {
+        let version = common::kafka_version_on(cluster);
+        for addr in addresses(&bs) {
+            let conn = connect(&addr).await;
+            let (_, produce_max) = conn.versions().range(ApiKey::Produce).unwrap();
+            let produce = conn.versions().negotiate(ApiKey::Produce).unwrap();
+            match version {
+                (3, 9, _) => {
+                    assert_eq!(produce_max, 11, "{addr} (Kafka {version:?})");
+                    assert_eq!(produce, 11, "{addr} (Kafka {version:?})");
+                }
+                (4.., _, _) => {
+                    assert!(
+                        produce_max >= 12,
+                        "{addr} (Kafka {version:?}): Produce v{produce_max}"
+                    );
+                    assert_eq!(produce, 12, "{addr} (Kafka {version:?})");
+                }
+                other => panic!("the test bed runs Kafka {other:?}, which the suite does not know"),
+            }
+        }
+    }
+}
+
 // Pins: ApiVersions negotiation works against every broker of the three-node cluster.
 #[tokio::test]
 async fn api_versions_negotiate_on_three_nodes() {

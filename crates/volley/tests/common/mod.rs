@@ -73,6 +73,29 @@ pub fn kafka(args: &[&str]) -> String {
     kafka_on(Cluster::One, args)
 }
 
+/// The Kafka version `(major, minor, patch)` the test bed runs on `cluster`: the one
+/// `scripts/kafka start` recorded in the cluster's state dir (`VOLLEY_KAFKA_VERSION` at start;
+/// 4.4.0 by default, 3.9.x in `scripts/test`'s compatibility pass). For the few checks whose
+/// expectation differs by broker version; what a test checks on 4.x must not be weakened.
+pub fn kafka_version_on(cluster: Cluster) -> (u32, u32, u32) {
+    let out = kafka_on(cluster, &["version"]);
+    let parts: Vec<u32> = out
+        .trim()
+        .split('.')
+        .map(|p| {
+            p.parse()
+                .unwrap_or_else(|_| panic!("scripts/kafka version printed {out:?}"))
+        })
+        .collect();
+    assert_eq!(parts.len(), 3, "scripts/kafka version printed {out:?}");
+    (parts[0], parts[1], parts[2])
+}
+
+/// [`kafka_version_on`] the one-node cluster.
+pub fn kafka_version() -> (u32, u32, u32) {
+    kafka_version_on(Cluster::One)
+}
+
 /// A topic name no other test (or earlier run) uses.
 pub fn unique_topic(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
