@@ -577,6 +577,7 @@ struct ProducerRun {
 
 /// Runs Kafka's ConsoleProducer (`java`) or `volley produce --quiet` into `topic` with
 /// `options` after `--bootstrap-server` and `--topic`, `input` on its stdin.
+///
 /// `volley produce` follows the options of Kafka 4.x's ConsoleProducer, so the reference is
 /// the 4.x tool: on a test bed running another Kafka (`scripts/kafka version`, e.g. 3.9.x,
 /// whose tool spells its options otherwise) these comparisons fail at once, saying so.
