@@ -38,6 +38,9 @@ pub struct Metrics {
     pub successful_reauthentication_total: u64,
     /// Metadata responses applied.
     pub metadata_update_total: u64,
+    /// Partitions moved to a new leader named by a Produce response (KIP-951's
+    /// `CurrentLeader`), without waiting for a metadata refresh.
+    pub leader_hint_total: u64,
     /// Free bytes in the buffer pool (`buffer-available-bytes`).
     pub buffer_available_bytes: u64,
     /// `buffer.memory` (`buffer-total-bytes`).
@@ -83,6 +86,7 @@ pub(crate) struct Counters {
     pub connection_close: AtomicU64,
     pub reauthentication: AtomicU64,
     pub metadata_update: AtomicU64,
+    pub leader_hint: AtomicU64,
     pub uncompressed_bytes: AtomicU64,
     pub compressed_bytes: AtomicU64,
     pub produce_throttle_time_ms: AtomicU64,
@@ -117,6 +121,7 @@ impl Counters {
             connection_close_total: g(&self.connection_close),
             successful_reauthentication_total: g(&self.reauthentication),
             metadata_update_total: g(&self.metadata_update),
+            leader_hint_total: g(&self.leader_hint),
             buffer_available_bytes: buffer_available,
             buffer_total_bytes: buffer_total,
             uncompressed_bytes_total: g(&self.uncompressed_bytes),

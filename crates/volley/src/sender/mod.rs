@@ -7,6 +7,9 @@
 //! lets a test drive it through timeouts, lost responses and leader moves deterministically.
 
 pub(crate) mod idempotence;
+mod leader;
+#[cfg(test)]
+mod leader_tests;
 mod network;
 pub(crate) mod produce;
 #[cfg(test)]
@@ -39,7 +42,7 @@ use crate::shared::{Command, Shared};
 use crate::util::time::deadline;
 
 use idempotence::{Idempotence, PidState};
-use network::{Conn, InFlight, NetworkClient, Node};
+use network::{Conn, InFlight, NetworkClient};
 
 /// The sender's share of the configuration.
 #[derive(Debug, Clone)]
@@ -436,6 +439,7 @@ impl Sender {
                 match frame::decode_response::<ProduceRequest>(frame, f.version, corr) {
                     Ok(resp) => {
                         self.record_produce_throttle(now, node, f.version, resp.throttle_time_ms);
+                        self.apply_leader_hints(now, &resp);
                         self.handle_produce_response(now, batches, resp);
                         Ok(())
                     }
@@ -644,25 +648,10 @@ impl Sender {
 
     fn apply_metadata(&mut self, now: Instant, resp: &kafka_protocol::messages::MetadataResponse) {
         let fresh = Cluster::from_response(resp);
-        for (id, b) in &fresh.brokers {
-            let addr = b.address();
-            match self.net.nodes.get_mut(id) {
-                Some(n) if n.addr == addr => {}
-                Some(n) => {
-                    // The broker moved: drop the old connection.
-                    n.addr = addr;
-                    if !matches!(n.conn, Conn::Down) {
-                        self.net.outputs.push_back(Output::Close { node: *id });
-                        let id = *id;
-                        self.disconnect(now, id, "broker address changed".into());
-                    }
-                }
-                None => {
-                    self.net.nodes.insert(*id, Node::new(addr, now));
-                }
-            }
-        }
+        self.sync_nodes(now, &fresh);
+        let old = self.metadata.cluster().clone();
         let cluster = self.metadata.handle_response(now, fresh);
+        self.end_backoff_of_moved(now, &old, &cluster);
         self.shared.cluster.store(cluster);
         self.shared
             .cluster_generation
@@ -1013,6 +1002,7 @@ impl Sender {
         Counters::add(&c.batch_send, batches.len() as u64);
         let mut batches = batches;
         for b in &mut batches {
+            b.sent_leader_epoch = cluster.leader_epoch(&b.topic, b.partition);
             if b.attempts == 0 {
                 let closed = b.closed.as_ref().expect("closed");
                 Counters::add(&c.compressed_bytes, closed.as_bytes().len() as u64);
@@ -1216,12 +1206,17 @@ impl Sender {
         if retriable && !expired && b.attempts <= self.cfg.retries {
             tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
             b.last_error = Some(err);
-            let wait = backoff(
-                self.cfg.retry_backoff,
-                self.cfg.retry_backoff_max,
-                b.attempts,
-                &mut self.rng,
-            );
+            // The partition has a new leader since this attempt (KIP-951): no backoff.
+            let wait = if self.leader_moved_since(&b.topic, b.partition, b.sent_leader_epoch) {
+                Duration::ZERO
+            } else {
+                backoff(
+                    self.cfg.retry_backoff,
+                    self.cfg.retry_backoff_max,
+                    b.attempts,
+                    &mut self.rng,
+                )
+            };
             self.shared.acc.reenqueue(b, now, wait);
             return;
         }

@@ -30,7 +30,9 @@ use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest,
     ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
@@ -176,6 +178,11 @@ struct ProducerEntry {
 #[derive(Debug, Default)]
 struct PartitionModel {
     leader: Option<i32>,
+    /// Bumped by every leader change, as Kafka's partition leader epoch.
+    leader_epoch: i32,
+    /// What a NOT_LEADER_OR_FOLLOWER answer names as the current leader (KIP-951):
+    /// `Some((leader id, epoch))` overrides the truth (to test bad hints).
+    hint_override: Option<(i32, i32)>,
     log: Vec<LogRecord>,
     fail_next: VecDeque<KafkaCode>,
     producers: HashMap<i64, ProducerEntry>,
@@ -268,6 +275,8 @@ pub(crate) struct Sim {
     coordinators: txn::Coordinators,
     resolutions: Resolutions,
     clock: Arc<Mutex<Instant>>,
+    /// See [`Sim::set_leader_hints`].
+    leader_hints: bool,
 }
 
 impl Sim {
@@ -314,6 +323,7 @@ impl Sim {
             coordinators: txn::Coordinators::new(brokers[0]),
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
+            leader_hints: true,
         };
         for (name, leaders) in topics {
             sim.create_topic(name, leaders);
@@ -348,8 +358,32 @@ impl Sim {
 
     /// Moves a partition's leadership (`None`: no leader). The old leader answers
     /// NOT_LEADER_OR_FOLLOWER from now on; metadata shows the new one.
+    ///
+    /// The leader epoch goes up by one. A NOT_LEADER_OR_FOLLOWER answer names the new leader
+    /// and epoch (KIP-951's `CurrentLeader`, with the leader's `NodeEndpoints`) unless
+    /// [`Sim::set_leader_hints`] turned that off.
     pub(crate) fn set_leader(&mut self, topic: &str, partition: i32, leader: Option<i32>) {
-        self.partition_mut(topic, partition).leader = leader;
+        let p = self.partition_mut(topic, partition);
+        p.leader = leader;
+        p.leader_epoch += 1;
+    }
+
+    /// Whether NOT_LEADER_OR_FOLLOWER answers carry KIP-951's new-leader hint (Kafka 3.7+: on
+    /// by default); off, the producer has to wait for metadata, as with older brokers.
+    pub(crate) fn set_leader_hints(&mut self, on: bool) {
+        self.leader_hints = on;
+    }
+
+    /// NOT_LEADER_OR_FOLLOWER answers for the partition name `leader` at `epoch` as its current
+    /// leader, whatever the truth: a broker's bad hint.
+    pub(crate) fn override_leader_hint(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        epoch: i32,
+    ) {
+        self.partition_mut(topic, partition).hint_override = Some((leader, epoch));
     }
 
     /// The next `n` produce requests for the partition (reaching its leader) fail with `code`.
@@ -1068,6 +1102,7 @@ impl Sim {
     ) -> ProduceResponse {
         let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
         let mut responses = Vec::new();
+        let mut hinted = Vec::new();
         for t in &req.topic_data {
             let topic = t.name.0.to_string();
             let mut partition_responses = Vec::new();
@@ -1095,14 +1130,23 @@ impl Sim {
                     bytes: bytes.len(),
                     code,
                 });
-                partition_responses.push(
-                    PartitionProduceResponse::default()
-                        .with_index(p.index)
-                        .with_error_code(code.0)
-                        .with_base_offset(base_offset)
-                        .with_log_append_time_ms(-1)
-                        .with_log_start_offset(0),
-                );
+                let mut r = PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_error_code(code.0)
+                    .with_base_offset(base_offset)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(0);
+                if code == KafkaCode::NOT_LEADER_OR_FOLLOWER && self.leader_hints {
+                    if let Some((leader, epoch)) = self.leader_hint(&topic, p.index) {
+                        r = r.with_current_leader(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(epoch),
+                        );
+                        hinted.push(leader);
+                    }
+                }
+                partition_responses.push(r);
             }
             responses.push(
                 TopicProduceResponse::default()
@@ -1110,7 +1154,28 @@ impl Sim {
                     .with_partition_responses(partition_responses),
             );
         }
-        ProduceResponse::default().with_responses(responses)
+        hinted.sort_unstable();
+        hinted.dedup();
+        let endpoints = hinted
+            .into_iter()
+            .filter(|id| self.brokers.contains_key(id))
+            .map(|id| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(format!("broker{id}")))
+                    .with_port(9092)
+            })
+            .collect();
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(endpoints)
+    }
+
+    /// The current leader and epoch a NOT_LEADER_OR_FOLLOWER answer names (KIP-951).
+    fn leader_hint(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
+        let p = self.topics.get(topic)?.partitions.get(partition as usize)?;
+        p.hint_override
+            .or_else(|| Some((p.leader?, p.leader_epoch)))
     }
 
     /// A partition leader's checks and append: `(error code, base offset)`.
@@ -1251,6 +1316,7 @@ impl Sim {
                                 MetadataResponsePartition::default()
                                     .with_partition_index(i as i32)
                                     .with_leader_id(BrokerId(leader))
+                                    .with_leader_epoch(p.leader_epoch)
                                     .with_error_code(if leader < 0 {
                                         KafkaCode::LEADER_NOT_AVAILABLE.0
                                     } else {

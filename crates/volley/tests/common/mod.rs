@@ -11,7 +11,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod cluster3;
 pub mod secure;
+#[allow(unused_imports)]
+pub use cluster3::*;
 #[allow(unused_imports)]
 pub use secure::*;
 
@@ -31,7 +34,7 @@ pub fn bootstrap3() -> String {
     )
 }
 
-fn script() -> PathBuf {
+pub fn script() -> PathBuf {
     match std::env::var("VOLLEY_KAFKA_SCRIPT") {
         Ok(p) => PathBuf::from(p),
         Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka"),
