@@ -17,6 +17,8 @@ mod tests;
 mod throttle_tests;
 mod transactional;
 #[cfg(test)]
+mod txn2_tests;
+#[cfg(test)]
 mod txn_tests;
 
 use std::collections::HashMap;
@@ -301,6 +303,9 @@ impl Sender {
     pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
         if let Some(n) = self.net.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Connecting) {
+                if let Some(t) = self.shared.txn.as_ref() {
+                    t.lock().observe_features(versions.transaction_version());
+                }
                 n.conn = Conn::Up(versions);
                 n.failures = 0;
                 n.last_activity = now;
@@ -913,9 +918,9 @@ impl Sender {
     fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
         let version = match &self.net.nodes[&node].conn {
             Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
-                // Transactions use Kafka's transaction protocol version 1 (explicit
-                // AddPartitionsToTxn), which Produce v12 would tell the broker we do not.
-                Ok(v) if self.shared.txn.is_some() => v.min(11),
+                // Transaction protocol version 1 (explicit AddPartitionsToTxn) stops at v11:
+                // v12 tells the broker the client speaks version 2 (txn/protocol.rs).
+                Ok(v) if self.shared.txn.is_some() => v.min(self.txn_produce_max()),
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(node, error = %e, "broker cannot take produce requests");
@@ -935,7 +940,7 @@ impl Sender {
         let muted = &self.muted;
         let is_muted = |t: &str, p: i32| !muted.is_empty() && Self::is_muted(muted, t, p);
         // In a transaction, a partition's batches wait until the partition is added to it.
-        let txn = self.shared.txn.as_ref().map(|t| t.lock());
+        let mut txn = self.shared.txn.as_ref().map(|t| t.lock());
         let mut stamp = |b: &ProducerBatch| {
             if let Some(t) = txn.as_ref() {
                 let open = matches!(
@@ -946,11 +951,11 @@ impl Sender {
                     return Err(());
                 }
             }
-            if idempotent {
-                idem.stamp(b)
-            } else {
-                Ok(None)
+            let stamped = if idempotent { idem.stamp(b) } else { Ok(None) };
+            if let (Ok(_), Some(t)) = (&stamped, txn.as_mut()) {
+                t.on_batch_sent();
             }
+            stamped
         };
         let mut batches = Vec::new();
         self.shared.acc.drain(

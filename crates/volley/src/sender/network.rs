@@ -319,14 +319,43 @@ impl NetworkClient {
         cfg: &SenderConfig,
         counters: &Counters,
     ) -> Result<(), Error> {
+        self.send_request_within(now, node, req, pending, cfg, counters, i16::MIN..=i16::MAX)
+    }
+
+    /// [`NetworkClient::send_request`] at a version within `allowed` (the transaction protocol's
+    /// versions of EndTxn and TxnOffsetCommit); a broker whose highest common version is
+    /// below it cannot take the request (`UnsupportedVersion`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_request_within<R: Request>(
+        &mut self,
+        now: Instant,
+        node: i32,
+        req: &R,
+        pending: Pending,
+        cfg: &SenderConfig,
+        counters: &Counters,
+        allowed: std::ops::RangeInclusive<i16>,
+    ) -> Result<(), Error> {
         let versions = match &self.nodes[&node].conn {
             Conn::Up(v) => v,
             _ => unreachable!("requests go only to connected nodes"),
         };
         let addr = self.nodes[&node].addr.clone();
-        let version = versions
+        let negotiated = versions
             .negotiate(R::KEY)
             .map_err(|e| Error::protocol(&addr, e))?;
+        let version = negotiated.min(*allowed.end());
+        if version < *allowed.start() {
+            return Err(Error::protocol(
+                &addr,
+                crate::error::ProtocolError::UnsupportedVersion {
+                    api: frame::api_name(R::KEY),
+                    client_min: *allowed.start(),
+                    client_max: *allowed.end(),
+                    broker: format!("..={negotiated}"),
+                },
+            ));
+        }
         let corr = self.next_correlation();
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)

@@ -14,6 +14,7 @@ use super::{Pending, Sender};
 use crate::error::{Error, ProtocolError};
 use crate::protocol::frame;
 use crate::txn::manager::{CoordinatorKind, Effects, Target, TxnRequest};
+use crate::txn::TxnProtocol;
 
 /// Which transactional request is in flight.
 #[derive(Debug, Clone)]
@@ -132,21 +133,48 @@ impl Sender {
             }
             TxnRequest::TxnOffsetCommit(r) => {
                 let group = r.group_id.0.to_string();
-                self.send_txn::<TxnOffsetCommitRequest>(
+                let allowed = self.txn_protocol().txn_offset_commit_versions();
+                self.net.send_request_within(
                     now,
                     node,
                     &r,
-                    TxnPending::TxnOffsetCommit(group),
+                    Pending::Txn(TxnPending::TxnOffsetCommit(group)),
+                    &self.cfg,
+                    &self.shared.counters,
+                    allowed,
                 )
             }
             TxnRequest::EndTxn(r) => {
-                self.send_txn::<EndTxnRequest>(now, node, &r, TxnPending::EndTxn)
+                let allowed = self.txn_protocol().end_txn_versions();
+                self.net.send_request_within(
+                    now,
+                    node,
+                    &r,
+                    Pending::Txn(TxnPending::EndTxn),
+                    &self.cfg,
+                    &self.shared.counters,
+                    allowed,
+                )
             }
         };
         if let Err(e) = result {
             // The broker cannot take the request at all (too old): fatal for transactions.
             self.fatal(now, e);
         }
+    }
+
+    /// The transaction protocol in use (version 1 until `init_transactions` chose one).
+    fn txn_protocol(&self) -> TxnProtocol {
+        self.shared
+            .txn
+            .as_ref()
+            .and_then(|t| t.lock().protocol())
+            .unwrap_or(TxnProtocol::V1)
+    }
+
+    /// The highest Produce version for the transaction's batches.
+    pub(super) fn txn_produce_max(&self) -> i16 {
+        self.txn_protocol().produce_max()
     }
 
     fn send_txn<R: frame::Request>(

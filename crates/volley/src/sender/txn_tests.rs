@@ -16,14 +16,14 @@ use crate::error::{Error, KafkaCode};
 use crate::shared::Command;
 use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnState};
 
-const T: &str = "t";
-const TXN: &str = "txn-1";
+pub(super) const T: &str = "t";
+pub(super) const TXN: &str = "txn-1";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn secs(n: u64) -> Duration {
+pub(super) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
@@ -50,7 +50,7 @@ fn idempotent(
 }
 
 /// A transactional producer (`transactional.id` = TXN, linger 0), topic known, not initialized.
-fn transactional(
+pub(super) fn transactional(
     brokers: &[i32],
     leaders: &[i32],
     configure: impl FnOnce(&mut ProducerConfig),
@@ -64,20 +64,20 @@ fn transactional(
     sim
 }
 
-fn init(sim: &mut Sim) {
+pub(super) fn init(sim: &mut Sim) {
     sim.txn_call("init_transactions", secs(60), TxnOp::Init)
         .expect("init_transactions");
 }
 
-fn begin(sim: &mut Sim) {
+pub(super) fn begin(sim: &mut Sim) {
     sim.begin_transaction().expect("begin_transaction");
 }
 
-fn commit(sim: &mut Sim) -> crate::error::Result<()> {
+pub(super) fn commit(sim: &mut Sim) -> crate::error::Result<()> {
     sim.txn_call("commit_transaction", secs(60), TxnOp::Commit)
 }
 
-fn abort(sim: &mut Sim) -> crate::error::Result<()> {
+pub(super) fn abort(sim: &mut Sim) -> crate::error::Result<()> {
     sim.txn_call("abort_transaction", secs(60), TxnOp::Abort)
 }
 
@@ -803,7 +803,7 @@ fn failed_batch_makes_commit_abortable_and_abort_recovers() {
 
 /// A producer with an open transaction holding a delivered record `a` on partition 0, then
 /// fenced by another instance with the same transactional id.
-fn fenced() -> Sim {
+pub(super) fn fenced() -> Sim {
     let mut sim = transactional(&[1], &[1], |_| {});
     init(&mut sim);
     begin(&mut sim);
@@ -818,7 +818,7 @@ fn fenced() -> Sim {
 }
 
 /// Every later call fails with `fatal`.
-fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
+pub(super) fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
     let same = |e: Error| assert_eq!(e.to_string(), fatal.to_string());
     same(commit(sim).expect_err("commit"));
     same(abort(sim).expect_err("abort"));
