@@ -324,6 +324,17 @@ mod tests {
     }
 
     #[test]
+    fn transaction_version_is_read_from_the_finalized_features() {
+        let v = BrokerVersions::new([(0, 0, 12)]);
+        assert_eq!(v.transaction_version(), (-1, 0), "none reported");
+        let v =
+            v.with_finalized_features(7, [("metadata.version", 27), ("transaction.version", 2)]);
+        assert_eq!(v.transaction_version(), (7, 2));
+        let v = BrokerVersions::new([]).with_finalized_features(3, [("group.version", 1)]);
+        assert_eq!(v.transaction_version(), (3, 0), "not finalized");
+    }
+
+    #[test]
     fn negotiate_picks_highest_common_version() {
         let v = BrokerVersions::new([(0, 0, 11), (3, 0, 13)]);
         assert_eq!(v.negotiate(ApiKey::Produce).unwrap(), 11);

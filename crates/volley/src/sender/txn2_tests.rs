@@ -392,3 +392,26 @@ fn abort_after_a_failed_record_needs_no_extra_bump() {
     assert_eq!(stamps(&sim, 0).last(), Some(&(pid, e0 + 1, 0)));
     assert_eq!(sim.read_committed(T, 0), ["c"]);
 }
+
+// V10. Failure: EndTxn answered INVALID_PRODUCER_ID_MAPPING (the coordinator no longer maps the
+// transactional id to this producer id) is taken for an abortable error, and the producer goes
+// on aborting a transaction that cannot be ended. Invariant: it is fatal, as in Java's
+// EndTxnHandler, in both versions; nothing is read.
+#[test]
+fn end_txn_with_an_unknown_producer_id_mapping_is_fatal() {
+    for v2 in [false, true] {
+        let mut sim = if v2 {
+            transactional_v2(&[1], &[1])
+        } else {
+            transactional(&[1], &[1], |_| {})
+        };
+        init(&mut sim);
+        begin(&mut sim);
+        sim.send(T, 0, "a");
+        sim.fail_requests(ApiKey::EndTxn, 1, KafkaCode::INVALID_PRODUCER_ID_MAPPING);
+        let e = commit(&mut sim).expect_err("commit");
+        assert!(e.is_fatal(), "v2 {v2}: {e:?}");
+        assert_eq!(e.code(), Some(KafkaCode::INVALID_PRODUCER_ID_MAPPING));
+        assert_fatal_from_now_on(&mut sim, &e);
+    }
+}

@@ -708,6 +708,11 @@ impl TxnManager {
             | KafkaCode::TRANSACTION_COORDINATOR_FENCED => {
                 Step::Fatal(Error::request(api, code, None))
             }
+            // The coordinator no longer maps the transactional id to this producer id: the
+            // transaction cannot be ended, so the producer is done (Java's EndTxnHandler).
+            KafkaCode::INVALID_PRODUCER_ID_MAPPING if api == "EndTxn" => {
+                Step::Fatal(Error::request(api, code, None))
+            }
             c if c.is_retriable() => {
                 self.retry(now);
                 Step::Retry
@@ -1056,6 +1061,24 @@ mod tests {
         assert!(!AbortableError.can_transition_to(Committing));
         assert!(AbortableError.can_transition_to(Aborting));
         assert!(Committing.can_transition_to(Fatal));
+    }
+
+    #[test]
+    fn the_newest_finalized_features_decide_the_protocol() {
+        let mut m = TxnManager::new(
+            "t".into(),
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            Arc::default(),
+        );
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V1, "nothing reported");
+        m.observe_features((5, 2));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V2);
+        m.observe_features((4, 0));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V2, "an older report");
+        m.observe_features((6, 1));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V1, "a newer one");
+        assert_eq!(m.protocol(), None, "chosen only at the producer id's grant");
     }
 
     #[test]
