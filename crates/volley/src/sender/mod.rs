@@ -617,8 +617,15 @@ impl Sender {
         req: &R,
         pending: Pending,
     ) -> Result<(), Error> {
-        self.net
-            .send_request(now, node, req, pending, &self.cfg, &self.shared.counters)
+        self.net.send_request(
+            now,
+            node,
+            req,
+            pending,
+            &self.cfg,
+            &self.shared.counters,
+            network::ANY_VERSION,
+        )
     }
 
     // ---------------------------------------------------------------- metadata

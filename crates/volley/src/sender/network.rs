@@ -8,6 +8,7 @@
 //! with its response, or when the connection goes down.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::RangeInclusive;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -17,6 +18,9 @@ use super::{backoff, Output, Pending, SenderConfig};
 use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+
+/// Any version both sides speak (for [`NetworkClient::send_request`]).
+pub(crate) const ANY_VERSION: RangeInclusive<i16> = i16::MIN..=i16::MAX;
 use crate::util::time::deadline;
 
 /// A node's connection.
@@ -309,7 +313,11 @@ impl NetworkClient {
     }
 
     /// Encodes and queues a non-produce request on connected `node`, in flight until its
-    /// response (or `request.timeout.ms`).
+    /// response (or `request.timeout.ms`), at the highest version both sides speak within
+    /// `allowed` ([`ANY_VERSION`], or a transaction protocol's versions of EndTxn and
+    /// TxnOffsetCommit); a broker whose highest common version is below it cannot take the
+    /// request (`UnsupportedVersion`).
+    #[allow(clippy::too_many_arguments)]
     pub fn send_request<R: Request>(
         &mut self,
         now: Instant,
@@ -318,23 +326,7 @@ impl NetworkClient {
         pending: Pending,
         cfg: &SenderConfig,
         counters: &Counters,
-    ) -> Result<(), Error> {
-        self.send_request_within(now, node, req, pending, cfg, counters, i16::MIN..=i16::MAX)
-    }
-
-    /// [`NetworkClient::send_request`] at a version within `allowed` (the transaction protocol's
-    /// versions of EndTxn and TxnOffsetCommit); a broker whose highest common version is
-    /// below it cannot take the request (`UnsupportedVersion`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn send_request_within<R: Request>(
-        &mut self,
-        now: Instant,
-        node: i32,
-        req: &R,
-        pending: Pending,
-        cfg: &SenderConfig,
-        counters: &Counters,
-        allowed: std::ops::RangeInclusive<i16>,
+        allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
         let versions = match &self.nodes[&node].conn {
             Conn::Up(v) => v,

@@ -1,6 +1,7 @@
 //! The sender's side of transactions: sending what the [`TxnManager`] asks for, feeding it the
 //! responses, and holding produce data back until its partitions are in the transaction.
 
+use std::ops::RangeInclusive;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, TxnOffsetCommitRequest,
 };
 
-use super::network::{Conn, Node};
+use super::network::{Conn, Node, ANY_VERSION};
 use super::{Pending, Sender};
 use crate::error::{Error, ProtocolError};
 use crate::protocol::frame;
@@ -120,41 +121,39 @@ impl Sender {
                     node,
                     &r,
                     TxnPending::FindCoordinator(kind),
+                    ANY_VERSION,
                 )
             }
-            TxnRequest::InitProducerId(r) => {
-                self.send_txn::<InitProducerIdRequest>(now, node, &r, TxnPending::InitProducerId)
-            }
-            TxnRequest::AddPartitions(r) => {
-                self.send_txn::<AddPartitionsToTxnRequest>(now, node, &r, TxnPending::AddPartitions)
-            }
-            TxnRequest::AddOffsets(r) => {
-                self.send_txn::<AddOffsetsToTxnRequest>(now, node, &r, TxnPending::AddOffsets)
-            }
+            TxnRequest::InitProducerId(r) => self.send_txn::<InitProducerIdRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::InitProducerId,
+                ANY_VERSION,
+            ),
+            TxnRequest::AddPartitions(r) => self.send_txn::<AddPartitionsToTxnRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::AddPartitions,
+                ANY_VERSION,
+            ),
+            TxnRequest::AddOffsets(r) => self.send_txn::<AddOffsetsToTxnRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::AddOffsets,
+                ANY_VERSION,
+            ),
             TxnRequest::TxnOffsetCommit(r) => {
                 let group = r.group_id.0.to_string();
                 let allowed = self.txn_protocol().txn_offset_commit_versions();
-                self.net.send_request_within(
-                    now,
-                    node,
-                    &r,
-                    Pending::Txn(TxnPending::TxnOffsetCommit(group)),
-                    &self.cfg,
-                    &self.shared.counters,
-                    allowed,
-                )
+                let p = TxnPending::TxnOffsetCommit(group);
+                self.send_txn::<TxnOffsetCommitRequest>(now, node, &r, p, allowed)
             }
             TxnRequest::EndTxn(r) => {
                 let allowed = self.txn_protocol().end_txn_versions();
-                self.net.send_request_within(
-                    now,
-                    node,
-                    &r,
-                    Pending::Txn(TxnPending::EndTxn),
-                    &self.cfg,
-                    &self.shared.counters,
-                    allowed,
-                )
+                self.send_txn::<EndTxnRequest>(now, node, &r, TxnPending::EndTxn, allowed)
             }
         };
         if let Err(e) = result {
@@ -183,8 +182,11 @@ impl Sender {
         node: i32,
         req: &R,
         p: TxnPending,
+        allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
-        self.send_request(now, node, req, Pending::Txn(p))
+        let (cfg, counters) = (&self.cfg, &self.shared.counters);
+        self.net
+            .send_request(now, node, req, Pending::Txn(p), cfg, counters, allowed)
     }
 
     /// `node` if its connection is up and the broker is not throttling us; otherwise starts

@@ -11,7 +11,8 @@ use kafka_protocol::messages::ApiKey;
 
 use super::sim::{Marker, Sim};
 use super::txn_tests::{
-    abort, assert_fatal_from_now_on, begin, commit, init, secs, transactional, T, TXN,
+    abort, assert_fatal_from_now_on, assert_fenced_at_produce_and_at_end_txn, begin, commit, init,
+    secs, transactional, T, TXN,
 };
 use crate::error::KafkaCode;
 use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnProtocol, TxnState};
@@ -127,13 +128,8 @@ fn each_end_txn_bumps_the_epoch_the_next_transaction_uses() {
         ],
         "each transaction on the epoch the last EndTxn gave, from sequence 0"
     );
-    let markers: Vec<_> = sim
-        .markers(T, 0)
-        .iter()
-        .map(|m| (m.control, m.epoch))
-        .collect();
     assert_eq!(
-        markers,
+        sim.marker_epochs(T, 0),
         [
             (Some(Marker::Commit), e0 + 1),
             (Some(Marker::Abort), e0 + 2),
@@ -208,22 +204,7 @@ fn fenced_producer_fails_fatally() {
         sim.fence(TXN);
         sim
     };
-    // At the next produce.
-    let mut sim = fenced();
-    let b = sim.send(T, 0, "b");
-    sim.run_until_all_done(secs(5));
-    let e = sim.error(b);
-    assert!(e.is_fatal(), "{e:?}");
-    assert_eq!(e.code(), Some(KafkaCode::INVALID_PRODUCER_EPOCH));
-    assert_fatal_from_now_on(&mut sim, &e);
-
-    // At EndTxn.
-    let mut sim = fenced();
-    let e = commit(&mut sim).expect_err("commit fails");
-    assert!(e.is_fatal(), "{e:?}");
-    assert_eq!(e.code(), Some(KafkaCode::PRODUCER_FENCED));
-    assert_eq!(versions(&sim, ApiKey::EndTxn), [5], "not retried");
-    assert_fatal_from_now_on(&mut sim, &e);
+    assert_fenced_at_produce_and_at_end_txn(fenced);
 }
 
 // V5. Failure: when the epoch is exhausted the coordinator hands out a new producer id at epoch

@@ -830,13 +830,11 @@ pub(super) fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
     assert!(sim.read_committed(T, 0).is_empty());
 }
 
-// T7. Failure: a producer fenced by a newer instance with the same transactional id (a zombie)
-// goes on producing or committing, or treats the fencing as retriable. Invariant: its next
-// produce (INVALID_PRODUCER_EPOCH, the broker's verification), AddPartitionsToTxn or EndTxn
-// (PRODUCER_FENCED) fails with Error::Fatal; from then on every call fails with that same fatal error; nothing it
-// wrote is visible to a read_committed consumer.
-#[test]
-fn fenced_producer_fails_fatally() {
+/// A producer that `fenced` makes (an open transaction holding a delivered record `a` on
+/// partition 0, then fenced) fails fatally at its next produce (INVALID_PRODUCER_EPOCH, `b`
+/// refused) and, made again, at its commit's EndTxn (PRODUCER_FENCED, not retried); every later
+/// call fails with that same error.
+pub(super) fn assert_fenced_at_produce_and_at_end_txn(fenced: impl Fn() -> Sim) {
     // Fenced at its next produce.
     let mut sim = fenced();
     let b = sim.send(T, 0, "b");
@@ -858,6 +856,16 @@ fn fenced_producer_fails_fatally() {
     assert_eq!(ends.len(), 1, "not retried");
     assert_eq!(ends[0].code, KafkaCode::PRODUCER_FENCED);
     assert_fatal_from_now_on(&mut sim, &e);
+}
+
+// T7. Failure: a producer fenced by a newer instance with the same transactional id (a zombie)
+// goes on producing or committing, or treats the fencing as retriable. Invariant: its next
+// produce (INVALID_PRODUCER_EPOCH, the broker's verification), AddPartitionsToTxn or EndTxn
+// (PRODUCER_FENCED) fails with Error::Fatal; from then on every call fails with that same fatal error; nothing it
+// wrote is visible to a read_committed consumer.
+#[test]
+fn fenced_producer_fails_fatally() {
+    assert_fenced_at_produce_and_at_end_txn(fenced);
 
     // Fenced between transactions: at AddPartitionsToTxn; the record waiting for it fails.
     let mut sim = transactional(&[1], &[1], |_| {});
@@ -1045,13 +1053,8 @@ fn abort_after_a_sequence_gap_bumps_the_epoch_before_it_completes() {
         .collect();
     assert_eq!(next, vec![(1, 0, KafkaCode::NONE), (1, 1, KafkaCode::NONE)]);
     assert_eq!(sim.read_committed(T, 0), vec!["n0", "n1"]);
-    let markers: Vec<_> = sim
-        .markers(T, 0)
-        .iter()
-        .map(|m| (m.control, m.epoch))
-        .collect();
     assert_eq!(
-        markers,
+        sim.marker_epochs(T, 0),
         vec![(Some(Marker::Abort), 0), (Some(Marker::Commit), 1)]
     );
 }

@@ -1063,14 +1063,18 @@ mod tests {
         assert!(Committing.can_transition_to(Fatal));
     }
 
-    #[test]
-    fn the_newest_finalized_features_decide_the_protocol() {
-        let mut m = TxnManager::new(
+    fn manager() -> TxnManager {
+        TxnManager::new(
             "t".into(),
             Duration::from_secs(60),
             Duration::from_millis(100),
             Arc::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn the_newest_finalized_features_decide_the_protocol() {
+        let mut m = manager();
         assert_eq!(m.wanted_protocol(), TxnProtocol::V1, "nothing reported");
         m.observe_features((5, 2));
         assert_eq!(m.wanted_protocol(), TxnProtocol::V2);
@@ -1083,12 +1087,7 @@ mod tests {
 
     #[test]
     fn calls_out_of_order_are_illegal_state_errors() {
-        let mut m = TxnManager::new(
-            "t".into(),
-            Duration::from_secs(60),
-            Duration::from_millis(100),
-            Arc::default(),
-        );
+        let mut m = manager();
         assert!(matches!(m.begin_transaction(), Err(Error::IllegalState(_))));
         assert!(matches!(m.begin_commit(), Err(Error::IllegalState(_))));
         assert!(matches!(m.begin_abort(), Err(Error::IllegalState(_))));

@@ -254,10 +254,15 @@ impl Sim {
     /// The coordinator's entry for `transactional_id` starts at `epoch` (as after that many
     /// transactions), with a new producer id: for epoch exhaustion. Before `init_transactions`.
     pub(crate) fn preset_txn_epoch(&mut self, transactional_id: &str, epoch: i16) -> i64 {
+        self.new_txn_entry(transactional_id, epoch)
+    }
+
+    /// A new producer id for `id`, at `epoch`, with no transaction: the producer id.
+    fn new_txn_entry(&mut self, id: &str, epoch: i16) -> i64 {
         let pid = self.next_producer_id;
         self.next_producer_id += 1;
         self.coordinators.txns.insert(
-            transactional_id.to_string(),
+            id.to_string(),
             TxnEntry {
                 producer_id: pid,
                 epoch,
@@ -343,6 +348,14 @@ impl Sim {
             .iter()
             .filter(|r| r.control.is_some())
             .cloned()
+            .collect()
+    }
+
+    /// `(marker, epoch)` of each transaction marker in the partition's log.
+    pub(crate) fn marker_epochs(&self, topic: &str, partition: i32) -> Vec<(Option<Marker>, i16)> {
+        self.markers(topic, partition)
+            .iter()
+            .map(|m| (m.control, m.epoch))
             .collect()
     }
 
@@ -463,21 +476,7 @@ impl Sim {
             if expected.is_some() {
                 return (KafkaCode::INVALID_PRODUCER_ID_MAPPING, -1, -1);
             }
-            let pid = self.next_producer_id;
-            self.next_producer_id += 1;
-            self.coordinators.txns.insert(
-                id.to_string(),
-                TxnEntry {
-                    producer_id: pid,
-                    epoch: 0,
-                    last_epoch: -1,
-                    status: TxnStatus::Empty,
-                    partitions: BTreeSet::new(),
-                    groups: BTreeSet::new(),
-                    pending_offsets: BTreeMap::new(),
-                    ended: Vec::new(),
-                },
-            );
+            let pid = self.new_txn_entry(id, 0);
             return (KafkaCode::NONE, pid, 0);
         };
         match expected {
