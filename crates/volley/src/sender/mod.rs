@@ -1185,7 +1185,9 @@ impl Sender {
             self.metadata.request_update();
         }
         let err = Error::partition(&b.topic, b.partition, code, message);
-        let mut retriable = code.is_retriable();
+        // CONCURRENT_TRANSACTIONS is retriable for Java too (a transaction version 2 batch
+        // that reached the leader while the previous transaction's markers were being written).
+        let mut retriable = code.is_retriable() || code == KafkaCode::CONCURRENT_TRANSACTIONS;
         if self.cfg.idempotent {
             if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                 || code == KafkaCode::UNKNOWN_PRODUCER_ID

@@ -396,3 +396,22 @@ fn end_txn_with_an_unknown_producer_id_mapping_is_fatal() {
         assert_fatal_from_now_on(&mut sim, &e);
     }
 }
+
+// V11. Failure: a version 2 batch that reaches its leader while the previous transaction's
+// markers are still being written is answered CONCURRENT_TRANSACTIONS (seen on Kafka 4.4 right
+// after a commit), and the producer fails the record, so the transaction can only be aborted.
+// Invariant: the batch is retried, as Java retries it (a RetriableException), with the same
+// sequence, and the transaction commits.
+#[test]
+fn concurrent_transactions_on_produce_is_retried() {
+    let mut sim = transactional_v2(&[1], &[1]);
+    init(&mut sim);
+    begin(&mut sim);
+    sim.fail_produce(T, 0, 2, KafkaCode::CONCURRENT_TRANSACTIONS);
+    let a = sim.send(T, 0, "a");
+    commit(&mut sim).expect("commit");
+    assert!(sim.outcome(a).is_ok());
+    let attempts: Vec<_> = stamps(&sim, 0).iter().map(|s| s.2).collect();
+    assert_eq!(attempts, [0, 0, 0]);
+    assert_eq!(sim.read_committed(T, 0), ["a"]);
+}
