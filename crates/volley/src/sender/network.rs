@@ -18,10 +18,10 @@ use super::{backoff, Output, Pending, SenderConfig};
 use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::util::time::deadline;
 
 /// Any version both sides speak (for [`NetworkClient::send_request`]).
 pub(crate) const ANY_VERSION: RangeInclusive<i16> = i16::MIN..=i16::MAX;
-use crate::util::time::deadline;
 
 /// A node's connection.
 #[derive(Debug)]

@@ -974,9 +974,10 @@ impl TxnManager {
                         t.bump_after_abort = false;
                     }
                     EndTxnEpoch::Missing => {
-                        // DESIGN.md, "Transactions": the coordinator has bumped the epoch but
-                        // did not say to what; guessing risks being fenced. Get a fresh id and
-                        // epoch with InitProducerId before the call counts as done.
+                        // DESIGN.md, "Transaction protocol version 2", bad input: the
+                        // coordinator has bumped the epoch but did not say to what; guessing
+                        // risks being fenced. Get a fresh id and epoch with InitProducerId
+                        // before the call counts as done.
                         tracing::warn!(
                             producer_id = resp.producer_id.0,
                             epoch = resp.producer_epoch,
