@@ -66,7 +66,7 @@ pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
 pub use record::{Header, Payload, Record, RecordMetadata};
-pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
+pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnProtocol, TxnState};
 
 // The README's examples are compiled as doc tests.
 #[cfg(doctest)]

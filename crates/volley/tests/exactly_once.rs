@@ -1,6 +1,7 @@
 //! Exactly-once on real brokers: idempotence across leader failovers, transactions across a
 //! broker bounce, fencing of a zombie transactional producer, and consumer offsets committed
-//! with a transaction.
+//! with a transaction, on the transaction protocol the broker finalizes (version 2 on Kafka 4.x,
+//! version 1 on 3.9: see `expected_protocol`).
 //!
 //! The three-node tests SIGKILL and restart brokers of the shared three-node cluster, so they run
 //! one at a time (a lock) and a guard restarts every killed node and waits for a healthy cluster
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use volley::{
     ConsumerGroupMetadata, DeliveryFuture, Error, KafkaCode, OffsetAndMetadata, Producer, Record,
+    TxnProtocol,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +335,42 @@ fn txn_producer(bootstrap: &str, transactional_id: &str, max_block_ms: &str) -> 
         ("delivery.timeout.ms", "120000"),
     ])
     .expect("transactional producer")
+}
+
+/// The transaction protocol the one-node cluster calls for, from its finalized
+/// `transaction.version` as Kafka's `FeatureCommand describe` prints it. On Kafka 4.x (the
+/// default test bed, or `VOLLEY_KAFKA_VERSION=4.*`) level 2 is required, so the version 2 path is
+/// what these tests exercise there; an older broker (3.9) is expected to run version 1.
+fn expected_protocol() -> TxnProtocol {
+    let bs = bootstrap();
+    let out = kafka(&[
+        "tool",
+        "org.apache.kafka.tools.FeatureCommand",
+        "--bootstrap-server",
+        &bs,
+        "describe",
+    ]);
+    let level = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("transaction.version"))
+        .and_then(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "FinalizedVersionLevel:")?;
+            w.get(i + 1)?.parse::<i16>().ok()
+        })
+        .unwrap_or(0);
+    let kafka_4 = std::env::var("VOLLEY_KAFKA_VERSION").map_or(true, |v| v.starts_with("4."));
+    if kafka_4 {
+        assert_eq!(
+            level, 2,
+            "Kafka 4.x's test bed must finalize transaction.version 2:\n{out}"
+        );
+    }
+    if level >= 2 {
+        TxnProtocol::V2
+    } else {
+        TxnProtocol::V1
+    }
 }
 
 fn is_fencing(e: &Error) -> bool {
@@ -910,6 +948,7 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     // p1 commits one transaction, then leaves a second one open with its record written.
     let p1 = txn_producer(&bs, &tid, "30000");
     p1.init_transactions().unwrap();
+    assert_eq!(p1.transaction_protocol(), Some(expected_protocol()));
     p1.begin_transaction().unwrap();
     let f = send(&p1, "p1-committed").unwrap();
     p1.commit_transaction().unwrap();
@@ -1109,6 +1148,7 @@ fn offsets_sent_in_a_transaction_are_committed_with_it_and_only_with_it() {
     let tid = unique_topic("eos-offsets-id");
     let p = txn_producer(&bs, &tid, "30000");
     p.init_transactions().unwrap();
+    assert_eq!(p.transaction_protocol(), Some(expected_protocol()));
     let meta = ConsumerGroupMetadata::new(group.as_str());
     let offsets = |o0: i64, o1: Option<i64>| {
         let mut v = vec![((source.clone(), 0), OffsetAndMetadata::new(o0))];
@@ -1196,4 +1236,86 @@ fn offsets_sent_in_a_transaction_are_committed_with_it_and_only_with_it() {
         .collect();
     assert_eq!(rc, ["out-1", "out-2"]);
     eprintln!("offsets: total {:?}", t_start.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The transaction protocol (KIP-890 part 2)
+
+// Failure: on a broker that finalizes transaction.version 2 the producer speaks version 1 (or
+// the reverse), or in version 2 it keeps the epoch EndTxn v5 bumped past (its next transaction
+// fenced), or restarts its sequences wrongly. Invariant: the producer reports the protocol the
+// broker's finalized feature calls for; three transactions (commit, abort, commit) on two
+// partitions all succeed; read_committed reads exactly the committed ones; in the broker's log
+// every data batch of a transaction carries the epoch its predecessor's EndTxn gave (version 2:
+// one higher per transaction, each starting at sequence 0, markers at the next epoch) or one
+// epoch throughout (version 1).
+#[test]
+fn each_transaction_runs_on_the_epoch_the_protocol_gives() {
+    let topic = unique_topic("eos-tv");
+    create_topic(&topic, 2, &[]);
+    let tid = unique_topic("eos-tv-id");
+    let bs = bootstrap();
+    let expected = expected_protocol();
+    let p = txn_producer(&bs, &tid, "30000");
+    p.init_transactions().unwrap();
+    assert_eq!(p.transaction_protocol(), Some(expected));
+    let mut acks = Vec::new();
+    for (round, end) in ["commit", "abort", "commit"].into_iter().enumerate() {
+        p.begin_transaction().unwrap();
+        for i in 0..4 {
+            let r = Record::new(topic.as_str())
+                .partition(i % 2)
+                .value(format!("{end}-{round}-{i}"));
+            acks.push(p.send(r).unwrap());
+        }
+        p.flush().unwrap();
+        match end {
+            "commit" => p.commit_transaction().unwrap(),
+            _ => p.abort_transaction().unwrap(),
+        }
+    }
+    for f in acks {
+        f.wait()
+            .expect("every record written before its transaction ended");
+    }
+    p.close().unwrap();
+
+    let mut committed: Vec<String> = consume_on(Cluster::One, &topic, 9, "read_committed")
+        .into_iter()
+        .filter_map(|c| c.value)
+        .collect();
+    committed.sort();
+    let mut want: Vec<String> = [0, 2]
+        .iter()
+        .flat_map(|r| (0..4).map(move |i| format!("commit-{r}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(committed, want, "read_committed");
+
+    for partition in 0..2 {
+        let batches = parse_dump(&dump_log(&topic, partition));
+        let e0 = batches[0].producer_epoch;
+        // (epoch of the data, epoch of the marker) of transaction n.
+        let want = |n: i16| match expected {
+            TxnProtocol::V2 => (e0 + n, e0 + n + 1),
+            TxnProtocol::V1 => (e0, e0),
+        };
+        let (mut n, mut next_seq, mut epoch) = (0i16, 0, e0);
+        for b in &batches {
+            let what = format!("partition {partition}, transaction {n} on {expected:?}: {b:?}");
+            if b.is_control {
+                assert_eq!(b.producer_epoch, want(n).1, "marker of {what}");
+                n += 1;
+                continue;
+            }
+            assert!(b.is_transactional, "{what}");
+            assert_eq!(b.producer_epoch, want(n).0, "data of {what}");
+            if b.producer_epoch != epoch {
+                (epoch, next_seq) = (b.producer_epoch, 0);
+            }
+            assert_eq!(b.base_sequence, next_seq, "sequence of {what}");
+            next_seq += b.count as i32;
+        }
+        assert_eq!(n, 3, "three markers: {batches:?}");
+    }
 }

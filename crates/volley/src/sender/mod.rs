@@ -20,6 +20,8 @@ mod tests;
 mod throttle_tests;
 mod transactional;
 #[cfg(test)]
+mod txn2_tests;
+#[cfg(test)]
 mod txn_tests;
 
 use std::collections::HashMap;
@@ -304,6 +306,9 @@ impl Sender {
     pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
         if let Some(n) = self.net.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Connecting) {
+                if let Some(t) = self.shared.txn.as_ref() {
+                    t.lock().observe_features(versions.transaction_version());
+                }
                 n.conn = Conn::Up(versions);
                 n.failures = 0;
                 n.last_activity = now;
@@ -616,8 +621,15 @@ impl Sender {
         req: &R,
         pending: Pending,
     ) -> Result<(), Error> {
-        self.net
-            .send_request(now, node, req, pending, &self.cfg, &self.shared.counters)
+        self.net.send_request(
+            now,
+            node,
+            req,
+            pending,
+            &self.cfg,
+            &self.shared.counters,
+            network::ANY_VERSION,
+        )
     }
 
     // ---------------------------------------------------------------- metadata
@@ -902,9 +914,9 @@ impl Sender {
     fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
         let version = match &self.net.nodes[&node].conn {
             Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
-                // Transactions use Kafka's transaction protocol version 1 (explicit
-                // AddPartitionsToTxn), which Produce v12 would tell the broker we do not.
-                Ok(v) if self.shared.txn.is_some() => v.min(11),
+                // Transaction protocol version 1 (explicit AddPartitionsToTxn) stops at v11:
+                // v12 tells the broker the client speaks version 2 (txn/protocol.rs).
+                Ok(v) if self.shared.txn.is_some() => v.min(self.txn_produce_max()),
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(node, error = %e, "broker cannot take produce requests");
@@ -924,7 +936,7 @@ impl Sender {
         let muted = &self.muted;
         let is_muted = |t: &str, p: i32| !muted.is_empty() && Self::is_muted(muted, t, p);
         // In a transaction, a partition's batches wait until the partition is added to it.
-        let txn = self.shared.txn.as_ref().map(|t| t.lock());
+        let mut txn = self.shared.txn.as_ref().map(|t| t.lock());
         let mut stamp = |b: &ProducerBatch| {
             if let Some(t) = txn.as_ref() {
                 let open = matches!(
@@ -935,11 +947,11 @@ impl Sender {
                     return Err(());
                 }
             }
-            if idempotent {
-                idem.stamp(b)
-            } else {
-                Ok(None)
+            let stamped = if idempotent { idem.stamp(b) } else { Ok(None) };
+            if let (Ok(_), Some(t)) = (&stamped, txn.as_mut()) {
+                t.on_batch_sent();
             }
+            stamped
         };
         let mut batches = Vec::new();
         self.shared.acc.drain(
@@ -1163,7 +1175,9 @@ impl Sender {
             self.metadata.request_update();
         }
         let err = Error::partition(&b.topic, b.partition, code, message);
-        let mut retriable = code.is_retriable();
+        // CONCURRENT_TRANSACTIONS is retriable for Java too (a transaction version 2 batch
+        // that reached the leader while the previous transaction's markers were being written).
+        let mut retriable = code.is_retriable() || code == KafkaCode::CONCURRENT_TRANSACTIONS;
         if self.cfg.idempotent {
             if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                 || code == KafkaCode::UNKNOWN_PRODUCER_ID

@@ -8,6 +8,7 @@
 //! with its response, or when the connection goes down.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::RangeInclusive;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -18,6 +19,9 @@ use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
 use crate::util::time::deadline;
+
+/// Any version both sides speak (for [`NetworkClient::send_request`]).
+pub(crate) const ANY_VERSION: RangeInclusive<i16> = i16::MIN..=i16::MAX;
 
 /// A node's connection.
 #[derive(Debug)]
@@ -309,7 +313,11 @@ impl NetworkClient {
     }
 
     /// Encodes and queues a non-produce request on connected `node`, in flight until its
-    /// response (or `request.timeout.ms`).
+    /// response (or `request.timeout.ms`), at the highest version both sides speak within
+    /// `allowed` ([`ANY_VERSION`], or a transaction protocol's versions of EndTxn and
+    /// TxnOffsetCommit); a broker whose highest common version is below it cannot take the
+    /// request (`UnsupportedVersion`).
+    #[allow(clippy::too_many_arguments)]
     pub fn send_request<R: Request>(
         &mut self,
         now: Instant,
@@ -318,15 +326,28 @@ impl NetworkClient {
         pending: Pending,
         cfg: &SenderConfig,
         counters: &Counters,
+        allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
         let versions = match &self.nodes[&node].conn {
             Conn::Up(v) => v,
             _ => unreachable!("requests go only to connected nodes"),
         };
         let addr = self.nodes[&node].addr.clone();
-        let version = versions
+        let negotiated = versions
             .negotiate(R::KEY)
             .map_err(|e| Error::protocol(&addr, e))?;
+        let version = negotiated.min(*allowed.end());
+        if version < *allowed.start() {
+            return Err(Error::protocol(
+                &addr,
+                crate::error::ProtocolError::UnsupportedVersion {
+                    api: frame::api_name(R::KEY),
+                    client_min: *allowed.start(),
+                    client_max: *allowed.end(),
+                    broker: format!("..={negotiated}"),
+                },
+            ));
+        }
         let corr = self.next_correlation();
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)

@@ -7,7 +7,7 @@
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
 //! leader moves, lost requests and responses, delays, disconnects and refused connections.
 //!
-//! Transactions (Kafka's transaction version 1) are modelled in [`txn`]: a transaction
+//! Transactions (Kafka's transaction versions 1 and 2) are modelled in [`txn`]: a transaction
 //! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
 //! transactional id and epoch fencing, AddPartitionsToTxn, the leaders' verification of
 //! transactional produce requests, EndTxn writing commit/abort markers into the partitions, and
@@ -849,7 +849,11 @@ impl Sim {
                         self.conns.get_mut(&node).expect("conn").up = true;
                         self.conn_events
                             .push((self.now, ConnEvent::Connected { node }));
-                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied());
+                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied())
+                            .with_finalized_features(
+                                self.coordinators.features_epoch,
+                                [("transaction.version", self.coordinators.transaction_version)],
+                            );
                         self.sender.handle_connected(self.now, node, v);
                     }
                 }
@@ -998,7 +1002,7 @@ impl Sim {
                 }
                 let throttle = b.produce_throttle_ms;
                 let resp = self
-                    .handle_produce(broker, &req, log.lost, &mut log.parts)
+                    .handle_produce(broker, &req, version, log.lost, &mut log.parts)
                     .with_throttle_time_ms(throttle);
                 let frame = (req.acks != 0 && !log.lost)
                     .then(|| encode_response(h.correlation_id, version, &resp));
@@ -1097,6 +1101,7 @@ impl Sim {
         &mut self,
         broker: i32,
         req: &ProduceRequest,
+        version: i16,
         lost: bool,
         parts: &mut Vec<ProducePart>,
     ) -> ProduceResponse {
@@ -1111,7 +1116,13 @@ impl Sim {
                 let (code, base_offset) = if lost {
                     (KafkaCode::UNKNOWN_SERVER_ERROR, -1)
                 } else {
-                    self.append(broker, txn_id.as_deref(), &topic, p.index, &bytes)
+                    self.append(
+                        broker,
+                        (txn_id.as_deref(), version),
+                        &topic,
+                        p.index,
+                        &bytes,
+                    )
                 };
                 let decoded = decode_batches(&bytes).expect("the sender's batches decode");
                 let first = decoded.first();
@@ -1182,7 +1193,7 @@ impl Sim {
     fn append(
         &mut self,
         broker: i32,
-        txn_id: Option<&str>,
+        (txn_id, version): (Option<&str>, i16),
         topic: &str,
         partition: i32,
         bytes: &[u8],
@@ -1214,10 +1225,11 @@ impl Sim {
         let last = first + b.last_offset_delta;
         if b.is_transactional() {
             // Kafka 4.x verifies a transactional batch with the coordinator first (the
-            // partition must be in the producer's open transaction, at its current epoch).
-            let code = self
-                .coordinators
-                .verify(txn_id, topic, partition, pid, b.producer_epoch);
+            // partition must be in the producer's open transaction, at its current epoch), or,
+            // for transaction version 2 (Produce v12+), adds the partition to it.
+            let code =
+                self.coordinators
+                    .admit(txn_id, version, topic, partition, pid, b.producer_epoch);
             if !code.is_ok() {
                 return (code, -1);
             }
