@@ -9,7 +9,8 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
-    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
+    EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
+    InitProducerIdResponse, MetadataResponse, PushTelemetryResponse,
     ProduceResponse, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
     TxnOffsetCommitResponse,
 };
@@ -108,6 +109,8 @@ fn decoders_cover_the_client_versions() {
             ApiKey::TxnOffsetCommit => TxnOffsetCommitResponse::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeResponse::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateResponse::VERSIONS,
+            ApiKey::GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse::VERSIONS,
+            ApiKey::PushTelemetry => PushTelemetryResponse::VERSIONS,
             other => panic!("no decoder for {other:?}"),
         };
         assert!(
@@ -159,7 +162,9 @@ fn apis() -> Vec<Api> {
         EndTxnResponse,
         TxnOffsetCommitResponse,
         SaslHandshakeResponse,
-        SaslAuthenticateResponse
+        SaslAuthenticateResponse,
+        GetTelemetrySubscriptionsResponse,
+        PushTelemetryResponse
     ]
 }
 
