@@ -18,7 +18,8 @@ const PREFIX: &str = "org.apache.kafka.producer.";
 /// `interval_ms`.
 fn subscribe(client_id: &str, interval_ms: u32) {
     let bs = bootstrap();
-    let config = format!("metrics=[{PREFIX}],interval.ms={interval_ms},match=[client_id={client_id}]");
+    let config =
+        format!("metrics=[{PREFIX}],interval.ms={interval_ms},match=[client_id={client_id}]");
     kafka(&[
         "tool",
         "org.apache.kafka.tools.ConfigCommand",
@@ -108,10 +109,16 @@ fn pushes_subscribed_metrics_periodically_and_a_terminating_push_at_close() {
     let all = pushes(&client_id);
     assert!(all.len() >= 2, "{all:?}");
     let (last, periodic) = all.split_last().unwrap();
-    assert_eq!(last["terminating"], true, "the last push is the terminating one");
+    assert_eq!(
+        last["terminating"], true,
+        "the last push is the terminating one"
+    );
     assert!(periodic.iter().all(|p| p["terminating"] == false));
     let id = &last["client_instance_id"];
-    assert!(all.iter().all(|p| &p["client_instance_id"] == id), "one client instance id");
+    assert!(
+        all.iter().all(|p| &p["client_instance_id"] == id),
+        "one client instance id"
+    );
     assert_ne!(id, "AAAAAAAAAAAAAAAAAAAAAA", "the broker assigned an id");
 
     let sent: f64 = all
@@ -121,7 +128,10 @@ fn pushes_subscribed_metrics_periodically_and_a_terminating_push_at_close() {
     assert_eq!(sent, 150.0, "delta sums add up to the records acknowledged");
     for push in &all {
         let metrics = push["metrics"].as_array().unwrap();
-        assert_eq!(push["resource_metrics"].as_u64(), Some(metrics.len() as u64));
+        assert_eq!(
+            push["resource_metrics"].as_u64(),
+            Some(metrics.len() as u64)
+        );
         assert_eq!(push["resource"], serde_json::json!({}));
         for m in metrics {
             let name = m["name"].as_str().unwrap();
@@ -162,8 +172,10 @@ fn enable_metrics_push_false_sends_nothing() {
     let on = producer(&on_id, &[]);
     send_acked(&off, &topic, 20);
     send_acked(&on, &topic, 20);
-    eventually(Duration::from_secs(30), || (pushes(&on_id).len() >= 2).then_some(()))
-        .expect("the producer with telemetry on pushed twice");
+    eventually(Duration::from_secs(30), || {
+        (pushes(&on_id).len() >= 2).then_some(())
+    })
+    .expect("the producer with telemetry on pushed twice");
     off.close_timeout(Duration::from_secs(30)).unwrap();
     on.close_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(pushes(&off_id), Vec::<Value>::new());

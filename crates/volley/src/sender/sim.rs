@@ -19,6 +19,7 @@
 //! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
 //! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
 
+mod telemetry;
 mod txn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -38,6 +39,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use parking_lot::Mutex;
 
+pub(crate) use telemetry::SimSubscription;
 pub(crate) use txn::{Marker, TxnStatus};
 
 use super::{Output, Sender, SenderConfig};
@@ -268,6 +270,8 @@ pub(crate) struct Sim {
     coordinators: txn::Coordinators,
     resolutions: Resolutions,
     clock: Arc<Mutex<Instant>>,
+    /// The client telemetry receiver (KIP-714), when a test turns it on.
+    pub telemetry: Option<telemetry::TelemetryBroker>,
 }
 
 impl Sim {
@@ -314,6 +318,7 @@ impl Sim {
             coordinators: txn::Coordinators::new(brokers[0]),
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
+            telemetry: None,
         };
         for (name, leaders) in topics {
             sim.create_topic(name, leaders);
@@ -815,7 +820,14 @@ impl Sim {
                         self.conns.get_mut(&node).expect("conn").up = true;
                         self.conn_events
                             .push((self.now, ConnEvent::Connected { node }));
-                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied());
+                        let telemetry_apis =
+                            self.telemetry.is_some().then_some([(71, 0, 0), (72, 0, 0)]);
+                        let v = BrokerVersions::new(
+                            KAFKA_4_VERSIONS
+                                .iter()
+                                .copied()
+                                .chain(telemetry_apis.into_iter().flatten()),
+                        );
                         self.sender.handle_connected(self.now, node, v);
                     }
                 }
@@ -1010,6 +1022,9 @@ impl Sim {
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
                 )
+            }
+            ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry => {
+                self.handle_telemetry_request(api, version, &mut body, &mut log)
             }
             _ => self.handle_coordinator_request(broker, api, version, &mut body, &mut log),
         };

@@ -11,9 +11,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{
-    ApiKey, GetTelemetrySubscriptionsRequest, PushTelemetryRequest,
-};
+use kafka_protocol::messages::{ApiKey, GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
 
 use super::network::Conn;
 use super::{backoff, Pending, RunState, Sender};
@@ -61,9 +59,10 @@ impl Sender {
         };
         let shared = self.shared.clone();
         let metrics = || {
-            shared
-                .counters
-                .snapshot(shared.acc.pool.available() as u64, shared.acc.pool.total() as u64)
+            shared.counters.snapshot(
+                shared.acc.pool.available() as u64,
+                shared.acc.pool.total() as u64,
+            )
         };
         let Some(t) = self.telemetry.as_mut() else {
             return;
@@ -136,7 +135,12 @@ impl Sender {
         if best.is_some() {
             return best;
         }
-        let any_up = self.net.nodes.values().any(|n| n.is_up());
+        // Once metadata named the brokers, a bootstrap connection does not count.
+        let any_up = self
+            .net
+            .nodes
+            .iter()
+            .any(|(id, n)| (!known_brokers || *id >= 0) && n.is_up());
         if !any_up && !closing {
             // Connects (or waits for a connection) like a metadata request would; the
             // connection event wakes the sender.
@@ -173,27 +177,23 @@ impl Sender {
     ) -> Result<(), ProtocolError> {
         let decoded = match api {
             ApiKey::GetTelemetrySubscriptions => {
-                frame::decode_response::<GetTelemetrySubscriptionsRequest>(
-                    frame,
-                    version, corr,
-                )
-                .map(|resp| {
-                    self.net
-                        .throttle(now, node, api, version, resp.throttle_time_ms);
-                    let jitter = self.rng.f64();
-                    if let Some(t) = self.telemetry.as_mut() {
-                        t.handle_subscriptions(now, &resp, jitter);
-                    }
-                })
+                frame::decode_response::<GetTelemetrySubscriptionsRequest>(frame, version, corr)
+                    .map(|resp| {
+                        self.net
+                            .throttle(now, node, api, version, resp.throttle_time_ms);
+                        let jitter = self.rng.f64();
+                        if let Some(t) = self.telemetry.as_mut() {
+                            t.handle_subscriptions(now, &resp, jitter);
+                        }
+                    })
             }
-            _ => frame::decode_response::<PushTelemetryRequest>(frame, version, corr)
-                .map(|resp| {
-                    self.net
-                        .throttle(now, node, api, version, resp.throttle_time_ms);
-                    if let Some(t) = self.telemetry.as_mut() {
-                        t.handle_push(now, &resp);
-                    }
-                }),
+            _ => frame::decode_response::<PushTelemetryRequest>(frame, version, corr).map(|resp| {
+                self.net
+                    .throttle(now, node, api, version, resp.throttle_time_ms);
+                if let Some(t) = self.telemetry.as_mut() {
+                    t.handle_push(now, &resp);
+                }
+            }),
         };
         match decoded {
             Ok(()) => {

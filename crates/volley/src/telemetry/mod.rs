@@ -70,10 +70,13 @@ enum Kind {
     Gauge,
 }
 
+/// Reads one metric from a snapshot.
+type Reader = fn(&Metrics) -> u64;
+
 /// The producer metrics offered to telemetry: the name after [`METRIC_PREFIX`] (Java's metric
 /// name with dots for dashes), the kind, and where the value comes from. Java's windowed
 /// rates, averages and maxima have no counterpart in Volley's counters and are not offered.
-const CATALOGUE: &[(&str, Kind, fn(&Metrics) -> u64)] = &[
+const CATALOGUE: &[(&str, Kind, Reader)] = &[
     ("record.send.total", Kind::Sum, |m| m.record_send_total),
     ("record.error.total", Kind::Sum, |m| m.record_error_total),
     ("record.retry.total", Kind::Sum, |m| m.record_retry_total),
@@ -204,12 +207,6 @@ impl ClientTelemetry {
     #[cfg(test)]
     pub(crate) fn state(&self) -> TelemetryState {
         self.state
-    }
-
-    /// The client instance id the broker assigned (nil before the first subscription).
-    #[cfg(test)]
-    pub(crate) fn client_instance_id(&self) -> Uuid {
-        self.client_instance_id
     }
 
     /// When a request is next due: `Some(t)` with `t <= now` means now. `None`: nothing is
@@ -414,7 +411,9 @@ impl ClientTelemetry {
         if !resp.client_instance_id.is_nil() {
             self.client_instance_id = resp.client_instance_id;
         } else if self.client_instance_id.is_nil() {
-            tracing::warn!("telemetry subscription without a client instance id; asking again later");
+            tracing::warn!(
+                "telemetry subscription without a client instance id; asking again later"
+            );
             self.retry_subscription(now, DEFAULT_PUSH_INTERVAL);
             return;
         }

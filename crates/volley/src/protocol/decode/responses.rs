@@ -27,9 +27,9 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
-    InitProducerIdResponse, MetadataResponse, PushTelemetryResponse,
-    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TransactionalId, TxnOffsetCommitResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, ProducerId, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TransactionalId,
+    TxnOffsetCommitResponse,
 };
 
 use super::{DecodeResponse, Reader, Result};
@@ -489,13 +489,15 @@ impl DecodeResponse for GetTelemetrySubscriptionsResponse {
         resp.error_code = r.i16("error_code")?;
         resp.client_instance_id = r.uuid("client_instance_id")?;
         resp.subscription_id = r.i32("subscription_id")?;
-        resp.accepted_compression_types =
-            r.array("accepted_compression_types", 1, |r| r.i8("accepted_compression_types"))?;
+        resp.accepted_compression_types = r.array("accepted_compression_types", 1, |r| {
+            r.i8("accepted_compression_types")
+        })?;
         resp.push_interval_ms = r.i32("push_interval_ms")?;
         resp.telemetry_max_bytes = r.i32("telemetry_max_bytes")?;
         resp.delta_temporality = r.bool("delta_temporality")?;
         let s = r.min_string();
-        resp.requested_metrics = r.array("requested_metrics", s, |r| r.string("requested_metrics"))?;
+        resp.requested_metrics =
+            r.array("requested_metrics", s, |r| r.string("requested_metrics"))?;
         r.skip_tagged_fields("tagged fields")?;
         Ok(resp)
     }

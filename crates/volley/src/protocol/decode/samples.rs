@@ -25,9 +25,9 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
-    InitProducerIdResponse, MetadataResponse, PushTelemetryResponse,
-    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TransactionalId, TxnOffsetCommitResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, ProducerId, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TransactionalId,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 

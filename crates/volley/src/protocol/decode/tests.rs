@@ -10,9 +10,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
     EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
-    InitProducerIdResponse, MetadataResponse, PushTelemetryResponse,
-    ProduceResponse, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TxnOffsetCommitResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
