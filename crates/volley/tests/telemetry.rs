@@ -17,22 +17,9 @@ const PREFIX: &str = "org.apache.kafka.producer.";
 /// A client metrics subscription for `client_id` only: the producer metrics, pushed every
 /// `interval_ms`.
 fn subscribe(client_id: &str, interval_ms: u32) {
-    let bs = bootstrap();
     let config =
         format!("metrics=[{PREFIX}],interval.ms={interval_ms},match=[client_id={client_id}]");
-    kafka(&[
-        "tool",
-        "org.apache.kafka.tools.ConfigCommand",
-        "--bootstrap-server",
-        &bs,
-        "--alter",
-        "--entity-type",
-        "client-metrics",
-        "--entity-name",
-        client_id,
-        "--add-config",
-        &config,
-    ]);
+    alter_config("client-metrics", client_id, &["--add-config", &config]);
 }
 
 /// The pushes the receiver recorded for `client_id`, in order.
