@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
 
-use super::network::Conn;
+use super::network::{Conn, Node};
 use super::{backoff, Pending, RunState, Sender};
 use crate::error::ProtocolError;
 use crate::protocol::frame;
@@ -50,7 +50,9 @@ impl Sender {
         }
         let terminating = self.run == RunState::Closing;
         let Some(node) = self.telemetry_node(now, terminating, wake_at) else {
-            if terminating {
+            // The last push waits only for a ready broker that is busy (its requests in flight
+            // answer within request.timeout.ms), never for a connection or a throttle.
+            if terminating && !self.telemetry_broker_ready(now) {
                 if let Some(t) = self.telemetry.as_mut() {
                     t.give_up_terminating_push();
                 }
@@ -98,6 +100,23 @@ impl Sender {
         }
     }
 
+    /// The nodes a telemetry request may use: once metadata has named the brokers, not the
+    /// bootstrap entries (as for every non-produce request).
+    fn telemetry_candidates(&self) -> impl Iterator<Item = (i32, &Node)> {
+        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        self.net
+            .nodes
+            .iter()
+            .filter(move |(id, _)| !known_brokers || **id >= 0)
+            .map(|(id, n)| (*id, n))
+    }
+
+    /// Whether a broker offering the telemetry APIs is connected and not throttled.
+    fn telemetry_broker_ready(&self, now: Instant) -> bool {
+        self.telemetry_candidates()
+            .any(|(_, n)| n.is_ready(now) && offers_telemetry(n))
+    }
+
     /// The broker for a telemetry request (see the module docs). `None` if none is ready; when
     /// no connection is up at all (and the producer is not closing), one is started.
     fn telemetry_node(
@@ -106,41 +125,24 @@ impl Sender {
         closing: bool,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let known_brokers = !self.shared.cluster().brokers.is_empty();
         let max_in_flight = self.cfg.max_in_flight;
-        let usable = |id: i32, n: &super::network::Node| {
-            (!known_brokers || id >= 0)
-                && n.is_ready(now)
-                && n.in_flight.len() < max_in_flight
-                && match &n.conn {
-                    Conn::Up(v) => {
-                        v.negotiate(ApiKey::GetTelemetrySubscriptions).is_ok()
-                            && v.negotiate(ApiKey::PushTelemetry).is_ok()
-                    }
-                    _ => false,
-                }
-        };
-        if let Some(id) = self.telemetry_node {
-            if self.net.nodes.get(&id).is_some_and(|n| usable(id, n)) {
-                return Some(id);
-            }
+        let usable =
+            |n: &Node| n.is_ready(now) && n.in_flight.len() < max_in_flight && offers_telemetry(n);
+        let sticky = self.telemetry_node;
+        if let Some((id, _)) = self
+            .telemetry_candidates()
+            .find(|(id, n)| Some(*id) == sticky && usable(n))
+        {
+            return Some(id);
         }
-        let best = self
-            .net
-            .nodes
-            .iter()
-            .filter(|(id, n)| usable(**id, n))
+        if let Some((id, _)) = self
+            .telemetry_candidates()
+            .filter(|(_, n)| usable(n))
             .min_by_key(|(_, n)| n.in_flight.len())
-            .map(|(id, _)| *id);
-        if best.is_some() {
-            return best;
+        {
+            return Some(id);
         }
-        // Once metadata named the brokers, a bootstrap connection does not count.
-        let any_up = self
-            .net
-            .nodes
-            .iter()
-            .any(|(id, n)| (!known_brokers || *id >= 0) && n.is_up());
+        let any_up = self.telemetry_candidates().any(|(_, n)| n.is_up());
         if !any_up && !closing {
             // Connects (or waits for a connection) like a metadata request would; the
             // connection event wakes the sender.
@@ -205,5 +207,16 @@ impl Sender {
                 Err(e)
             }
         }
+    }
+}
+
+/// Whether the node's ApiVersions listed both telemetry APIs (at versions this client speaks).
+fn offers_telemetry(n: &Node) -> bool {
+    match &n.conn {
+        Conn::Up(v) => {
+            v.negotiate(ApiKey::GetTelemetrySubscriptions).is_ok()
+                && v.negotiate(ApiKey::PushTelemetry).is_ok()
+        }
+        _ => false,
     }
 }

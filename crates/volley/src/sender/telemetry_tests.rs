@@ -377,3 +377,29 @@ fn cumulative_temporality_pushes_totals() {
     );
     assert!(sum.is_monotonic);
 }
+
+// Failure: a close that reconnects (or waits for a reconnect) only to push telemetry.
+// Invariant: with no connection to a broker offering telemetry when the records are done, the
+// terminating push is skipped and the sender finishes at once, connecting to nothing.
+#[test]
+fn no_connected_broker_at_close_skips_the_terminating_push() {
+    let mut sim = telemetry_sim(SimSubscription::default());
+    send_all(&mut sim, 3);
+    assert!(sim.run_until(Duration::from_secs(3), |s| s
+        .telemetry
+        .as_ref()
+        .is_some_and(|t| !t.pushes.is_empty())));
+    let until = sim.now + Duration::from_secs(3600);
+    sim.refuse_connections(1, until);
+    sim.disconnect(1);
+    let closed = sim.now;
+    sim.close();
+    assert!(sim.run_until(ms(1), |s| s.sender.is_finished()));
+    assert_eq!(sim.now, closed);
+    assert!(sim.telemetry().pushes.iter().all(|p| !p.terminating));
+    assert_eq!(telemetry_state(&sim), TelemetryState::Terminated);
+    assert!(!sim
+        .conn_events
+        .iter()
+        .any(|(at, e)| *at >= closed && matches!(e, super::sim::ConnEvent::Connect { .. })));
+}
