@@ -31,6 +31,14 @@ fn pushed(sim: &mut Sim, push: usize, name: &str) -> Option<f64> {
     m.value()
 }
 
+/// Runs until the receiver has a push (at most 3 s: the first comes within 1.5 intervals).
+fn run_until_pushed(sim: &mut Sim) {
+    assert!(sim.run_until(Duration::from_secs(3), |s| s
+        .telemetry
+        .as_ref()
+        .is_some_and(|t| !t.pushes.is_empty())));
+}
+
 fn send_all(sim: &mut Sim, n: usize) {
     for i in 0..n {
         sim.send(T, 0, &format!("v{i}"));
@@ -96,10 +104,7 @@ fn subscribes_then_pushes_at_the_broker_interval() {
 fn close_sends_one_terminating_push_after_the_records() {
     let mut sim = telemetry_sim(SimSubscription::default());
     send_all(&mut sim, 10);
-    assert!(sim.run_until(Duration::from_secs(3), |s| s
-        .telemetry
-        .as_ref()
-        .is_some_and(|t| !t.pushes.is_empty())));
+    run_until_pushed(&mut sim);
     for i in 0..7 {
         sim.send(T, 0, &format!("late{i}"));
     }
@@ -184,10 +189,7 @@ fn enable_metrics_push_false_sends_nothing() {
 #[test]
 fn unknown_subscription_id_fetches_the_subscription_again_at_once() {
     let mut sim = telemetry_sim(SimSubscription::default());
-    assert!(sim.run_until(Duration::from_secs(3), |s| s
-        .telemetry
-        .as_ref()
-        .is_some_and(|t| !t.pushes.is_empty())));
+    run_until_pushed(&mut sim);
     sim.change_subscription(SimSubscription {
         interval_ms: 500,
         ..SimSubscription::default()
@@ -284,10 +286,7 @@ fn invalid_request_record_or_version_stops_telemetry_for_good() {
 fn a_lost_connection_asks_for_the_subscription_again_after_a_backoff() {
     let mut sim = telemetry_sim(SimSubscription::default());
     sim.delay_responses(1, ms(50));
-    assert!(sim.run_until(Duration::from_secs(3), |s| s
-        .telemetry
-        .as_ref()
-        .is_some_and(|t| !t.pushes.is_empty())));
+    run_until_pushed(&mut sim);
     let lost_at = sim.now;
     sim.disconnect(1);
     sim.delay_responses(1, Duration::ZERO);
@@ -385,10 +384,7 @@ fn cumulative_temporality_pushes_totals() {
 fn no_connected_broker_at_close_skips_the_terminating_push() {
     let mut sim = telemetry_sim(SimSubscription::default());
     send_all(&mut sim, 3);
-    assert!(sim.run_until(Duration::from_secs(3), |s| s
-        .telemetry
-        .as_ref()
-        .is_some_and(|t| !t.pushes.is_empty())));
+    run_until_pushed(&mut sim);
     let until = sim.now + Duration::from_secs(3600);
     sim.refuse_connections(1, until);
     sim.disconnect(1);
