@@ -28,7 +28,8 @@
 //!   a backoff (`retry.backoff.ms` growing to `retry.backoff.max.ms`). Java stops telemetry
 //!   for good then; Volley does not, since a broker restart would otherwise end it;
 //! - on close, once every record has resolved, one push marked `terminating` is sent (if a
-//!   subscription with metrics is held) and its answer awaited (at most `request.timeout.ms`,
+//!   subscription with metrics is held and a broker offering telemetry is connected and not
+//!   throttled; otherwise it is skipped) and its answer awaited (at most `request.timeout.ms`,
 //!   and within the close timeout); nothing more is sent after it.
 
 pub(crate) mod otlp;
