@@ -63,6 +63,8 @@ impl KafkaCode {
     pub const ILLEGAL_SASL_STATE: KafkaCode = KafkaCode(34);
     /// UNSUPPORTED_VERSION (35).
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
+    /// INVALID_REQUEST (42).
+    pub const INVALID_REQUEST: KafkaCode = KafkaCode(42);
     /// OUT_OF_ORDER_SEQUENCE_NUMBER (45).
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: KafkaCode = KafkaCode(45);
     /// DUPLICATE_SEQUENCE_NUMBER (46).
@@ -91,12 +93,19 @@ impl KafkaCode {
     pub const FENCED_LEADER_EPOCH: KafkaCode = KafkaCode(74);
     /// UNKNOWN_LEADER_EPOCH (75).
     pub const UNKNOWN_LEADER_EPOCH: KafkaCode = KafkaCode(75);
+    /// UNSUPPORTED_COMPRESSION_TYPE (76).
+    pub const UNSUPPORTED_COMPRESSION_TYPE: KafkaCode = KafkaCode(76);
     /// INVALID_RECORD (87).
     pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
     /// PRODUCER_FENCED (90).
     pub const PRODUCER_FENCED: KafkaCode = KafkaCode(90);
     /// THROTTLING_QUOTA_EXCEEDED (89).
     pub const THROTTLING_QUOTA_EXCEEDED: KafkaCode = KafkaCode(89);
+    /// UNKNOWN_SUBSCRIPTION_ID (117): a PushTelemetry named a client telemetry subscription
+    /// the broker no longer has (KIP-714).
+    pub const UNKNOWN_SUBSCRIPTION_ID: KafkaCode = KafkaCode(117);
+    /// TELEMETRY_TOO_LARGE (118): a PushTelemetry payload over the broker's limit (KIP-714).
+    pub const TELEMETRY_TOO_LARGE: KafkaCode = KafkaCode(118);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
 

@@ -55,6 +55,7 @@ pub mod bench_support;
 mod producer;
 pub(crate) mod sender;
 mod shared;
+pub(crate) mod telemetry;
 mod txn;
 mod util;
 

@@ -498,6 +498,18 @@ declare_keys! {
         importance: Medium,
         doc: "TCP receive buffer (SO_RCVBUF); -1 for the OS default.",
     }
+    /// KIP-714 client telemetry: with `true` the producer asks the broker for a telemetry
+    /// subscription (GetTelemetrySubscriptions) and pushes the subscribed metrics as OTLP
+    /// (PushTelemetry) at the interval the broker sets, with a last push on close. A broker
+    /// without a client telemetry receiver does not advertise the APIs, and then nothing is
+    /// sent. See the `telemetry` section of DESIGN.md.
+    enable_metrics_push: bool = "enable.metrics.push" {
+        kind: Boolean,
+        default: "true",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "Push the producer's metrics to brokers that subscribe to them (KIP-714 client telemetry).",
+    }
     /// Asks brokers to auto-create unknown topics when fetching metadata (the broker's
     /// `auto.create.topics.enable` must also allow it).
     allow_auto_create_topics: bool = "allow.auto.create.topics" {

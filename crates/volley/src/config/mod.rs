@@ -437,7 +437,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "auto.include.jmx.reporter",
     "client.dns.lookup",
     "config.providers",
-    "enable.metrics.push",
     "interceptor.classes",
     "metadata.recovery.rebootstrap.trigger.ms",
     "metadata.recovery.strategy",

@@ -185,6 +185,7 @@ fn every_key_round_trips() {
         ("sasl.login.retry.backoff.ms", "200"),
         ("sasl.login.retry.backoff.max.ms", "20000"),
         ("receive.message.max.bytes", "1000"),
+        ("enable.metrics.push", "false"),
     ];
     let mut names: Vec<&str> = values.iter().map(|v| v.0).collect();
     let mut expected: Vec<&str> = KEYS.iter().map(|k| k.name).collect();

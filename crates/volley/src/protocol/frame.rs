@@ -42,6 +42,9 @@ pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     // what every broker since 1.0 speaks.
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // KIP-714 client telemetry.
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
 ];
 
 /// A request this client sends, with its response type.
@@ -76,6 +79,8 @@ requests! {
     TxnOffsetCommitRequest => TxnOffsetCommitResponse, TxnOffsetCommit;
     SaslHandshakeRequest => SaslHandshakeResponse, SaslHandshake;
     SaslAuthenticateRequest => SaslAuthenticateResponse, SaslAuthenticate;
+    GetTelemetrySubscriptionsRequest => GetTelemetrySubscriptionsResponse, GetTelemetrySubscriptions;
+    PushTelemetryRequest => PushTelemetryResponse, PushTelemetry;
 }
 
 /// A readable name for an API key.
@@ -92,6 +97,8 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         ApiKey::SaslHandshake => "SaslHandshake",
         ApiKey::SaslAuthenticate => "SaslAuthenticate",
+        ApiKey::GetTelemetrySubscriptions => "GetTelemetrySubscriptions",
+        ApiKey::PushTelemetry => "PushTelemetry",
         _ => "other API",
     }
 }

@@ -14,6 +14,9 @@ mod network;
 pub(crate) mod produce;
 #[cfg(test)]
 mod sim;
+mod telemetry;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -71,6 +74,11 @@ pub(crate) struct SenderConfig {
     pub adaptive_partitioning: bool,
     pub connection_setup_timeout: Duration,
     pub connection_setup_timeout_max: Duration,
+    /// `enable.metrics.push` (KIP-714 client telemetry).
+    pub metrics_push: bool,
+    /// Wall-clock time when the configuration was taken, in Unix nanoseconds: the base of
+    /// telemetry timestamps (the sender reads no clock; `Sender::new`'s `now` stands for it).
+    pub start_unix_nanos: u64,
 }
 
 impl SenderConfig {
@@ -101,6 +109,10 @@ impl SenderConfig {
             adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
             connection_setup_timeout: cfg.socket_connection_setup_timeout,
             connection_setup_timeout_max: cfg.socket_connection_setup_timeout_max,
+            metrics_push: cfg.enable_metrics_push,
+            start_unix_nanos: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64),
         }
     }
 }
@@ -137,6 +149,8 @@ enum Pending {
     Metadata,
     InitProducerId,
     Txn(transactional::TxnPending),
+    /// A KIP-714 telemetry request.
+    Telemetry(ApiKey),
 }
 
 /// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`; the jitter is drawn
@@ -183,6 +197,12 @@ pub(crate) struct Sender {
     frame_buf: BytesMut,
     /// Whether the accumulator is in flush mode for a completing transaction.
     txn_flushing: bool,
+    /// KIP-714 client telemetry (`enable.metrics.push`).
+    telemetry: Option<crate::telemetry::ClientTelemetry>,
+    /// The broker telemetry requests go to while it stays ready.
+    telemetry_node: Option<i32>,
+    /// Consecutive telemetry requests without a usable answer (the backoff's exponent).
+    telemetry_failures: u32,
 }
 
 impl Sender {
@@ -192,7 +212,17 @@ impl Sender {
         now: Instant,
         rng: fastrand::Rng,
     ) -> Sender {
+        let telemetry = cfg.metrics_push.then(|| {
+            crate::telemetry::ClientTelemetry::new(
+                now,
+                cfg.start_unix_nanos,
+                cfg.transactional_id.as_deref(),
+            )
+        });
         Sender {
+            telemetry,
+            telemetry_node: None,
+            telemetry_failures: 0,
             net: NetworkClient::new(&cfg.bootstrap, now),
             metadata: MetadataState::new(
                 now,
@@ -397,6 +427,7 @@ impl Sender {
                 Pending::Metadata => self.metadata.handle_failure(now),
                 Pending::InitProducerId => self.pid_failed(now),
                 Pending::Txn(p) => self.txn_request_failed(now, &p),
+                Pending::Telemetry(_) => self.telemetry_failed(now),
             }
         }
         self.metadata.request_update();
@@ -497,6 +528,9 @@ impl Sender {
                 }
                 r
             }
+            Pending::Telemetry(api) => {
+                self.handle_telemetry_response(now, node, api, frame, f.version, corr)
+            }
         };
         if let Err(e) = result {
             tracing::warn!(node, %broker, error = %e, "undecodable response; closing connection");
@@ -559,6 +593,7 @@ impl Sender {
             self.maybe_init_producer_id(now, &mut wake_at);
         }
         self.send_produce(now, &mut wake_at);
+        self.poll_telemetry(now, &mut wake_at);
         self.net
             .close_idle(now, self.cfg.connections_max_idle, &mut wake_at);
         // A throttled broker takes requests again then (KIP-219).
@@ -574,12 +609,8 @@ impl Sender {
         }
 
         if self.run == RunState::Closing
-            && !self.shared.acc.has_incomplete()
-            && self.net.nodes.values().all(|n| {
-                n.in_flight
-                    .iter()
-                    .all(|f| !matches!(f.pending, Pending::Produce(_)))
-            })
+            && self.records_drained()
+            && self.telemetry.as_ref().is_none_or(|t| t.is_done())
         {
             self.run = RunState::Finished;
         }
@@ -775,7 +806,7 @@ impl Sender {
         self.abort_everything(now, fatal);
     }
 
-    fn abort_everything(&mut self, _now: Instant, err: Error) {
+    fn abort_everything(&mut self, now: Instant, err: Error) {
         for b in self.shared.acc.take_all() {
             self.complete(b, Err(err.clone()));
         }
@@ -788,10 +819,14 @@ impl Sender {
                 self.net.outputs.push_back(Output::Close { node: id });
             }
             for f in in_flight {
-                if let Pending::Produce(batches) = f.pending {
-                    for b in batches {
-                        self.complete(b, Err(err.clone()));
+                match f.pending {
+                    Pending::Produce(batches) => {
+                        for b in batches {
+                            self.complete(b, Err(err.clone()));
+                        }
                     }
+                    Pending::Telemetry(_) => self.telemetry_failed(now),
+                    _ => {}
                 }
             }
         }

@@ -19,6 +19,7 @@
 //! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
 //! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
 
+mod telemetry;
 mod txn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -40,6 +41,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use parking_lot::Mutex;
 
+pub(crate) use telemetry::SimSubscription;
 pub(crate) use txn::{Marker, TxnStatus};
 
 use super::{Output, Sender, SenderConfig};
@@ -277,6 +279,8 @@ pub(crate) struct Sim {
     clock: Arc<Mutex<Instant>>,
     /// See [`Sim::set_leader_hints`].
     leader_hints: bool,
+    /// The client telemetry receiver (KIP-714), when a test turns it on.
+    pub telemetry: Option<telemetry::TelemetryBroker>,
 }
 
 impl Sim {
@@ -324,6 +328,7 @@ impl Sim {
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
             leader_hints: true,
+            telemetry: None,
         };
         for (name, leaders) in topics {
             sim.create_topic(name, leaders);
@@ -849,11 +854,18 @@ impl Sim {
                         self.conns.get_mut(&node).expect("conn").up = true;
                         self.conn_events
                             .push((self.now, ConnEvent::Connected { node }));
-                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied())
-                            .with_finalized_features(
-                                self.coordinators.features_epoch,
-                                [("transaction.version", self.coordinators.transaction_version)],
-                            );
+                        let telemetry_apis =
+                            self.telemetry.is_some().then_some([(71, 0, 0), (72, 0, 0)]);
+                        let v = BrokerVersions::new(
+                            KAFKA_4_VERSIONS
+                                .iter()
+                                .copied()
+                                .chain(telemetry_apis.into_iter().flatten()),
+                        )
+                        .with_finalized_features(
+                            self.coordinators.features_epoch,
+                            [("transaction.version", self.coordinators.transaction_version)],
+                        );
                         self.sender.handle_connected(self.now, node, v);
                     }
                 }
@@ -1048,6 +1060,9 @@ impl Sim {
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
                 )
+            }
+            ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry => {
+                self.handle_telemetry_request(api, version, &mut body, &mut log)
             }
             _ => self.handle_coordinator_request(broker, api, version, &mut body, &mut log),
         };

@@ -76,6 +76,25 @@ pub fn kafka(args: &[&str]) -> String {
     kafka_on(Cluster::One, args)
 }
 
+/// Kafka's config tool on the one-node cluster: `--alter` of entity `name` of `entity_type`
+/// (`clients`, `client-metrics`, ...) with `args` (e.g. `--add-config`, `k=v,...`).
+pub fn alter_config(entity_type: &str, name: &str, args: &[&str]) {
+    let bs = bootstrap();
+    let mut all = vec![
+        "tool",
+        "org.apache.kafka.tools.ConfigCommand",
+        "--bootstrap-server",
+        &bs,
+        "--alter",
+        "--entity-type",
+        entity_type,
+        "--entity-name",
+        name,
+    ];
+    all.extend_from_slice(args);
+    kafka(&all);
+}
+
 /// A topic name no other test (or earlier run) uses.
 pub fn unique_topic(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

@@ -222,7 +222,7 @@ impl Coordinators {
     }
 }
 
-fn decode<R: Decodable + HeaderVersion>(body: &mut Bytes, version: i16) -> (i32, R) {
+pub(super) fn decode<R: Decodable + HeaderVersion>(body: &mut Bytes, version: i16) -> (i32, R) {
     let h = RequestHeader::decode(body, R::header_version(version)).expect("request header");
     let req = R::decode(body, version).expect("request body");
     (h.correlation_id, req)
