@@ -105,7 +105,8 @@ pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{}-{t}-{n}", std::process::id())
 }
 
-/// Creates a topic with Kafka's own topic command.
+/// Creates a topic with Kafka's own topic command, with `retention.ms=-1` unless `configs`
+/// sets it.
 pub fn create_topic_on(
     cluster: Cluster,
     name: &str,
@@ -126,6 +127,12 @@ pub fn create_topic_on(
     for c in configs {
         args.push("--config");
         args.push(c);
+    }
+    // Test topics keep their records whatever their timestamps: tests write records stamped
+    // years ago (or at 0), which time retention (7 days by default, checked every 5 minutes)
+    // would otherwise delete before they are read back.
+    if !configs.iter().any(|c| c.starts_with("retention.ms=")) {
+        args.extend(["--config", "retention.ms=-1"]);
     }
     kafka_on(cluster, &args);
 }
