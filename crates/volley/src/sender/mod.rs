@@ -9,6 +9,7 @@
 pub(crate) mod idempotence;
 mod network;
 pub(crate) mod produce;
+mod rebootstrap;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
@@ -30,7 +31,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRe
 use rustc_hash::FxHashMap;
 
 use crate::accumulator::{Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
-use crate::config::ProducerConfig;
+use crate::config::{MetadataRecoveryStrategy, ProducerConfig};
 use crate::error::{Error, KafkaCode};
 use crate::metadata::{self, Cluster, MetadataState};
 use crate::metrics::Counters;
@@ -62,6 +63,8 @@ pub(crate) struct SenderConfig {
     pub allow_auto_create: bool,
     pub metadata_max_age: Duration,
     pub metadata_max_idle: Duration,
+    pub recovery_strategy: MetadataRecoveryStrategy,
+    pub rebootstrap_trigger: Duration,
     pub partitioner_availability_timeout: Duration,
     pub adaptive_partitioning: bool,
     pub connection_setup_timeout: Duration,
@@ -92,6 +95,8 @@ impl SenderConfig {
             allow_auto_create: cfg.allow_auto_create_topics,
             metadata_max_age: cfg.metadata_max_age,
             metadata_max_idle: cfg.metadata_max_idle,
+            recovery_strategy: cfg.metadata_recovery_strategy,
+            rebootstrap_trigger: cfg.metadata_recovery_rebootstrap_trigger,
             partitioner_availability_timeout: cfg.partitioner_availability_timeout,
             adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
             connection_setup_timeout: cfg.socket_connection_setup_timeout,
@@ -458,7 +463,9 @@ impl Sender {
                     Ok(resp) => {
                         let ms = resp.throttle_time_ms;
                         self.net.throttle(now, node, f.api, f.version, ms);
-                        self.apply_metadata(now, &resp);
+                        if let Some(fresh) = self.accept_metadata(now, node, &resp) {
+                            self.apply_metadata(now, fresh);
+                        }
                         Ok(())
                     }
                     Err(e) => {
@@ -543,6 +550,7 @@ impl Sender {
         let mut wake_at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
 
         self.check_request_timeouts(now);
+        self.maybe_rebootstrap(now, &mut wake_at);
         self.maybe_refresh_metadata(now, &mut wake_at);
         if self.shared.txn.is_some() {
             self.poll_txn(now, &mut wake_at);
@@ -595,7 +603,7 @@ impl Sender {
         now: Instant,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        let known_brokers = self.metadata.brokers_known();
         self.net
             .least_loaded_node(now, known_brokers, &self.cfg, &mut self.rng, wake_at)
     }
@@ -627,6 +635,8 @@ impl Sender {
             }
             Some(_) => {}
         }
+        self.metadata.refresh_due(now);
+        self.rebootstrap_if_unreachable(now);
         let Some(node) = self.least_loaded_node(now, wake_at) else {
             wake_at(
                 now + Duration::from_millis(100)
@@ -642,8 +652,7 @@ impl Sender {
         }
     }
 
-    fn apply_metadata(&mut self, now: Instant, resp: &kafka_protocol::messages::MetadataResponse) {
-        let fresh = Cluster::from_response(resp);
+    fn apply_metadata(&mut self, now: Instant, fresh: Cluster) {
         for (id, b) in &fresh.brokers {
             let addr = b.address();
             match self.net.nodes.get_mut(id) {
@@ -840,7 +849,9 @@ impl Sender {
         if let Some(t) = ready.next_check {
             wake_at(t);
         }
-        if !self.cfg.idempotent || self.idem.can_send() {
+        // After a rebootstrap the leaders are unknown until a bootstrap server answers.
+        let leaders_known = self.metadata.brokers_known();
+        if leaders_known && (!self.cfg.idempotent || self.idem.can_send()) {
             for &node in &ready.ready_nodes {
                 if !self.net.nodes.contains_key(&node) {
                     continue;
