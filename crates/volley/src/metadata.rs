@@ -521,6 +521,61 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_state_and_rebootstrap_triggers() {
+        let t0 = Instant::now();
+        let trigger = Duration::from_secs(300);
+        let mut m = MetadataState::new(
+            t0,
+            Duration::from_secs(300),
+            Duration::from_secs(600),
+            Duration::from_millis(100),
+        );
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(!m.brokers_known());
+        // KIP-1102's clock does not run before the first metadata: there is nothing to go
+        // back from.
+        m.refresh_due(t0);
+        assert_eq!(m.rebootstrap_at(trigger), None);
+        m.begin_refresh(t0);
+        let mut first = Cluster::from_response(&response("t", &[1]));
+        first.cluster_id = Some("c1".into());
+        m.handle_response(t0, first);
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapped);
+        assert!(m.brokers_known());
+
+        // A due refresh starts the clock once; success stops it.
+        let t1 = t0 + Duration::from_secs(1);
+        m.refresh_due(t1);
+        m.refresh_due(t1 + Duration::from_secs(5));
+        assert_eq!(m.bootstrap_state(), BootstrapState::Stale { since: t1 });
+        assert_eq!(m.rebootstrap_at(trigger), Some(t1 + trigger));
+        m.handle_response(t1, Cluster::from_response(&response("t", &[1])));
+        assert_eq!(m.rebootstrap_at(trigger), None);
+
+        // REBOOTSTRAP_REQUIRED: due at once; a rebootstrap goes back to the bootstrap servers
+        // and asks for metadata, keeping the snapshot.
+        m.require_rebootstrap();
+        assert!(m.rebootstrap_at(trigger).is_some_and(|t| t <= t1));
+        m.begin_rebootstrap();
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(m.update_requested());
+        assert!(m.cluster().topic("t").is_some());
+
+        // The first cluster id is pinned; another is refused, a missing one passes.
+        let mut other = Cluster::from_response(&response("t", &[1]));
+        other.cluster_id = Some("c2".into());
+        assert_eq!(
+            m.check_cluster_id(&other),
+            Err(ClusterIdMismatch {
+                expected: "c1".into(),
+                found: "c2".into()
+            })
+        );
+        other.cluster_id = None;
+        assert_eq!(m.check_cluster_id(&other), Ok(()));
+    }
+
+    #[test]
     fn idle_topics_expire() {
         let t0 = Instant::now();
         let mut m = MetadataState::new(

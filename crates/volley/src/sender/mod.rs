@@ -11,6 +11,8 @@ mod network;
 pub(crate) mod produce;
 mod rebootstrap;
 #[cfg(test)]
+mod rebootstrap_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

@@ -74,6 +74,10 @@ pub(super) struct Node {
     /// KIP-219: the broker asked (a response's `throttle_time_ms`) that nothing more be sent
     /// to it before then. Requests already in flight are not affected.
     pub throttle_until: Option<Instant>,
+    /// Consecutive Metadata answers refused for coming from another cluster: they grow the
+    /// reconnect backoff as failed connections do, and a successful connect does not reset
+    /// them (only metadata accepted from the node does).
+    pub refusals: u32,
 }
 
 impl Node {
@@ -87,6 +91,7 @@ impl Node {
             next_connect: now,
             unavailable_since: None,
             throttle_until: None,
+            refusals: 0,
         }
     }
 
