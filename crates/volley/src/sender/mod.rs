@@ -843,7 +843,12 @@ impl Sender {
             self.metadata.add_topic(t, now);
         }
         if ready.unknown_leaders {
+            // Batches wait for a leader: poll again when the refresh is due, even if no other
+            // event comes (after a rebootstrap, the first metadata may not have the topic yet).
             self.metadata.request_update();
+            if let Some(t) = self.metadata.next_refresh() {
+                wake_at(t);
+            }
         }
         if self.cfg.adaptive_partitioning {
             self.update_partition_load(now, &cluster, &ready);

@@ -118,6 +118,35 @@ fn producer_follows_a_moved_cluster_through_the_bootstrap_address() {
     assert!(recovered - moved < ms(500), "{:?}", recovered - moved);
 }
 
+// After the rebootstrap, the moved cluster does not have the topic yet (an operator or
+// auto-creation makes it a moment later). Invariant: batches waiting for a leader keep the
+// metadata refresh going at its backoff (100 ms), rather than the sender sleeping until their
+// delivery timeout, so they go out as soon as the topic exists.
+#[test]
+fn batches_waiting_for_their_topic_keep_refreshing_after_a_rebootstrap() {
+    let mut sim = behind_lb(&[1, 2], &[1, 2], |_| {});
+    move_cluster(&mut sim, 11);
+    sim.delete_topic(T);
+    let a = sim.send(T, 0, "a0");
+    let sent = sim.now;
+    assert!(!sim.run_until(secs(1), |s| s.is_done(a)));
+    assert_eq!(rebootstraps(&sim), 1);
+    // Asked again and again (not once, then nothing until delivery.timeout.ms).
+    let asked = sim
+        .requests_of(ApiKey::Metadata)
+        .iter()
+        .filter(|r| r.at > sent + ms(300))
+        .count();
+    assert!(asked >= 5, "{asked} metadata requests in the last 700 ms");
+    let created = sim.now;
+    sim.create_topic(T, &[11, 12]);
+    sim.run_until_all_done(secs(1));
+    sim.offset(a);
+    let waited = sim.resolved_at(a).unwrap() - created;
+    assert!(waited <= ms(200), "{waited:?}");
+    assert_logs(&sim, &["a0"], &[]);
+}
+
 // `metadata.recovery.strategy=none`. Invariant: the producer never goes back to the bootstrap
 // servers: it keeps retrying the brokers it knows (within their reconnect backoff), and the
 // records fail at delivery.timeout.ms, each once.

@@ -57,6 +57,12 @@ impl Sim {
         self.broker_mut(broker).rebootstrap_required += n;
     }
 
+    /// Deletes a topic: its metadata answers UNKNOWN_TOPIC_OR_PARTITION, and so do its
+    /// partitions' leaders, until [`Sim::create_topic`] makes it again (empty).
+    pub(crate) fn delete_topic(&mut self, name: &str) {
+        self.topics.remove(name);
+    }
+
     /// The broker a connection to `address` reaches.
     pub(super) fn broker_at(&self, address: &str) -> Option<i32> {
         if let Some(&b) = self.aliases.get(address) {
