@@ -23,7 +23,6 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use volley::{Producer, Record};
