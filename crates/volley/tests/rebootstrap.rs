@@ -82,17 +82,7 @@ impl TestCluster {
     /// Every record of `topic`, read with Kafka's console consumer.
     fn consume(&self, topic: &str, expected: usize) -> Vec<String> {
         let n = expected.to_string();
-        let out = self.kafka(
-            &[
-                "consume",
-                topic,
-                "--max-messages",
-                &n,
-                "--timeout-ms",
-                "20000",
-            ],
-            &[],
-        );
+        let out = self.kafka(&consume_args(topic, &n), &[]);
         parse_consumed(&out)
             .into_iter()
             .map(|c| c.value.unwrap_or_default())

@@ -322,19 +322,12 @@ impl Sender {
 
     /// A connection attempt failed.
     pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
-        let cfg = &self.cfg;
         self.shared.lifecycle.set_io_error(Some(error.clone()));
         if let Some(n) = self.net.nodes.get_mut(&node) {
             tracing::warn!(node, addr = %n.addr, %error, "connection failed");
             n.conn = Conn::Down;
             n.failures += 1;
-            let wait = backoff(
-                cfg.reconnect_backoff,
-                cfg.reconnect_backoff_max,
-                n.failures,
-                &mut self.rng,
-            );
-            n.next_connect = deadline(now, wait);
+            n.back_off(now, n.failures, &self.cfg, &mut self.rng);
             n.unavailable_since.get_or_insert(now);
         }
         if error.is_authentication() {
@@ -368,13 +361,7 @@ impl Sender {
         tracing::info!(node, addr = %n.addr, %reason, "disconnected");
         n.conn = Conn::Down;
         n.failures += 1;
-        let wait = backoff(
-            self.cfg.reconnect_backoff,
-            self.cfg.reconnect_backoff_max,
-            n.failures,
-            &mut self.rng,
-        );
-        n.next_connect = deadline(now, wait);
+        n.back_off(now, n.failures, &self.cfg, &mut self.rng);
         n.unavailable_since.get_or_insert(now);
         let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
         let broker = n.addr.clone();

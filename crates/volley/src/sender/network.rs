@@ -110,6 +110,24 @@ impl Node {
         self.is_up() && self.throttled_until(now).is_none()
     }
 
+    /// The next connection attempt waits `reconnect.backoff.ms` doubled for each of
+    /// `attempts` after the first (with jitter), up to `reconnect.backoff.max.ms`.
+    pub fn back_off(
+        &mut self,
+        now: Instant,
+        attempts: u32,
+        cfg: &SenderConfig,
+        rng: &mut fastrand::Rng,
+    ) {
+        let wait = backoff(
+            cfg.reconnect_backoff,
+            cfg.reconnect_backoff_max,
+            attempts,
+            rng,
+        );
+        self.next_connect = deadline(now, wait);
+    }
+
     pub fn produce_in_flight(&self) -> usize {
         self.in_flight
             .iter()

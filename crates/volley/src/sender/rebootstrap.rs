@@ -21,12 +21,11 @@ use std::time::Instant;
 use kafka_protocol::messages::MetadataResponse;
 
 use super::network::Conn;
-use super::{backoff, Sender};
+use super::Sender;
 use crate::config::MetadataRecoveryStrategy;
 use crate::error::{Error, KafkaCode};
 use crate::metadata::{BootstrapState, Cluster};
 use crate::metrics::Counters;
-use crate::util::time::deadline;
 
 impl Sender {
     fn rebootstraps(&self) -> bool {
@@ -133,16 +132,11 @@ impl Sender {
             self.close_node(now, node, error.to_string());
             // Connecting works, so the node's failures were reset: its own count of refusals
             // backs it off instead, up to reconnect.backoff.max.ms.
-            let cfg = &self.cfg;
             if let Some(n) = self.net.nodes.get_mut(&node) {
                 n.refusals += 1;
-                let wait = backoff(
-                    cfg.reconnect_backoff,
-                    cfg.reconnect_backoff_max,
-                    n.refusals,
-                    &mut self.rng,
-                );
-                n.next_connect = n.next_connect.max(deadline(now, wait));
+                let planned = n.next_connect;
+                n.back_off(now, n.refusals, &self.cfg, &mut self.rng);
+                n.next_connect = n.next_connect.max(planned);
             }
             return None;
         }
