@@ -108,6 +108,9 @@ impl KafkaCode {
     pub const TELEMETRY_TOO_LARGE: KafkaCode = KafkaCode(118);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
+    /// REBOOTSTRAP_REQUIRED (129): the client's metadata is stale, it must bootstrap again
+    /// (KIP-1102; the top-level error of Metadata v13+).
+    pub const REBOOTSTRAP_REQUIRED: KafkaCode = KafkaCode(129);
 
     /// Whether the code is 0 (no error).
     pub fn is_ok(self) -> bool {
@@ -345,6 +348,23 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A broker answered metadata for another cluster than the producer's (the cluster id
+    /// of the producer's first metadata). Its metadata is refused, the connection closed, and
+    /// the producer keeps looking for its own cluster (other bootstrap servers and brokers);
+    /// a send or record that times out meanwhile carries this as its cause. Retriable: the
+    /// producer's cluster may answer there again.
+    #[error(
+        "{broker} answered for cluster {found}, not for this producer's cluster {expected}; \
+         its metadata was refused (build a new producer to move to another cluster)"
+    )]
+    ClusterIdMismatch {
+        /// The broker's address.
+        broker: String,
+        /// The producer's cluster id (the first one its metadata carried).
+        expected: String,
+        /// The cluster id the broker answered with.
+        found: String,
+    },
     /// A broker sent something this client could not understand.
     #[error("protocol error with {broker}: {source}")]
     Protocol {
@@ -455,6 +475,7 @@ impl Error {
             Error::Broker { code, .. } | Error::Request { code, .. } => code.is_retriable(),
             Error::Network { .. } | Error::Timeout { .. } | Error::DeliveryTimeout { .. } => true,
             Error::UnknownTopic { .. } | Error::Bootstrap { .. } => true,
+            Error::ClusterIdMismatch { .. } => true,
             _ => false,
         }
     }

@@ -60,7 +60,9 @@ mod txn;
 mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};
-pub use config::{Acks, CompressionType, ProducerConfig, ProducerConfigBuilder};
+pub use config::{
+    Acks, CompressionType, MetadataRecoveryStrategy, ProducerConfig, ProducerConfigBuilder,
+};
 pub use error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;

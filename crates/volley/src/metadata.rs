@@ -2,7 +2,10 @@
 //!
 //! [`Cluster`] is an immutable snapshot, shared behind an `Arc` between the user's threads (which
 //! need partition counts to partition records) and the I/O thread (which needs leaders).
-//! [`MetadataState`] decides when to refresh, with time passed in as `now`.
+//! [`MetadataState`] decides when to refresh, with time passed in as `now`, and keeps the
+//! producer's [`BootstrapState`]: whether its nodes are the bootstrap servers or the brokers
+//! metadata named, and when it must bootstrap again (KIP-899, KIP-1102). It also pins the
+//! cluster id first seen ([`ClusterIdMismatch`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -323,6 +326,38 @@ pub fn metadata_request(topics: &[Arc<str>], allow_auto_topic_creation: bool) ->
         .with_allow_auto_topic_creation(allow_auto_topic_creation)
 }
 
+/// Where the producer's nodes come from, and whether it must bootstrap again (KIP-899,
+/// KIP-1102): the metadata layer's recovery state. Java keeps the same facts in
+/// `DefaultMetadataUpdater` (`metadataAttemptStartMs`) and `Metadata` (the bootstrap cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapState {
+    /// The only nodes are `bootstrap.servers`: before the first metadata, and after each
+    /// rebootstrap until a bootstrap server answers.
+    Bootstrapping,
+    /// The nodes are the brokers of the last metadata, and no due refresh is failing.
+    Bootstrapped,
+    /// The brokers of the last metadata are the nodes, but a refresh has been due since
+    /// `since` without a metadata response being applied. KIP-1102: after
+    /// `metadata.recovery.rebootstrap.trigger.ms` of this, the producer bootstraps again.
+    Stale {
+        /// When the first attempt of the failing refresh was due.
+        since: Instant,
+    },
+    /// A broker answered Metadata with REBOOTSTRAP_REQUIRED (KIP-1102): bootstrap again at
+    /// once.
+    RebootstrapRequired,
+}
+
+/// Metadata from a cluster other than the producer's: the cluster id it carried, and the one
+/// the producer pinned from its first metadata. See [`MetadataState::check_cluster_id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterIdMismatch {
+    /// The producer's cluster id (the first one seen).
+    pub expected: String,
+    /// The cluster id of the refused response.
+    pub found: String,
+}
+
 /// When to refresh metadata, and for which topics.
 ///
 /// A refresh is due when someone asked for one (a send for an unknown topic, a leader change,
@@ -343,6 +378,10 @@ pub struct MetadataState {
     in_flight: bool,
     topics: HashMap<Arc<str>, Instant>,
     new_topics: HashSet<Arc<str>>,
+    bootstrap: BootstrapState,
+    /// The cluster id of the first metadata that carried one; metadata from another cluster
+    /// is refused for the producer's life.
+    cluster_id: Option<String>,
 }
 
 impl MetadataState {
@@ -366,6 +405,65 @@ impl MetadataState {
             in_flight: false,
             topics: HashMap::new(),
             new_topics: HashSet::new(),
+            bootstrap: BootstrapState::Bootstrapping,
+            cluster_id: None,
+        }
+    }
+
+    /// Where the producer's nodes come from, and whether it must bootstrap again.
+    pub fn bootstrap_state(&self) -> BootstrapState {
+        self.bootstrap
+    }
+
+    /// Whether metadata has named the brokers (they, not the bootstrap servers, are the nodes).
+    pub fn brokers_known(&self) -> bool {
+        self.bootstrap != BootstrapState::Bootstrapping
+    }
+
+    /// A refresh is due at `now` (it is being attempted, whether or not a node can take it):
+    /// KIP-1102's clock starts, unless it already runs (Java's `metadataAttemptStartMs`).
+    pub fn refresh_due(&mut self, now: Instant) {
+        if self.bootstrap == BootstrapState::Bootstrapped {
+            self.bootstrap = BootstrapState::Stale { since: now };
+        }
+    }
+
+    /// A broker answered REBOOTSTRAP_REQUIRED: the producer must bootstrap again.
+    pub fn require_rebootstrap(&mut self) {
+        self.in_flight = false;
+        self.bootstrap = BootstrapState::RebootstrapRequired;
+    }
+
+    /// When KIP-1102's trigger fires: `trigger` (`metadata.recovery.rebootstrap.trigger.ms`)
+    /// after a failing refresh was first due, or at once after REBOOTSTRAP_REQUIRED. `None`
+    /// when no rebootstrap is pending.
+    pub fn rebootstrap_at(&self, trigger: Duration) -> Option<Instant> {
+        match self.bootstrap {
+            BootstrapState::Stale { since } => Some(deadline(since, trigger)),
+            BootstrapState::RebootstrapRequired => Some(self.created),
+            BootstrapState::Bootstrapping | BootstrapState::Bootstrapped => None,
+        }
+    }
+
+    /// The producer bootstraps again: its nodes are the bootstrap servers until one answers,
+    /// and a full refresh is due (after the backoff of the refresh the rebootstrap cut short).
+    /// The snapshot is kept, so sends still see their topics' partitions meanwhile.
+    pub fn begin_rebootstrap(&mut self) {
+        self.in_flight = false;
+        self.update_requested = true;
+        self.bootstrap = BootstrapState::Bootstrapping;
+    }
+
+    /// Checks `fresh` against the producer's cluster id: the first metadata carrying one pins
+    /// it; later metadata from another cluster is refused. A response without a cluster id
+    /// (Metadata before v2) cannot be checked and passes.
+    pub fn check_cluster_id(&self, fresh: &Cluster) -> Result<(), ClusterIdMismatch> {
+        match (&self.cluster_id, &fresh.cluster_id) {
+            (Some(expected), Some(found)) if expected != found => Err(ClusterIdMismatch {
+                expected: expected.clone(),
+                found: found.clone(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -434,7 +532,9 @@ impl MetadataState {
         self.topics.keys().cloned().collect()
     }
 
-    /// Applies a response to the refresh begun last. Returns the new snapshot.
+    /// Applies a response to the refresh begun last (the caller checked it with
+    /// [`MetadataState::check_cluster_id`] and that it names brokers). Returns the new
+    /// snapshot.
     pub fn handle_response(&mut self, now: Instant, fresh: Cluster) -> Arc<Cluster> {
         self.in_flight = false;
         self.last_refresh = Some(now);
@@ -451,6 +551,10 @@ impl MetadataState {
         for t in fresh.topics.keys() {
             self.new_topics.remove(t);
         }
+        if self.cluster_id.is_none() {
+            self.cluster_id.clone_from(&fresh.cluster_id);
+        }
+        self.bootstrap = BootstrapState::Bootstrapped;
         self.cluster = Arc::new(self.cluster.merged(fresh));
         self.version += 1;
         self.cluster.clone()
@@ -651,6 +755,61 @@ mod tests {
         // And a refresh from a broker that has not heard of it yet does not undo it.
         let lagging = with_epochs("t", &[(1, 5), (1, 5)]);
         assert_eq!(moved.merged(lagging).leader_epoch("t", 1), 6);
+    }
+
+    #[test]
+    fn bootstrap_state_and_rebootstrap_triggers() {
+        let t0 = Instant::now();
+        let trigger = Duration::from_secs(300);
+        let mut m = MetadataState::new(
+            t0,
+            Duration::from_secs(300),
+            Duration::from_secs(600),
+            Duration::from_millis(100),
+        );
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(!m.brokers_known());
+        // KIP-1102's clock does not run before the first metadata: there is nothing to go
+        // back from.
+        m.refresh_due(t0);
+        assert_eq!(m.rebootstrap_at(trigger), None);
+        m.begin_refresh(t0);
+        let mut first = Cluster::from_response(&response("t", &[1]));
+        first.cluster_id = Some("c1".into());
+        m.handle_response(t0, first);
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapped);
+        assert!(m.brokers_known());
+
+        // A due refresh starts the clock once; success stops it.
+        let t1 = t0 + Duration::from_secs(1);
+        m.refresh_due(t1);
+        m.refresh_due(t1 + Duration::from_secs(5));
+        assert_eq!(m.bootstrap_state(), BootstrapState::Stale { since: t1 });
+        assert_eq!(m.rebootstrap_at(trigger), Some(t1 + trigger));
+        m.handle_response(t1, Cluster::from_response(&response("t", &[1])));
+        assert_eq!(m.rebootstrap_at(trigger), None);
+
+        // REBOOTSTRAP_REQUIRED: due at once; a rebootstrap goes back to the bootstrap servers
+        // and asks for metadata, keeping the snapshot.
+        m.require_rebootstrap();
+        assert!(m.rebootstrap_at(trigger).is_some_and(|t| t <= t1));
+        m.begin_rebootstrap();
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(m.update_requested());
+        assert!(m.cluster().topic("t").is_some());
+
+        // The first cluster id is pinned; another is refused, a missing one passes.
+        let mut other = Cluster::from_response(&response("t", &[1]));
+        other.cluster_id = Some("c2".into());
+        assert_eq!(
+            m.check_cluster_id(&other),
+            Err(ClusterIdMismatch {
+                expected: "c1".into(),
+                found: "c2".into()
+            })
+        );
+        other.cluster_id = None;
+        assert_eq!(m.check_cluster_id(&other), Ok(()));
     }
 
     #[test]

@@ -20,8 +20,8 @@ use super::value::Password;
 use super::value::{ConfigValue, Importance, IntoConfig, Kind, Validator, I32_MAX, I64_MAX};
 use super::{
     check_bootstrap_servers, check_serializer, Acks, CompressionType, ConfigKey, JavaSerializer,
-    KeyOps, KeySet, PartitionerClass, ProducerConfigBuilder, SecurityProtocol,
-    UNIFORM_STICKY_CLASS,
+    KeyOps, KeySet, MetadataRecoveryStrategy, PartitionerClass, ProducerConfigBuilder,
+    SecurityProtocol, UNIFORM_STICKY_CLASS,
 };
 use crate::security::{
     check_login_handler, check_refresh_factor, check_refresh_jitter, check_tls_versions,
@@ -457,6 +457,24 @@ declare_keys! {
         valid: at_least(5000),
         importance: Low,
         doc: "Forget a topic's metadata after it has not been produced to for this long.",
+    }
+    /// KIP-899: when the brokers of the last metadata cannot give new metadata, `rebootstrap`
+    /// forgets them and bootstraps again from `bootstrap.servers`; `none` keeps retrying them.
+    metadata_recovery_strategy: MetadataRecoveryStrategy = "metadata.recovery.strategy" {
+        kind: String,
+        default: "rebootstrap",
+        valid: Validator::OneOf(&["none", "rebootstrap"]),
+        importance: Low,
+        doc: "When no known broker can give metadata: rebootstrap from bootstrap.servers, or none.",
+    }
+    /// KIP-1102: with `metadata.recovery.strategy=rebootstrap`, a producer whose due metadata
+    /// refresh has not succeeded for this long bootstraps again.
+    metadata_recovery_rebootstrap_trigger: Duration = "metadata.recovery.rebootstrap.trigger.ms" {
+        kind: Long,
+        default: "300000",
+        valid: at_least(0),
+        importance: Low,
+        doc: "Rebootstrap when no metadata could be fetched from a known broker for this long.",
     }
     /// `None` (`-1`) means never.
     connections_max_idle: Option<Duration> = "connections.max.idle.ms" {

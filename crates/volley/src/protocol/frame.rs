@@ -26,9 +26,10 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 100_000_000;
 ///
 /// Produce v3 (record batch v2) is the floor; a broker that cannot speak it is too old.
 /// Produce stops at v12: v13 identifies topics by id only, which buys a producer nothing.
+/// Metadata v13 is v12 plus the response's top-level error code (KIP-1102).
 pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
-    (ApiKey::Metadata, 4, 12),
+    (ApiKey::Metadata, 4, 13),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::FindCoordinator, 0, 6),
@@ -343,9 +344,9 @@ mod tests {
 
     #[test]
     fn negotiate_picks_highest_common_version() {
-        let v = BrokerVersions::new([(0, 0, 11), (3, 0, 13)]);
+        let v = BrokerVersions::new([(0, 0, 11), (3, 0, 14)]);
         assert_eq!(v.negotiate(ApiKey::Produce).unwrap(), 11);
-        assert_eq!(v.negotiate(ApiKey::Metadata).unwrap(), 12);
+        assert_eq!(v.negotiate(ApiKey::Metadata).unwrap(), 13);
         let old = BrokerVersions::new([(0, 0, 2)]);
         let err = old.negotiate(ApiKey::Produce).unwrap_err();
         assert!(matches!(err, ProtocolError::UnsupportedVersion { .. }));

@@ -12,6 +12,9 @@ mod leader;
 mod leader_tests;
 mod network;
 pub(crate) mod produce;
+mod rebootstrap;
+#[cfg(test)]
+mod rebootstrap_tests;
 #[cfg(test)]
 mod sim;
 mod telemetry;
@@ -38,7 +41,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRe
 use rustc_hash::FxHashMap;
 
 use crate::accumulator::{Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
-use crate::config::ProducerConfig;
+use crate::config::{MetadataRecoveryStrategy, ProducerConfig};
 use crate::error::{Error, KafkaCode};
 use crate::metadata::{self, Cluster, MetadataState};
 use crate::metrics::Counters;
@@ -70,6 +73,8 @@ pub(crate) struct SenderConfig {
     pub allow_auto_create: bool,
     pub metadata_max_age: Duration,
     pub metadata_max_idle: Duration,
+    pub recovery_strategy: MetadataRecoveryStrategy,
+    pub rebootstrap_trigger: Duration,
     pub partitioner_availability_timeout: Duration,
     pub adaptive_partitioning: bool,
     pub connection_setup_timeout: Duration,
@@ -105,6 +110,8 @@ impl SenderConfig {
             allow_auto_create: cfg.allow_auto_create_topics,
             metadata_max_age: cfg.metadata_max_age,
             metadata_max_idle: cfg.metadata_max_idle,
+            recovery_strategy: cfg.metadata_recovery_strategy,
+            rebootstrap_trigger: cfg.metadata_recovery_rebootstrap_trigger,
             partitioner_availability_timeout: cfg.partitioner_availability_timeout,
             adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
             connection_setup_timeout: cfg.socket_connection_setup_timeout,
@@ -201,6 +208,8 @@ pub(crate) struct Sender {
     telemetry: Option<crate::telemetry::ClientTelemetry>,
     /// The broker telemetry requests go to while it stays ready.
     telemetry_node: Option<i32>,
+    /// Some broker has taken a telemetry request (telemetry may then open a connection).
+    telemetry_offered: bool,
     /// Consecutive telemetry requests without a usable answer (the backoff's exponent).
     telemetry_failures: u32,
 }
@@ -222,6 +231,7 @@ impl Sender {
         Sender {
             telemetry,
             telemetry_node: None,
+            telemetry_offered: false,
             telemetry_failures: 0,
             net: NetworkClient::new(&cfg.bootstrap, now),
             metadata: MetadataState::new(
@@ -353,19 +363,12 @@ impl Sender {
 
     /// A connection attempt failed.
     pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
-        let cfg = &self.cfg;
         self.shared.lifecycle.set_io_error(Some(error.clone()));
         if let Some(n) = self.net.nodes.get_mut(&node) {
             tracing::warn!(node, addr = %n.addr, %error, "connection failed");
             n.conn = Conn::Down;
             n.failures += 1;
-            let wait = backoff(
-                cfg.reconnect_backoff,
-                cfg.reconnect_backoff_max,
-                n.failures,
-                &mut self.rng,
-            );
-            n.next_connect = deadline(now, wait);
+            n.back_off(now, n.failures, &self.cfg, &mut self.rng);
             n.unavailable_since.get_or_insert(now);
         }
         if error.is_authentication() {
@@ -399,13 +402,7 @@ impl Sender {
         tracing::info!(node, addr = %n.addr, %reason, "disconnected");
         n.conn = Conn::Down;
         n.failures += 1;
-        let wait = backoff(
-            self.cfg.reconnect_backoff,
-            self.cfg.reconnect_backoff_max,
-            n.failures,
-            &mut self.rng,
-        );
-        n.next_connect = deadline(now, wait);
+        n.back_off(now, n.failures, &self.cfg, &mut self.rng);
         n.unavailable_since.get_or_insert(now);
         let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
         let broker = n.addr.clone();
@@ -498,7 +495,9 @@ impl Sender {
                     Ok(resp) => {
                         let ms = resp.throttle_time_ms;
                         self.net.throttle(now, node, f.api, f.version, ms);
-                        self.apply_metadata(now, &resp);
+                        if let Some(fresh) = self.accept_metadata(now, node, &resp) {
+                            self.apply_metadata(now, fresh);
+                        }
                         Ok(())
                     }
                     Err(e) => {
@@ -586,6 +585,7 @@ impl Sender {
         let mut wake_at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
 
         self.check_request_timeouts(now);
+        self.maybe_rebootstrap(now, &mut wake_at);
         self.maybe_refresh_metadata(now, &mut wake_at);
         if self.shared.txn.is_some() {
             self.poll_txn(now, &mut wake_at);
@@ -635,7 +635,7 @@ impl Sender {
         now: Instant,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        let known_brokers = self.metadata.brokers_known();
         self.net
             .least_loaded_node(now, known_brokers, &self.cfg, &mut self.rng, wake_at)
     }
@@ -674,6 +674,8 @@ impl Sender {
             }
             Some(_) => {}
         }
+        self.metadata.refresh_due(now);
+        self.rebootstrap_if_unreachable(now);
         let Some(node) = self.least_loaded_node(now, wake_at) else {
             wake_at(
                 now + Duration::from_millis(100)
@@ -689,8 +691,7 @@ impl Sender {
         }
     }
 
-    fn apply_metadata(&mut self, now: Instant, resp: &kafka_protocol::messages::MetadataResponse) {
-        let fresh = Cluster::from_response(resp);
+    fn apply_metadata(&mut self, now: Instant, fresh: Cluster) {
         self.sync_nodes(now, &fresh);
         let old = self.metadata.cluster().clone();
         let cluster = self.metadata.handle_response(now, fresh);
@@ -868,7 +869,12 @@ impl Sender {
             self.metadata.add_topic(t, now);
         }
         if ready.unknown_leaders {
+            // Batches wait for a leader: poll again when the refresh is due, even if no other
+            // event comes (after a rebootstrap, the first metadata may not have the topic yet).
             self.metadata.request_update();
+            if let Some(t) = self.metadata.next_refresh() {
+                wake_at(t);
+            }
         }
         if self.cfg.adaptive_partitioning {
             self.update_partition_load(now, &cluster, &ready);
@@ -876,7 +882,9 @@ impl Sender {
         if let Some(t) = ready.next_check {
             wake_at(t);
         }
-        if !self.cfg.idempotent || self.idem.can_send() {
+        // After a rebootstrap the leaders are unknown until a bootstrap server answers.
+        let leaders_known = self.metadata.brokers_known();
+        if leaders_known && (!self.cfg.idempotent || self.idem.can_send()) {
             for &node in &ready.ready_nodes {
                 if !self.net.nodes.contains_key(&node) {
                     continue;

@@ -6,6 +6,9 @@
 //! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
 //! leader moves, lost requests and responses, delays, disconnects and refused connections.
+//! Whole clusters can be replaced ([`cluster`]): brokers added, stopped, given another cluster
+//! id, reached through extra addresses (a load balancer in front of the bootstrap servers),
+//! or made to answer Metadata with REBOOTSTRAP_REQUIRED.
 //!
 //! Transactions (Kafka's transaction versions 1 and 2) are modelled in [`txn`]: a transaction
 //! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
@@ -19,6 +22,7 @@
 //! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
 //! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
 
+mod cluster;
 mod telemetry;
 mod txn;
 
@@ -212,6 +216,13 @@ struct BrokerModel {
     produce_throttle_ms: i32,
     /// `throttle_time_ms` of its other responses (metadata, producer id, transactional).
     throttle_ms: i32,
+    /// Its cluster's id (`None`: [`cluster::DEFAULT_CLUSTER_ID`]); its Metadata lists the
+    /// running brokers of the same cluster.
+    cluster_id: Option<String>,
+    /// Stopped: refuses connections and is left out of every cluster's metadata.
+    stopped: bool,
+    /// Its next Metadata responses answer REBOOTSTRAP_REQUIRED.
+    rebootstrap_required: u32,
 }
 
 #[derive(Debug)]
@@ -267,6 +278,8 @@ pub(crate) struct Sim {
     pub conn_events: Vec<(Instant, ConnEvent)>,
     pub records: Vec<SentRecord>,
     brokers: BTreeMap<i32, BrokerModel>,
+    /// Extra addresses and the broker each reaches (see [`Sim::alias`]).
+    aliases: HashMap<String, i32>,
     topics: BTreeMap<String, TopicModel>,
     conns: HashMap<i32, SimConn>,
     queue: BTreeMap<(Instant, u64), Delivery>,
@@ -317,6 +330,7 @@ impl Sim {
                 .iter()
                 .map(|&b| (b, BrokerModel::default()))
                 .collect(),
+            aliases: HashMap::new(),
             topics: BTreeMap::new(),
             conns: HashMap::new(),
             queue: BTreeMap::new(),
@@ -919,12 +933,7 @@ impl Sim {
         ));
         self.generation += 1;
         let generation = self.generation;
-        let broker = self
-            .brokers
-            .keys()
-            .copied()
-            .find(|&b| addr(b) == address)
-            .unwrap_or(i32::MIN);
+        let broker = self.broker_at(&address).unwrap_or(i32::MIN);
         self.conns.insert(
             node,
             SimConn {
@@ -937,7 +946,7 @@ impl Sim {
         let refused = self
             .brokers
             .get(&broker)
-            .is_none_or(|b| b.refuse_until.is_some_and(|t| self.now < t));
+            .is_none_or(|b| b.stopped || b.refuse_until.is_some_and(|t| self.now < t));
         let auth_refused = self
             .brokers
             .get(&broker)
@@ -1029,7 +1038,7 @@ impl Sim {
                         .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
                         .collect()
                 });
-                let resp = self.handle_metadata(&req);
+                let resp = self.handle_metadata(broker, version, &req);
                 (
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
@@ -1308,10 +1317,18 @@ impl Sim {
         (KafkaCode::NONE, base_offset)
     }
 
-    fn handle_metadata(&mut self, req: &MetadataRequest) -> MetadataResponse {
-        let brokers = self
-            .brokers
-            .keys()
+    fn handle_metadata(
+        &mut self,
+        broker: i32,
+        version: i16,
+        req: &MetadataRequest,
+    ) -> MetadataResponse {
+        if let Some(resp) = self.take_rebootstrap_required(broker, version) {
+            return resp;
+        }
+        let (members, cluster_id) = self.cluster_of(broker);
+        let brokers = members
+            .iter()
             .map(|&id| {
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(id))
@@ -1359,8 +1376,8 @@ impl Sim {
             .collect();
         MetadataResponse::default()
             .with_brokers(brokers)
-            .with_cluster_id(Some(StrBytes::from_static_str("sim-cluster")))
-            .with_controller_id(BrokerId(*self.brokers.keys().next().expect("a broker")))
+            .with_cluster_id(Some(StrBytes::from_string(cluster_id)))
+            .with_controller_id(BrokerId(members[0]))
             .with_topics(topics)
     }
 

@@ -6,7 +6,8 @@
 //! and PushTelemetry (a broker without a telemetry receiver lists neither): the one used last
 //! while it stays ready (KIP-714 keeps a client on one broker), else the ready one with the
 //! fewest requests in flight. If no connection is up, the least loaded node is connected to,
-//! as for metadata. Nothing here runs per record: one snapshot of the counters per push.
+//! as for metadata, but only once some broker has taken a telemetry request: a cluster that
+//! never offered the APIs gets no connection for telemetry's sake. Nothing here runs per record: one snapshot of the counters per push.
 
 use std::time::Instant;
 
@@ -92,7 +93,10 @@ impl Sender {
             ),
         };
         match sent {
-            Ok(()) => self.telemetry_node = Some(node),
+            Ok(()) => {
+                self.telemetry_node = Some(node);
+                self.telemetry_offered = true;
+            }
             Err(e) => {
                 tracing::warn!(node, error = %e, "cannot send a telemetry request");
                 self.telemetry_failed(now);
@@ -118,7 +122,8 @@ impl Sender {
     }
 
     /// The broker for a telemetry request (see the module docs). `None` if none is ready; when
-    /// no connection is up at all (and the producer is not closing), one is started.
+    /// no connection is up at all (and the producer is not closing), one is started if a broker
+    /// has taken a telemetry request before.
     fn telemetry_node(
         &mut self,
         now: Instant,
@@ -143,7 +148,9 @@ impl Sender {
             return Some(id);
         }
         let any_up = self.telemetry_candidates().any(|(_, n)| n.is_up());
-        if !any_up && !closing {
+        // Only once a broker has taken a telemetry request: a cluster that has never offered
+        // the APIs gets no connection for telemetry's sake.
+        if !any_up && !closing && self.telemetry_offered {
             // Connects (or waits for a connection) like a metadata request would; the
             // connection event wakes the sender.
             let _ = self.least_loaded_node(now, wake_at);

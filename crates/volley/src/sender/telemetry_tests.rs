@@ -399,3 +399,25 @@ fn no_connected_broker_at_close_skips_the_terminating_push() {
         .iter()
         .any(|(at, e)| *at >= closed && matches!(e, super::sim::ConnEvent::Connect { .. })));
 }
+
+// Failure: telemetry keeps an idle producer connected to a cluster that never offered the APIs
+// (reconnecting after every idle close). Invariant: once the idle connection closes, nothing
+// reconnects until real work (here: none) or the metadata max age asks for it.
+#[test]
+fn no_connection_is_opened_for_telemetry_to_a_cluster_without_it() {
+    let mut sim = Sim::new(&[1], &[(T, &[1])], |c| {
+        c.connections_max_idle = Some(Duration::from_secs(1));
+    });
+    sim.wait_for_topic(T);
+    assert!(sim.run_until(Duration::from_secs(10), |s| s
+        .conn_events
+        .iter()
+        .any(|(_, e)| matches!(e, super::sim::ConnEvent::Close { .. }))));
+    let after_close = sim.conn_events.len();
+    sim.run_for(Duration::from_secs(60));
+    let reconnects: Vec<_> = sim.conn_events[after_close..]
+        .iter()
+        .filter(|(_, e)| matches!(e, super::sim::ConnEvent::Connect { .. }))
+        .collect();
+    assert!(reconnects.is_empty(), "{reconnects:?}");
+}

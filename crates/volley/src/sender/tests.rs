@@ -91,7 +91,7 @@ fn happy_path_delivers_to_every_partition_with_one_request_per_broker() {
     assert!(sim
         .requests_of(ApiKey::Metadata)
         .iter()
-        .all(|r| r.version == 12));
+        .all(|r| r.version == 13));
     assert_eq!(sim.requests_of(ApiKey::InitProducerId)[0].version, 5);
 }
 

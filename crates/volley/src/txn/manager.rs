@@ -671,6 +671,13 @@ impl TxnManager {
         self.retry(now);
     }
 
+    /// A rebootstrap (KIP-899) forgot every broker: both coordinators are looked up again
+    /// before the next request that needs them.
+    pub(crate) fn forget_coordinators(&mut self) {
+        self.txn_coordinator = None;
+        self.group_coordinator = None;
+    }
+
     fn coordinator_lost(&mut self, kind: CoordinatorKind) {
         match &kind {
             CoordinatorKind::Transaction => self.txn_coordinator = None,

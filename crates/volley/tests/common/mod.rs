@@ -209,18 +209,23 @@ pub fn consume_with(
     extra: &[&str],
 ) -> Vec<Consumed> {
     let n = expected.to_string();
-    let mut args = vec![
+    let mut args = consume_args(topic, &n);
+    args.extend_from_slice(&["--isolation", isolation]);
+    args.extend_from_slice(extra);
+    parse_consumed(&kafka_on(cluster, &args))
+}
+
+/// `scripts/kafka consume` arguments reading `expected` records of `topic` (20 s at most
+/// without a record).
+pub fn consume_args<'a>(topic: &'a str, expected: &'a str) -> Vec<&'a str> {
+    vec![
         "consume",
         topic,
         "--max-messages",
-        &n,
+        expected,
         "--timeout-ms",
         "20000",
-        "--isolation",
-        isolation,
-    ];
-    args.extend_from_slice(extra);
-    parse_consumed(&kafka_on(cluster, &args))
+    ]
 }
 
 /// Reads `expected` records of `topic` (one-node cluster, read_uncommitted).

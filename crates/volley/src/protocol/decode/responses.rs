@@ -117,11 +117,12 @@ fn produce_partition(r: &mut Reader<'_>, v: i16) -> Result<PartitionProduceRespo
 
 // --- Metadata -----------------------------------------------------------------------------------
 
-/// MetadataResponse v0..=12 (flexible from v9). The topic name is nullable from v12 (topics
-/// asked for by id); `ClusterAuthorizedOperations` exists in v8..=10 only.
+/// MetadataResponse v0..=13 (flexible from v9). The topic name is nullable from v12 (topics
+/// asked for by id); `ClusterAuthorizedOperations` exists in v8..=10 only; v13 adds the
+/// top-level `ErrorCode` (KIP-1102's REBOOTSTRAP_REQUIRED).
 impl DecodeResponse for MetadataResponse {
     const API: &'static str = "Metadata response";
-    const VERSIONS: RangeInclusive<i16> = 0..=12;
+    const VERSIONS: RangeInclusive<i16> = 0..=13;
     const FIRST_FLEXIBLE: i16 = 9;
 
     fn decode_fields(r: &mut Reader<'_>, v: i16) -> Result<Self> {
@@ -195,6 +196,9 @@ impl DecodeResponse for MetadataResponse {
         })?;
         if (8..=10).contains(&v) {
             resp.cluster_authorized_operations = r.i32("cluster_authorized_operations")?;
+        }
+        if v >= 13 {
+            resp.error_code = r.i16("error_code")?;
         }
         r.skip_tagged_fields("tagged fields")?;
         Ok(resp)

@@ -275,6 +275,9 @@ impl Sample for MetadataResponse {
         if (8..=10).contains(&v) {
             r.cluster_authorized_operations = g.i32();
         }
+        if v >= 13 {
+            r.error_code = g.i16();
+        }
         r.unknown_tagged_fields = g.tags();
         r
     }
