@@ -794,6 +794,7 @@ fn metrics_table(m: &Metrics, client_id: &str) -> String {
             m.successful_reauthentication_total as f64,
         ),
         ("metadata-update-total", m.metadata_update_total as f64),
+        ("leader-hint-total", m.leader_hint_total as f64),
         ("buffer-available-bytes", m.buffer_available_bytes as f64),
         ("buffer-total-bytes", m.buffer_total_bytes as f64),
         (

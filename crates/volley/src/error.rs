@@ -63,6 +63,8 @@ impl KafkaCode {
     pub const ILLEGAL_SASL_STATE: KafkaCode = KafkaCode(34);
     /// UNSUPPORTED_VERSION (35).
     pub const UNSUPPORTED_VERSION: KafkaCode = KafkaCode(35);
+    /// INVALID_REQUEST (42).
+    pub const INVALID_REQUEST: KafkaCode = KafkaCode(42);
     /// OUT_OF_ORDER_SEQUENCE_NUMBER (45).
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: KafkaCode = KafkaCode(45);
     /// DUPLICATE_SEQUENCE_NUMBER (46).
@@ -91,14 +93,24 @@ impl KafkaCode {
     pub const FENCED_LEADER_EPOCH: KafkaCode = KafkaCode(74);
     /// UNKNOWN_LEADER_EPOCH (75).
     pub const UNKNOWN_LEADER_EPOCH: KafkaCode = KafkaCode(75);
+    /// UNSUPPORTED_COMPRESSION_TYPE (76).
+    pub const UNSUPPORTED_COMPRESSION_TYPE: KafkaCode = KafkaCode(76);
     /// INVALID_RECORD (87).
     pub const INVALID_RECORD: KafkaCode = KafkaCode(87);
     /// PRODUCER_FENCED (90).
     pub const PRODUCER_FENCED: KafkaCode = KafkaCode(90);
     /// THROTTLING_QUOTA_EXCEEDED (89).
     pub const THROTTLING_QUOTA_EXCEEDED: KafkaCode = KafkaCode(89);
+    /// UNKNOWN_SUBSCRIPTION_ID (117): a PushTelemetry named a client telemetry subscription
+    /// the broker no longer has (KIP-714).
+    pub const UNKNOWN_SUBSCRIPTION_ID: KafkaCode = KafkaCode(117);
+    /// TELEMETRY_TOO_LARGE (118): a PushTelemetry payload over the broker's limit (KIP-714).
+    pub const TELEMETRY_TOO_LARGE: KafkaCode = KafkaCode(118);
     /// TRANSACTION_ABORTABLE (120).
     pub const TRANSACTION_ABORTABLE: KafkaCode = KafkaCode(120);
+    /// REBOOTSTRAP_REQUIRED (129): the client's metadata is stale, it must bootstrap again
+    /// (KIP-1102; the top-level error of Metadata v13+).
+    pub const REBOOTSTRAP_REQUIRED: KafkaCode = KafkaCode(129);
 
     /// Whether the code is 0 (no error).
     pub fn is_ok(self) -> bool {
@@ -336,6 +348,23 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A broker answered metadata for another cluster than the producer's (the cluster id
+    /// of the producer's first metadata). Its metadata is refused, the connection closed, and
+    /// the producer keeps looking for its own cluster (other bootstrap servers and brokers);
+    /// a send or record that times out meanwhile carries this as its cause. Retriable: the
+    /// producer's cluster may answer there again.
+    #[error(
+        "{broker} answered for cluster {found}, not for this producer's cluster {expected}; \
+         its metadata was refused (build a new producer to move to another cluster)"
+    )]
+    ClusterIdMismatch {
+        /// The broker's address.
+        broker: String,
+        /// The producer's cluster id (the first one its metadata carried).
+        expected: String,
+        /// The cluster id the broker answered with.
+        found: String,
+    },
     /// A broker sent something this client could not understand.
     #[error("protocol error with {broker}: {source}")]
     Protocol {
@@ -446,6 +475,7 @@ impl Error {
             Error::Broker { code, .. } | Error::Request { code, .. } => code.is_retriable(),
             Error::Network { .. } | Error::Timeout { .. } | Error::DeliveryTimeout { .. } => true,
             Error::UnknownTopic { .. } | Error::Bootstrap { .. } => true,
+            Error::ClusterIdMismatch { .. } => true,
             _ => false,
         }
     }

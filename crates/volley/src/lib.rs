@@ -55,18 +55,21 @@ pub mod bench_support;
 mod producer;
 pub(crate) mod sender;
 mod shared;
+pub(crate) mod telemetry;
 mod txn;
 mod util;
 
 pub use accumulator::batch::{Callback, DeliveryFuture};
-pub use config::{Acks, CompressionType, ProducerConfig, ProducerConfigBuilder};
+pub use config::{
+    Acks, CompressionType, MetadataRecoveryStrategy, ProducerConfig, ProducerConfigBuilder,
+};
 pub use error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
 pub use record::{Header, Payload, Record, RecordMetadata};
-pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnState};
+pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnProtocol, TxnState};
 
 // The README's examples are compiled as doc tests.
 #[cfg(doctest)]

@@ -2,7 +2,10 @@
 //!
 //! [`Cluster`] is an immutable snapshot, shared behind an `Arc` between the user's threads (which
 //! need partition counts to partition records) and the I/O thread (which needs leaders).
-//! [`MetadataState`] decides when to refresh, with time passed in as `now`.
+//! [`MetadataState`] decides when to refresh, with time passed in as `now`, and keeps the
+//! producer's [`BootstrapState`]: whether its nodes are the bootstrap servers or the brokers
+//! metadata named, and when it must bootstrap again (KIP-899, KIP-1102). It also pins the
+//! cluster id first seen ([`ClusterIdMismatch`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -80,6 +83,22 @@ impl TopicInfo {
         self.partitions.len() as i32
     }
 }
+
+/// A Produce response's new-leader hint for one partition (KIP-951's `CurrentLeader`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderHint {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition index.
+    pub partition: i32,
+    /// The leader's broker id (-1: not given).
+    pub leader: i32,
+    /// The leader epoch (-1: not given).
+    pub epoch: i32,
+}
+
+/// A topic and one of its partitions.
+pub type TopicPartition = (Arc<str>, i32);
 
 /// An immutable metadata snapshot.
 #[derive(Debug, Clone, Default)]
@@ -169,15 +188,126 @@ impl Cluster {
 
     /// Merges a newer response into this snapshot: topics in `newer` replace ours, brokers are
     /// replaced wholesale; topics not asked for in `newer` are kept.
+    ///
+    /// A partition whose leader epoch in `newer` is older than ours keeps ours (KIP-320, as
+    /// Java's `Metadata.updateLatestMetadata`): a broker that has not yet heard of a leader
+    /// change, answering after one that had (or after a KIP-951 hint), must not move the
+    /// leader back. A topic recreated under a new topic id takes `newer` whatever the epochs.
     pub fn merged(&self, newer: Cluster) -> Cluster {
         let mut topics = self.topics.clone();
-        topics.extend(newer.topics);
+        for (name, mut fresh) in newer.topics {
+            if let Some(old) = self.topics.get(&name) {
+                let same_topic = old.id == fresh.id || old.id == 0 || fresh.id == 0;
+                let stale = |i: usize, p: &PartitionInfo| {
+                    old.partitions
+                        .get(i)
+                        .filter(|o| {
+                            same_topic && p.leader_epoch >= 0 && o.leader_epoch > p.leader_epoch
+                        })
+                        .cloned()
+                };
+                if fresh
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .any(|(i, p)| stale(i, p).is_some())
+                {
+                    let t = Arc::make_mut(&mut fresh);
+                    for i in 0..t.partitions.len() {
+                        if let Some(kept) = stale(i, &t.partitions[i]) {
+                            tracing::debug!(topic = %name, partition = i, epoch = t.partitions[i].leader_epoch, kept = kept.leader_epoch, "metadata for an older leader epoch; keeping ours");
+                            t.partitions[i] = kept;
+                        }
+                    }
+                }
+            }
+            topics.insert(name, fresh);
+        }
         Cluster {
             cluster_id: newer.cluster_id.or_else(|| self.cluster_id.clone()),
             controller: newer.controller,
             brokers: newer.brokers,
             topics,
         }
+    }
+
+    /// Applies the new-leader hints of a Produce response (KIP-951): `hints` from the
+    /// partitions' `CurrentLeader`, `endpoints` the response's `NodeEndpoints`. As Java's `Metadata.updatePartitionLeadership`,
+    /// a hint is ignored unless its leader id and epoch are set, its epoch is newer than ours,
+    /// its leader is a broker we know (from metadata or `endpoints`), and the partition is in
+    /// this snapshot. The endpoints are merged into the brokers (an endpoint replaces our
+    /// address for its node). Returns the new snapshot and the partitions whose leader it
+    /// changed, or `None` when no hint applied.
+    pub fn with_leader_hints(
+        &self,
+        hints: &[LeaderHint],
+        endpoints: &[BrokerInfo],
+    ) -> Option<(Cluster, Vec<TopicPartition>)> {
+        let known =
+            |id: i32| self.brokers.contains_key(&id) || endpoints.iter().any(|b| b.id == id);
+        let mut topics = self.topics.clone();
+        let mut moved = Vec::new();
+        for h in hints {
+            let (topic, partition, leader, epoch) = (&h.topic, h.partition, h.leader, h.epoch);
+            if leader < 0 || epoch < 0 || !known(leader) {
+                tracing::debug!(%topic, partition, leader, epoch, "leader hint without a known leader; ignored");
+                continue;
+            }
+            let Some(t) = topics.get_mut(topic) else {
+                continue;
+            };
+            let Some(p) = usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get(i))
+            else {
+                continue;
+            };
+            if p.leader_epoch >= epoch {
+                tracing::debug!(%topic, partition, epoch, ours = p.leader_epoch, "leader hint not newer than our metadata; ignored");
+                continue;
+            }
+            let p = &mut Arc::make_mut(t).partitions[partition as usize];
+            p.leader = Some(leader);
+            p.leader_epoch = epoch;
+            moved.push((topic.clone(), partition));
+        }
+        if moved.is_empty() {
+            return None;
+        }
+        let mut brokers = self.brokers.clone();
+        for b in endpoints.iter().filter(|b| b.id >= 0) {
+            brokers.insert(b.id, b.clone());
+        }
+        let cluster = Cluster {
+            cluster_id: self.cluster_id.clone(),
+            controller: self.controller,
+            brokers,
+            topics,
+        };
+        Some((cluster, moved))
+    }
+
+    /// The leader epoch of a partition, or -1 when it is not known.
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.topic(topic)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .map_or(-1, |p| p.leader_epoch)
+    }
+
+    /// The partitions whose leader epoch is higher in `newer` than here (a leader moved).
+    pub fn leaders_moved(&self, newer: &Cluster) -> Vec<TopicPartition> {
+        let mut out = Vec::new();
+        for (name, t) in &newer.topics {
+            let Some(old) = self.topics.get(name) else {
+                continue;
+            };
+            for (p, o) in t.partitions.iter().zip(&old.partitions) {
+                if p.leader_epoch > o.leader_epoch && p.leader.is_some() {
+                    out.push((name.clone(), p.partition));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -194,6 +324,38 @@ pub fn metadata_request(topics: &[Arc<str>], allow_auto_topic_creation: bool) ->
                 .collect(),
         ))
         .with_allow_auto_topic_creation(allow_auto_topic_creation)
+}
+
+/// Where the producer's nodes come from, and whether it must bootstrap again (KIP-899,
+/// KIP-1102): the metadata layer's recovery state. Java keeps the same facts in
+/// `DefaultMetadataUpdater` (`metadataAttemptStartMs`) and `Metadata` (the bootstrap cluster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapState {
+    /// The only nodes are `bootstrap.servers`: before the first metadata, and after each
+    /// rebootstrap until a bootstrap server answers.
+    Bootstrapping,
+    /// The nodes are the brokers of the last metadata, and no due refresh is failing.
+    Bootstrapped,
+    /// The brokers of the last metadata are the nodes, but a refresh has been due since
+    /// `since` without a metadata response being applied. KIP-1102: after
+    /// `metadata.recovery.rebootstrap.trigger.ms` of this, the producer bootstraps again.
+    Stale {
+        /// When the first attempt of the failing refresh was due.
+        since: Instant,
+    },
+    /// A broker answered Metadata with REBOOTSTRAP_REQUIRED (KIP-1102): bootstrap again at
+    /// once.
+    RebootstrapRequired,
+}
+
+/// Metadata from a cluster other than the producer's: the cluster id it carried, and the one
+/// the producer pinned from its first metadata. See [`MetadataState::check_cluster_id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterIdMismatch {
+    /// The producer's cluster id (the first one seen).
+    pub expected: String,
+    /// The cluster id of the refused response.
+    pub found: String,
 }
 
 /// When to refresh metadata, and for which topics.
@@ -216,6 +378,10 @@ pub struct MetadataState {
     in_flight: bool,
     topics: HashMap<Arc<str>, Instant>,
     new_topics: HashSet<Arc<str>>,
+    bootstrap: BootstrapState,
+    /// The cluster id of the first metadata that carried one; metadata from another cluster
+    /// is refused for the producer's life.
+    cluster_id: Option<String>,
 }
 
 impl MetadataState {
@@ -239,6 +405,65 @@ impl MetadataState {
             in_flight: false,
             topics: HashMap::new(),
             new_topics: HashSet::new(),
+            bootstrap: BootstrapState::Bootstrapping,
+            cluster_id: None,
+        }
+    }
+
+    /// Where the producer's nodes come from, and whether it must bootstrap again.
+    pub fn bootstrap_state(&self) -> BootstrapState {
+        self.bootstrap
+    }
+
+    /// Whether metadata has named the brokers (they, not the bootstrap servers, are the nodes).
+    pub fn brokers_known(&self) -> bool {
+        self.bootstrap != BootstrapState::Bootstrapping
+    }
+
+    /// A refresh is due at `now` (it is being attempted, whether or not a node can take it):
+    /// KIP-1102's clock starts, unless it already runs (Java's `metadataAttemptStartMs`).
+    pub fn refresh_due(&mut self, now: Instant) {
+        if self.bootstrap == BootstrapState::Bootstrapped {
+            self.bootstrap = BootstrapState::Stale { since: now };
+        }
+    }
+
+    /// A broker answered REBOOTSTRAP_REQUIRED: the producer must bootstrap again.
+    pub fn require_rebootstrap(&mut self) {
+        self.in_flight = false;
+        self.bootstrap = BootstrapState::RebootstrapRequired;
+    }
+
+    /// When KIP-1102's trigger fires: `trigger` (`metadata.recovery.rebootstrap.trigger.ms`)
+    /// after a failing refresh was first due, or at once after REBOOTSTRAP_REQUIRED. `None`
+    /// when no rebootstrap is pending.
+    pub fn rebootstrap_at(&self, trigger: Duration) -> Option<Instant> {
+        match self.bootstrap {
+            BootstrapState::Stale { since } => Some(deadline(since, trigger)),
+            BootstrapState::RebootstrapRequired => Some(self.created),
+            BootstrapState::Bootstrapping | BootstrapState::Bootstrapped => None,
+        }
+    }
+
+    /// The producer bootstraps again: its nodes are the bootstrap servers until one answers,
+    /// and a full refresh is due (after the backoff of the refresh the rebootstrap cut short).
+    /// The snapshot is kept, so sends still see their topics' partitions meanwhile.
+    pub fn begin_rebootstrap(&mut self) {
+        self.in_flight = false;
+        self.update_requested = true;
+        self.bootstrap = BootstrapState::Bootstrapping;
+    }
+
+    /// Checks `fresh` against the producer's cluster id: the first metadata carrying one pins
+    /// it; later metadata from another cluster is refused. A response without a cluster id
+    /// (Metadata before v2) cannot be checked and passes.
+    pub fn check_cluster_id(&self, fresh: &Cluster) -> Result<(), ClusterIdMismatch> {
+        match (&self.cluster_id, &fresh.cluster_id) {
+            (Some(expected), Some(found)) if expected != found => Err(ClusterIdMismatch {
+                expected: expected.clone(),
+                found: found.clone(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -307,7 +532,9 @@ impl MetadataState {
         self.topics.keys().cloned().collect()
     }
 
-    /// Applies a response to the refresh begun last. Returns the new snapshot.
+    /// Applies a response to the refresh begun last (the caller checked it with
+    /// [`MetadataState::check_cluster_id`] and that it names brokers). Returns the new
+    /// snapshot.
     pub fn handle_response(&mut self, now: Instant, fresh: Cluster) -> Arc<Cluster> {
         self.in_flight = false;
         self.last_refresh = Some(now);
@@ -324,9 +551,26 @@ impl MetadataState {
         for t in fresh.topics.keys() {
             self.new_topics.remove(t);
         }
+        if self.cluster_id.is_none() {
+            self.cluster_id.clone_from(&fresh.cluster_id);
+        }
+        self.bootstrap = BootstrapState::Bootstrapped;
         self.cluster = Arc::new(self.cluster.merged(fresh));
         self.version += 1;
         self.cluster.clone()
+    }
+
+    /// Applies a Produce response's new-leader hints (see [`Cluster::with_leader_hints`]); the
+    /// refresh policy is untouched (the caller still asks for a refresh). Returns the new
+    /// snapshot and the partitions whose leader changed, or `None` when no hint applied.
+    pub fn apply_leader_hints(
+        &mut self,
+        hints: &[LeaderHint],
+        endpoints: &[BrokerInfo],
+    ) -> Option<(Arc<Cluster>, Vec<TopicPartition>)> {
+        let (cluster, moved) = self.cluster.with_leader_hints(hints, endpoints)?;
+        self.cluster = Arc::new(cluster);
+        Some((self.cluster.clone(), moved))
     }
 
     /// The refresh failed (no broker answered): try again after the backoff.
@@ -414,6 +658,158 @@ mod tests {
         m.handle_failure(t2);
         assert!(!m.should_refresh(t2 + Duration::from_millis(10)));
         assert!(m.should_refresh(t2 + backoff));
+    }
+
+    fn with_epochs(topic: &str, leaders: &[(i32, i32)]) -> Cluster {
+        let mut c = Cluster::from_response(&response(
+            topic,
+            &leaders.iter().map(|l| l.0).collect::<Vec<_>>(),
+        ));
+        let t = Arc::make_mut(c.topics.get_mut(topic).unwrap());
+        for (p, (_, epoch)) in t.partitions.iter_mut().zip(leaders) {
+            p.leader_epoch = *epoch;
+        }
+        c
+    }
+
+    fn broker(id: i32, port: u16) -> BrokerInfo {
+        BrokerInfo {
+            id,
+            host: "127.0.0.1".into(),
+            port,
+            rack: None,
+        }
+    }
+
+    // Failure: a lagging broker's metadata moves a leader back to an older epoch. Invariant:
+    // per partition, the newer epoch wins; a recreated topic (new id) takes the new metadata.
+    #[test]
+    fn metadata_for_an_older_leader_epoch_keeps_ours() {
+        let ours = with_epochs("t", &[(2, 5), (1, 3)]);
+        let lagging = with_epochs("t", &[(1, 4), (1, 4)]);
+        let merged = ours.merged(lagging);
+        let p = &merged.topic("t").unwrap().partitions;
+        assert_eq!(
+            (p[0].leader, p[0].leader_epoch),
+            (Some(2), 5),
+            "older epoch ignored"
+        );
+        assert_eq!(
+            (p[1].leader, p[1].leader_epoch),
+            (Some(1), 4),
+            "newer epoch taken"
+        );
+
+        let mut recreated = with_epochs("t", &[(1, 0), (1, 0)]);
+        let mut old = ours.clone();
+        Arc::make_mut(old.topics.get_mut("t").unwrap()).id = 1;
+        Arc::make_mut(recreated.topics.get_mut("t").unwrap()).id = 2;
+        let merged = old.merged(recreated);
+        assert_eq!(merged.topic("t").unwrap().partitions[0].leader_epoch, 0);
+    }
+
+    // Failure: a bad KIP-951 hint (unknown leader, stale epoch, missing fields, unknown
+    // partition) is applied. Invariant: only a newer epoch whose leader is known (from metadata
+    // or the response's endpoints) moves the leader; endpoints join the brokers.
+    #[test]
+    fn leader_hints_apply_only_when_newer_and_known() {
+        let c = with_epochs("t", &[(1, 5), (1, 5)]);
+        let t: Arc<str> = Arc::from("t");
+        let hint = |partition: i32, leader: i32, epoch: i32| LeaderHint {
+            topic: t.clone(),
+            partition,
+            leader,
+            epoch,
+        };
+        // Unknown node, older or equal epoch, missing leader or epoch, unknown partition/topic.
+        for bad in [
+            hint(0, 7, 6),
+            hint(0, 1, 5),
+            hint(0, 1, 4),
+            hint(0, -1, 6),
+            hint(0, 1, -1),
+            hint(9, 1, 6),
+            LeaderHint {
+                topic: Arc::from("other"),
+                ..hint(0, 1, 6)
+            },
+        ] {
+            assert!(
+                c.with_leader_hints(std::slice::from_ref(&bad), &[])
+                    .is_none(),
+                "{bad:?}"
+            );
+        }
+        // A node known only from the endpoints.
+        let (moved, parts) = c
+            .with_leader_hints(&[hint(1, 7, 6)], &[broker(7, 9097)])
+            .expect("applied");
+        assert_eq!(parts, vec![(t.clone(), 1)]);
+        assert_eq!(
+            moved.leader_for("t", 1).unwrap().address(),
+            "127.0.0.1:9097"
+        );
+        assert_eq!(moved.leader_epoch("t", 1), 6);
+        assert_eq!(moved.leader_epoch("t", 0), 5, "other partitions untouched");
+        assert_eq!(c.leaders_moved(&moved), vec![(t.clone(), 1)]);
+        // And a refresh from a broker that has not heard of it yet does not undo it.
+        let lagging = with_epochs("t", &[(1, 5), (1, 5)]);
+        assert_eq!(moved.merged(lagging).leader_epoch("t", 1), 6);
+    }
+
+    #[test]
+    fn bootstrap_state_and_rebootstrap_triggers() {
+        let t0 = Instant::now();
+        let trigger = Duration::from_secs(300);
+        let mut m = MetadataState::new(
+            t0,
+            Duration::from_secs(300),
+            Duration::from_secs(600),
+            Duration::from_millis(100),
+        );
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(!m.brokers_known());
+        // KIP-1102's clock does not run before the first metadata: there is nothing to go
+        // back from.
+        m.refresh_due(t0);
+        assert_eq!(m.rebootstrap_at(trigger), None);
+        m.begin_refresh(t0);
+        let mut first = Cluster::from_response(&response("t", &[1]));
+        first.cluster_id = Some("c1".into());
+        m.handle_response(t0, first);
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapped);
+        assert!(m.brokers_known());
+
+        // A due refresh starts the clock once; success stops it.
+        let t1 = t0 + Duration::from_secs(1);
+        m.refresh_due(t1);
+        m.refresh_due(t1 + Duration::from_secs(5));
+        assert_eq!(m.bootstrap_state(), BootstrapState::Stale { since: t1 });
+        assert_eq!(m.rebootstrap_at(trigger), Some(t1 + trigger));
+        m.handle_response(t1, Cluster::from_response(&response("t", &[1])));
+        assert_eq!(m.rebootstrap_at(trigger), None);
+
+        // REBOOTSTRAP_REQUIRED: due at once; a rebootstrap goes back to the bootstrap servers
+        // and asks for metadata, keeping the snapshot.
+        m.require_rebootstrap();
+        assert!(m.rebootstrap_at(trigger).is_some_and(|t| t <= t1));
+        m.begin_rebootstrap();
+        assert_eq!(m.bootstrap_state(), BootstrapState::Bootstrapping);
+        assert!(m.update_requested());
+        assert!(m.cluster().topic("t").is_some());
+
+        // The first cluster id is pinned; another is refused, a missing one passes.
+        let mut other = Cluster::from_response(&response("t", &[1]));
+        other.cluster_id = Some("c2".into());
+        assert_eq!(
+            m.check_cluster_id(&other),
+            Err(ClusterIdMismatch {
+                expected: "c1".into(),
+                found: "c2".into()
+            })
+        );
+        other.cluster_id = None;
+        assert_eq!(m.check_cluster_id(&other), Ok(()));
     }
 
     #[test]

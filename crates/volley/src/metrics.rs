@@ -38,6 +38,13 @@ pub struct Metrics {
     pub successful_reauthentication_total: u64,
     /// Metadata responses applied.
     pub metadata_update_total: u64,
+    /// Partitions moved to a new leader named by a Produce response (KIP-951's
+    /// `CurrentLeader`), without waiting for a metadata refresh.
+    pub leader_hint_total: u64,
+    /// Rebootstraps: times the producer forgot its brokers and bootstrapped again from
+    /// `bootstrap.servers` (KIP-899, `metadata.recovery.strategy=rebootstrap`; Volley's own
+    /// count, Java has no metric for it).
+    pub rebootstrap_total: u64,
     /// Free bytes in the buffer pool (`buffer-available-bytes`).
     pub buffer_available_bytes: u64,
     /// `buffer.memory` (`buffer-total-bytes`).
@@ -83,6 +90,8 @@ pub(crate) struct Counters {
     pub connection_close: AtomicU64,
     pub reauthentication: AtomicU64,
     pub metadata_update: AtomicU64,
+    pub leader_hint: AtomicU64,
+    pub rebootstrap: AtomicU64,
     pub uncompressed_bytes: AtomicU64,
     pub compressed_bytes: AtomicU64,
     pub produce_throttle_time_ms: AtomicU64,
@@ -117,6 +126,8 @@ impl Counters {
             connection_close_total: g(&self.connection_close),
             successful_reauthentication_total: g(&self.reauthentication),
             metadata_update_total: g(&self.metadata_update),
+            leader_hint_total: g(&self.leader_hint),
+            rebootstrap_total: g(&self.rebootstrap),
             buffer_available_bytes: buffer_available,
             buffer_total_bytes: buffer_total,
             uncompressed_bytes_total: g(&self.uncompressed_bytes),

@@ -24,7 +24,7 @@ use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetada
 use crate::security::{Security, TokenProvider};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
-use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnResult};
+use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnProtocol, TxnResult};
 use crate::util::time;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -994,6 +994,17 @@ impl Producer {
     /// transaction's records. Blocks up to `max.block.ms`; call again after a timeout.
     pub fn abort_transaction(&self) -> Result<()> {
         self.txn_call("abort_transaction", TxnOp::Abort)
+    }
+
+    /// The transaction protocol this producer speaks: [`TxnProtocol::V2`] (KIP-890 part 2)
+    /// when the brokers finalize the `transaction.version` feature at level 2 (Kafka 4.0+,
+    /// read from ApiVersions), [`TxnProtocol::V1`] otherwise. `None` for a producer without
+    /// `transactional.id` or before `init_transactions` has succeeded. As in Java's
+    /// `TransactionManager`, the choice is made when `init_transactions` gets its producer id and
+    /// looked at again when each transaction ends (moving up to version 2 bumps the epoch
+    /// first), never in the middle of a transaction.
+    pub fn transaction_protocol(&self) -> Option<TxnProtocol> {
+        self.inner.shared.txn.as_ref()?.lock().protocol()
     }
 
     /// The partitions of `topic`, waiting up to `max.block.ms` for metadata.

@@ -1,6 +1,7 @@
 //! Exactly-once on real brokers: idempotence across leader failovers, transactions across a
 //! broker bounce, fencing of a zombie transactional producer, and consumer offsets committed
-//! with a transaction.
+//! with a transaction, on the transaction protocol the broker finalizes (version 2 on Kafka 4.x,
+//! version 1 on 3.9: see `expected_protocol`).
 //!
 //! The three-node tests SIGKILL and restart brokers of the shared three-node cluster, so they run
 //! one at a time (a lock) and a guard restarts every killed node and waits for a healthy cluster
@@ -9,9 +10,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::Command;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -20,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use volley::{
     ConsumerGroupMetadata, DeliveryFuture, Error, KafkaCode, OffsetAndMetadata, Producer, Record,
+    TxnProtocol,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -29,109 +29,6 @@ static SERIAL3: Mutex<()> = Mutex::new(());
 
 fn lock3() -> MutexGuard<'static, ()> {
     SERIAL3.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn script() -> PathBuf {
-    match std::env::var("VOLLEY_KAFKA_SCRIPT") {
-        Ok(p) => PathBuf::from(p),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka"),
-    }
-}
-
-/// `scripts/kafka ARGS` on the three-node cluster; never panics (usable from `Drop`).
-fn try_kafka3(args: &[&str]) -> Result<String, String> {
-    let state = std::env::var("VOLLEY_KAFKA_STATE_3")
-        .map_err(|_| "VOLLEY_KAFKA_STATE_3 is not set (run via scripts/test)".to_string())?;
-    let out = Command::new("bash")
-        .arg(script())
-        .args(args)
-        .env("VOLLEY_KAFKA_STATE", state)
-        .output()
-        .map_err(|e| format!("cannot run scripts/kafka: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "scripts/kafka {args:?} failed ({}): {stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-fn topic_command3(extra: &[&str]) -> Result<String, String> {
-    let bs = bootstrap3();
-    let mut args = vec![
-        "tool",
-        "org.apache.kafka.tools.TopicCommand",
-        "--bootstrap-server",
-        bs.as_str(),
-        "--describe",
-    ];
-    args.extend_from_slice(extra);
-    try_kafka3(&args)
-}
-
-/// One partition line of `TopicCommand --describe`.
-#[derive(Debug, Clone)]
-struct PartitionState {
-    topic: String,
-    partition: i32,
-    leader: Option<i32>,
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
-}
-
-fn parse_describe(out: &str) -> Vec<PartitionState> {
-    let ids =
-        |s: &str| -> Vec<i32> { s.split(',').filter_map(|x| x.trim().parse().ok()).collect() };
-    let mut parts = Vec::new();
-    for line in out.lines() {
-        let mut fields = HashMap::new();
-        for f in line.split('\t') {
-            if let Some((k, v)) = f.split_once(':') {
-                fields.insert(k.trim(), v.trim());
-            }
-        }
-        let (Some(t), Some(p)) = (fields.get("Topic"), fields.get("Partition")) else {
-            continue;
-        };
-        parts.push(PartitionState {
-            topic: t.to_string(),
-            partition: p.parse().unwrap_or(-1),
-            leader: fields
-                .get("Leader")
-                .and_then(|l| l.parse().ok())
-                .filter(|&l: &i32| l >= 0),
-            replicas: ids(fields.get("Replicas").copied().unwrap_or("")),
-            isr: ids(fields.get("Isr").copied().unwrap_or("")),
-        });
-    }
-    parts
-}
-
-/// The leader of `topic`-`partition` as the brokers see it now (a few tries, since the tool
-/// can fail while a node is down).
-fn leader_of(topic: &str, partition: i32) -> Result<i32, String> {
-    let mut last = String::new();
-    for _ in 0..5 {
-        match topic_command3(&["--topic", topic]) {
-            Ok(out) => {
-                if let Some(l) = parse_describe(&out)
-                    .into_iter()
-                    .find(|p| p.topic == topic && p.partition == partition)
-                    .and_then(|p| p.leader)
-                {
-                    return Ok(l);
-                }
-                last = format!("no leader for {topic}-{partition} in:\n{out}");
-            }
-            Err(e) => last = e,
-        }
-        thread::sleep(Duration::from_secs(1));
-    }
-    Err(last)
 }
 
 /// Waits until every node runs and every partition of every topic has a leader and a full
@@ -438,6 +335,42 @@ fn txn_producer(bootstrap: &str, transactional_id: &str, max_block_ms: &str) -> 
         ("delivery.timeout.ms", "120000"),
     ])
     .expect("transactional producer")
+}
+
+/// The transaction protocol the one-node cluster calls for, from its finalized
+/// `transaction.version` as Kafka's `FeatureCommand describe` prints it. On Kafka 4.x (the
+/// default test bed, or `VOLLEY_KAFKA_VERSION=4.*`) level 2 is required, so the version 2 path is
+/// what these tests exercise there; an older broker (3.9) is expected to run version 1.
+fn expected_protocol() -> TxnProtocol {
+    let bs = bootstrap();
+    let out = kafka(&[
+        "tool",
+        "org.apache.kafka.tools.FeatureCommand",
+        "--bootstrap-server",
+        &bs,
+        "describe",
+    ]);
+    let level = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("transaction.version"))
+        .and_then(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "FinalizedVersionLevel:")?;
+            w.get(i + 1)?.parse::<i16>().ok()
+        })
+        .unwrap_or(0);
+    let kafka_4 = std::env::var("VOLLEY_KAFKA_VERSION").map_or(true, |v| v.starts_with("4."));
+    if kafka_4 {
+        assert_eq!(
+            level, 2,
+            "Kafka 4.x's test bed must finalize transaction.version 2:\n{out}"
+        );
+    }
+    if level >= 2 {
+        TxnProtocol::V2
+    } else {
+        TxnProtocol::V1
+    }
 }
 
 fn is_fencing(e: &Error) -> bool {
@@ -1015,6 +948,7 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     // p1 commits one transaction, then leaves a second one open with its record written.
     let p1 = txn_producer(&bs, &tid, "30000");
     p1.init_transactions().unwrap();
+    assert_eq!(p1.transaction_protocol(), Some(expected_protocol()));
     p1.begin_transaction().unwrap();
     let f = send(&p1, "p1-committed").unwrap();
     p1.commit_transaction().unwrap();
@@ -1214,6 +1148,7 @@ fn offsets_sent_in_a_transaction_are_committed_with_it_and_only_with_it() {
     let tid = unique_topic("eos-offsets-id");
     let p = txn_producer(&bs, &tid, "30000");
     p.init_transactions().unwrap();
+    assert_eq!(p.transaction_protocol(), Some(expected_protocol()));
     let meta = ConsumerGroupMetadata::new(group.as_str());
     let offsets = |o0: i64, o1: Option<i64>| {
         let mut v = vec![((source.clone(), 0), OffsetAndMetadata::new(o0))];
@@ -1301,4 +1236,86 @@ fn offsets_sent_in_a_transaction_are_committed_with_it_and_only_with_it() {
         .collect();
     assert_eq!(rc, ["out-1", "out-2"]);
     eprintln!("offsets: total {:?}", t_start.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The transaction protocol (KIP-890 part 2)
+
+// Failure: on a broker that finalizes transaction.version 2 the producer speaks version 1 (or
+// the reverse), or in version 2 it keeps the epoch EndTxn v5 bumped past (its next transaction
+// fenced), or restarts its sequences wrongly. Invariant: the producer reports the protocol the
+// broker's finalized feature calls for; three transactions (commit, abort, commit) on two
+// partitions all succeed; read_committed reads exactly the committed ones; in the broker's log
+// every data batch of a transaction carries the epoch its predecessor's EndTxn gave (version 2:
+// one higher per transaction, each starting at sequence 0, markers at the next epoch) or one
+// epoch throughout (version 1).
+#[test]
+fn each_transaction_runs_on_the_epoch_the_protocol_gives() {
+    let topic = unique_topic("eos-tv");
+    create_topic(&topic, 2, &[]);
+    let tid = unique_topic("eos-tv-id");
+    let bs = bootstrap();
+    let expected = expected_protocol();
+    let p = txn_producer(&bs, &tid, "30000");
+    p.init_transactions().unwrap();
+    assert_eq!(p.transaction_protocol(), Some(expected));
+    let mut acks = Vec::new();
+    for (round, end) in ["commit", "abort", "commit"].into_iter().enumerate() {
+        p.begin_transaction().unwrap();
+        for i in 0..4 {
+            let r = Record::new(topic.as_str())
+                .partition(i % 2)
+                .value(format!("{end}-{round}-{i}"));
+            acks.push(p.send(r).unwrap());
+        }
+        p.flush().unwrap();
+        match end {
+            "commit" => p.commit_transaction().unwrap(),
+            _ => p.abort_transaction().unwrap(),
+        }
+    }
+    for f in acks {
+        f.wait()
+            .expect("every record written before its transaction ended");
+    }
+    p.close().unwrap();
+
+    let mut committed: Vec<String> = consume_on(Cluster::One, &topic, 9, "read_committed")
+        .into_iter()
+        .filter_map(|c| c.value)
+        .collect();
+    committed.sort();
+    let mut want: Vec<String> = [0, 2]
+        .iter()
+        .flat_map(|r| (0..4).map(move |i| format!("commit-{r}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(committed, want, "read_committed");
+
+    for partition in 0..2 {
+        let batches = parse_dump(&dump_log(&topic, partition));
+        let e0 = batches[0].producer_epoch;
+        // (epoch of the data, epoch of the marker) of transaction n.
+        let want = |n: i16| match expected {
+            TxnProtocol::V2 => (e0 + n, e0 + n + 1),
+            TxnProtocol::V1 => (e0, e0),
+        };
+        let (mut n, mut next_seq, mut epoch) = (0i16, 0, e0);
+        for b in &batches {
+            let what = format!("partition {partition}, transaction {n} on {expected:?}: {b:?}");
+            if b.is_control {
+                assert_eq!(b.producer_epoch, want(n).1, "marker of {what}");
+                n += 1;
+                continue;
+            }
+            assert!(b.is_transactional, "{what}");
+            assert_eq!(b.producer_epoch, want(n).0, "data of {what}");
+            if b.producer_epoch != epoch {
+                (epoch, next_seq) = (b.producer_epoch, 0);
+            }
+            assert_eq!(b.base_sequence, next_seq, "sequence of {what}");
+            next_seq += b.count as i32;
+        }
+        assert_eq!(n, 3, "three markers: {batches:?}");
+    }
 }

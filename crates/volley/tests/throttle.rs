@@ -23,20 +23,7 @@ const RECORDS: usize = 4096;
 const VALUE: usize = 1024;
 
 fn quota(client_id: &str, op: &str, config: &str) {
-    let bs = bootstrap();
-    kafka(&[
-        "tool",
-        "org.apache.kafka.tools.ConfigCommand",
-        "--bootstrap-server",
-        &bs,
-        "--alter",
-        op,
-        config,
-        "--entity-type",
-        "clients",
-        "--entity-name",
-        client_id,
-    ]);
+    alter_config("clients", client_id, &[op, config]);
 }
 
 /// Removes the quota even if the test fails.

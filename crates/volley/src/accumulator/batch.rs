@@ -407,6 +407,10 @@ pub(crate) struct ProducerBatch {
     pub split: bool,
     /// The last retriable error, reported with a delivery timeout.
     pub last_error: Option<Error>,
+    /// The partition's leader epoch when the batch was last sent (-1: not sent, or unknown). A
+    /// retry skips its backoff once the leader epoch has moved past it (KIP-951, as Java's
+    /// `ProducerBatch.hasLeaderChangedForTheOngoingRetry`).
+    pub sent_leader_epoch: i32,
 }
 
 impl ProducerBatch {
@@ -435,6 +439,7 @@ impl ProducerBatch {
             thunks: Vec::new(),
             split: false,
             last_error: None,
+            sent_leader_epoch: -1,
         }
     }
 

@@ -680,6 +680,19 @@ impl Accumulator {
         insert_retry(&mut q.batches.lock(), b);
     }
 
+    /// Ends the retry backoff of the queued batches of `topic`-`partition`: its leader has
+    /// changed since they failed (KIP-951), so waiting would only delay them.
+    pub(crate) fn end_backoff(&self, topic: &str, partition: i32, now: Instant) {
+        self.with_existing_queue(topic, partition, |q| {
+            for b in q.batches.lock().iter_mut() {
+                if b.in_backoff(now) {
+                    b.retry_at = Some(now);
+                    b.last_attempt = now;
+                }
+            }
+        });
+    }
+
     /// Splits a batch the broker found too large into two halves, queued at the front in
     /// order. Futures of its records follow them to the new batches. Returns false when the
     /// batch has a single record (it cannot be split; the caller fails it).

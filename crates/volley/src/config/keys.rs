@@ -20,8 +20,8 @@ use super::value::Password;
 use super::value::{ConfigValue, Importance, IntoConfig, Kind, Validator, I32_MAX, I64_MAX};
 use super::{
     check_bootstrap_servers, check_serializer, Acks, CompressionType, ConfigKey, JavaSerializer,
-    KeyOps, KeySet, PartitionerClass, ProducerConfigBuilder, SecurityProtocol,
-    UNIFORM_STICKY_CLASS,
+    KeyOps, KeySet, MetadataRecoveryStrategy, PartitionerClass, ProducerConfigBuilder,
+    SecurityProtocol, UNIFORM_STICKY_CLASS,
 };
 use crate::security::{
     check_login_handler, check_refresh_factor, check_refresh_jitter, check_tls_versions,
@@ -458,6 +458,24 @@ declare_keys! {
         importance: Low,
         doc: "Forget a topic's metadata after it has not been produced to for this long.",
     }
+    /// KIP-899: when the brokers of the last metadata cannot give new metadata, `rebootstrap`
+    /// forgets them and bootstraps again from `bootstrap.servers`; `none` keeps retrying them.
+    metadata_recovery_strategy: MetadataRecoveryStrategy = "metadata.recovery.strategy" {
+        kind: String,
+        default: "rebootstrap",
+        valid: Validator::OneOf(&["none", "rebootstrap"]),
+        importance: Low,
+        doc: "When no known broker can give metadata: rebootstrap from bootstrap.servers, or none.",
+    }
+    /// KIP-1102: with `metadata.recovery.strategy=rebootstrap`, a producer whose due metadata
+    /// refresh has not succeeded for this long bootstraps again.
+    metadata_recovery_rebootstrap_trigger: Duration = "metadata.recovery.rebootstrap.trigger.ms" {
+        kind: Long,
+        default: "300000",
+        valid: at_least(0),
+        importance: Low,
+        doc: "Rebootstrap when no metadata could be fetched from a known broker for this long.",
+    }
     /// `None` (`-1`) means never.
     connections_max_idle: Option<Duration> = "connections.max.idle.ms" {
         kind: Long,
@@ -497,6 +515,18 @@ declare_keys! {
         valid: or_between(-1, "the OS default", 1, I32_MAX),
         importance: Medium,
         doc: "TCP receive buffer (SO_RCVBUF); -1 for the OS default.",
+    }
+    /// KIP-714 client telemetry: with `true` the producer asks the broker for a telemetry
+    /// subscription (GetTelemetrySubscriptions) and pushes the subscribed metrics as OTLP
+    /// (PushTelemetry) at the interval the broker sets, with a last push on close. A broker
+    /// without a client telemetry receiver does not advertise the APIs, and then nothing is
+    /// sent. See the `telemetry` section of DESIGN.md.
+    enable_metrics_push: bool = "enable.metrics.push" {
+        kind: Boolean,
+        default: "true",
+        valid: Validator::Any,
+        importance: Low,
+        doc: "Push the producer's metrics to brokers that subscribe to them (KIP-714 client telemetry).",
     }
     /// Asks brokers to auto-create unknown topics when fetching metadata (the broker's
     /// `auto.create.topics.enable` must also allow it).

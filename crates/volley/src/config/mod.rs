@@ -223,6 +223,46 @@ impl SecurityProtocol {
     }
 }
 
+/// `metadata.recovery.strategy` (KIP-899): what the producer does when it cannot get metadata
+/// from the brokers it knows (Java's `MetadataRecoveryStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum MetadataRecoveryStrategy {
+    /// `none`: never go back to `bootstrap.servers`; the producer keeps retrying the brokers
+    /// of its last metadata.
+    None,
+    /// `rebootstrap` (Java 4.x's default): forget the known brokers and bootstrap again from
+    /// `bootstrap.servers` when none of them is reachable, when no metadata came for
+    /// `metadata.recovery.rebootstrap.trigger.ms`, or when a broker answers
+    /// REBOOTSTRAP_REQUIRED (KIP-1102).
+    #[default]
+    Rebootstrap,
+}
+
+impl MetadataRecoveryStrategy {
+    /// The Java name: `none` or `rebootstrap`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetadataRecoveryStrategy::None => "none",
+            MetadataRecoveryStrategy::Rebootstrap => "rebootstrap",
+        }
+    }
+}
+
+/// Case-insensitive, as Java's `CaseInsensitiveValidString`.
+impl ConfigValue for MetadataRecoveryStrategy {
+    fn parse(text: &str) -> std::result::Result<Self, Invalid> {
+        use MetadataRecoveryStrategy::*;
+        [None, Rebootstrap]
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(text))
+            .ok_or(Invalid::Expected)
+    }
+    fn render(&self) -> String {
+        self.name().into()
+    }
+}
+
 impl ConfigValue for Acks {
     fn parse(text: &str) -> std::result::Result<Self, Invalid> {
         Acks::from_name(text).ok_or(Invalid::Expected)
@@ -437,10 +477,7 @@ pub const IGNORED_KEYS: &[&str] = &[
     "auto.include.jmx.reporter",
     "client.dns.lookup",
     "config.providers",
-    "enable.metrics.push",
     "interceptor.classes",
-    "metadata.recovery.rebootstrap.trigger.ms",
-    "metadata.recovery.strategy",
     "metric.reporters",
     "metrics.num.samples",
     "metrics.recording.level",

@@ -239,6 +239,17 @@ impl BuilderSample for SecurityProtocol {
     }
 }
 
+impl BuilderSample for MetadataRecoveryStrategy {
+    type Arg = MetadataRecoveryStrategy;
+    fn sample(text: &str) -> Option<MetadataRecoveryStrategy> {
+        use MetadataRecoveryStrategy::*;
+        [(None, "none"), (Rebootstrap, "rebootstrap")]
+            .into_iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(text))
+            .map(|(s, _)| s)
+    }
+}
+
 impl BuilderSample for f64 {
     type Arg = f64;
     fn sample(text: &str) -> Option<f64> {

@@ -129,6 +129,8 @@ fn every_key_round_trips() {
         ("partitioner.ignore.keys", "true"),
         ("metadata.max.age.ms", "1000"),
         ("metadata.max.idle.ms", "5000"),
+        ("metadata.recovery.strategy", "none"),
+        ("metadata.recovery.rebootstrap.trigger.ms", "60000"),
         ("connections.max.idle.ms", "-1"),
         ("socket.connection.setup.timeout.ms", "1000"),
         ("socket.connection.setup.timeout.max.ms", "2000"),
@@ -185,6 +187,7 @@ fn every_key_round_trips() {
         ("sasl.login.retry.backoff.ms", "200"),
         ("sasl.login.retry.backoff.max.ms", "20000"),
         ("receive.message.max.bytes", "1000"),
+        ("enable.metrics.push", "false"),
     ];
     let mut names: Vec<&str> = values.iter().map(|v| v.0).collect();
     let mut expected: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
@@ -334,6 +337,8 @@ fn bad_values_name_the_key() {
         ("enable.idempotence", "yes"),
         ("transaction.timeout.ms", "0"),
         ("metadata.max.idle.ms", "4999"),
+        ("metadata.recovery.strategy", "retry"),
+        ("metadata.recovery.rebootstrap.trigger.ms", "-1"),
         ("send.buffer.bytes", "0"),
         ("receive.buffer.bytes", "-2"),
         ("connections.max.idle.ms", "-5"),
@@ -373,9 +378,16 @@ fn bad_values_name_the_key() {
         ("ssl.keymanager.algorithm", "SunX509"),
         ("sasl.kerberos.service.name", "kafka"),
         ("acks", "ALL"),
+        ("metadata.recovery.strategy", "NONE"),
     ])
     .unwrap();
     assert!(!c.allow_auto_create_topics);
+    assert_eq!(c.metadata_recovery_strategy, MetadataRecoveryStrategy::None);
+    assert_eq!(
+        ProducerConfig::default().metadata_recovery_strategy,
+        MetadataRecoveryStrategy::Rebootstrap,
+        "Java 4.x's default"
+    );
     assert_eq!(c.enable_idempotence, Some(true));
 }
 

@@ -427,6 +427,7 @@ into_itself!(
     super::CompressionType,
     super::PartitionerClass,
     super::SecurityProtocol,
+    super::MetadataRecoveryStrategy,
     Option<super::JavaSerializer>
 );
 

@@ -218,6 +218,12 @@ impl Connection {
                 resp.api_keys
                     .iter()
                     .map(|k| (k.api_key, k.min_version, k.max_version)),
+            )
+            .with_finalized_features(
+                resp.finalized_features_epoch,
+                resp.finalized_features
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.max_version_level)),
             );
             // Produce v3 (record batch v2) is the floor: fail now, with a clear error, rather
             // than at the first send.

@@ -26,20 +26,26 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 100_000_000;
 ///
 /// Produce v3 (record batch v2) is the floor; a broker that cannot speak it is too old.
 /// Produce stops at v12: v13 identifies topics by id only, which buys a producer nothing.
+/// Metadata v13 is v12 plus the response's top-level error code (KIP-1102).
 pub const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
-    (ApiKey::Metadata, 4, 12),
+    (ApiKey::Metadata, 4, 13),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 3),
+    // EndTxn v5 and TxnOffsetCommit v5 are transaction protocol version 2 (KIP-890 part 2):
+    // the sender caps them at v4 (and Produce at v11) for a transaction of version 1.
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     // v0 of SaslHandshake carries the tokens unframed (Kafka 0.10); v1 + SaslAuthenticate is
     // what every broker since 1.0 speaks.
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // KIP-714 client telemetry.
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
 ];
 
 /// A request this client sends, with its response type.
@@ -74,6 +80,8 @@ requests! {
     TxnOffsetCommitRequest => TxnOffsetCommitResponse, TxnOffsetCommit;
     SaslHandshakeRequest => SaslHandshakeResponse, SaslHandshake;
     SaslAuthenticateRequest => SaslAuthenticateResponse, SaslAuthenticate;
+    GetTelemetrySubscriptionsRequest => GetTelemetrySubscriptionsResponse, GetTelemetrySubscriptions;
+    PushTelemetryRequest => PushTelemetryResponse, PushTelemetry;
 }
 
 /// A readable name for an API key.
@@ -90,14 +98,20 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         ApiKey::SaslHandshake => "SaslHandshake",
         ApiKey::SaslAuthenticate => "SaslAuthenticate",
+        ApiKey::GetTelemetrySubscriptions => "GetTelemetrySubscriptions",
+        ApiKey::PushTelemetry => "PushTelemetry",
         _ => "other API",
     }
 }
 
-/// The version ranges a broker announced in its ApiVersions response.
+/// The version ranges a broker announced in its ApiVersions response, and the cluster's
+/// finalized features it reported (ApiVersions v3+, tagged fields; KIP-584).
 #[derive(Debug, Clone, Default)]
 pub struct BrokerVersions {
     ranges: Vec<(i16, i16, i16)>,
+    /// `(finalized features epoch, transaction.version's finalized max level)`: `(-1, 0)` when
+    /// the broker reported none (before v3, or a broker without the feature).
+    features: (i64, i16),
 }
 
 impl BrokerVersions {
@@ -105,7 +119,30 @@ impl BrokerVersions {
     pub fn new(ranges: impl IntoIterator<Item = (i16, i16, i16)>) -> BrokerVersions {
         BrokerVersions {
             ranges: ranges.into_iter().collect(),
+            features: (-1, 0),
         }
+    }
+
+    /// The same table with the finalized features of the ApiVersions response:
+    /// `(epoch, [(name, max version level)])`. Only `transaction.version` is kept.
+    pub fn with_finalized_features<'a>(
+        mut self,
+        epoch: i64,
+        features: impl IntoIterator<Item = (&'a str, i16)>,
+    ) -> BrokerVersions {
+        let tv = features
+            .into_iter()
+            .find(|(name, _)| *name == TRANSACTION_VERSION_FEATURE)
+            .map_or(0, |(_, level)| level.max(0));
+        self.features = (epoch, tv);
+        self
+    }
+
+    /// `(finalized features epoch, transaction.version)`: the epoch orders reports from
+    /// different brokers (the highest is the newest, as Java's `ApiVersions` keeps it);
+    /// `transaction.version` is 0 when not finalized.
+    pub fn transaction_version(&self) -> (i64, i16) {
+        self.features
     }
 
     /// The broker's range for an API, if it supports it at all.
@@ -141,6 +178,10 @@ impl BrokerVersions {
         }
     }
 }
+
+/// The finalized feature that selects Kafka's transaction protocol (KIP-890 part 2: level 2
+/// adds partitions implicitly and bumps the epoch at every EndTxn).
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
 
 /// Appends one complete request frame (size prefix, header, body) to `out`.
 pub fn encode_request<R: Request>(
@@ -291,10 +332,21 @@ mod tests {
     }
 
     #[test]
+    fn transaction_version_is_read_from_the_finalized_features() {
+        let v = BrokerVersions::new([(0, 0, 12)]);
+        assert_eq!(v.transaction_version(), (-1, 0), "none reported");
+        let v =
+            v.with_finalized_features(7, [("metadata.version", 27), ("transaction.version", 2)]);
+        assert_eq!(v.transaction_version(), (7, 2));
+        let v = BrokerVersions::new([]).with_finalized_features(3, [("group.version", 1)]);
+        assert_eq!(v.transaction_version(), (3, 0), "not finalized");
+    }
+
+    #[test]
     fn negotiate_picks_highest_common_version() {
-        let v = BrokerVersions::new([(0, 0, 11), (3, 0, 13)]);
+        let v = BrokerVersions::new([(0, 0, 11), (3, 0, 14)]);
         assert_eq!(v.negotiate(ApiKey::Produce).unwrap(), 11);
-        assert_eq!(v.negotiate(ApiKey::Metadata).unwrap(), 12);
+        assert_eq!(v.negotiate(ApiKey::Metadata).unwrap(), 13);
         let old = BrokerVersions::new([(0, 0, 2)]);
         let err = old.negotiate(ApiKey::Produce).unwrap_err();
         assert!(matches!(err, ProtocolError::UnsupportedVersion { .. }));

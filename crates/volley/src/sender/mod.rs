@@ -7,15 +7,26 @@
 //! lets a test drive it through timeouts, lost responses and leader moves deterministically.
 
 pub(crate) mod idempotence;
+mod leader;
+#[cfg(test)]
+mod leader_tests;
 mod network;
 pub(crate) mod produce;
+mod rebootstrap;
+#[cfg(test)]
+mod rebootstrap_tests;
 #[cfg(test)]
 mod sim;
+mod telemetry;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod throttle_tests;
 mod transactional;
+#[cfg(test)]
+mod txn2_tests;
 #[cfg(test)]
 mod txn_tests;
 
@@ -30,7 +41,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRe
 use rustc_hash::FxHashMap;
 
 use crate::accumulator::{Ack, BatchState, PartitionQueue, ProducerBatch, ReadyCheck};
-use crate::config::ProducerConfig;
+use crate::config::{MetadataRecoveryStrategy, ProducerConfig};
 use crate::error::{Error, KafkaCode};
 use crate::metadata::{self, Cluster, MetadataState};
 use crate::metrics::Counters;
@@ -39,7 +50,7 @@ use crate::shared::{Command, Shared};
 use crate::util::time::deadline;
 
 use idempotence::{Idempotence, PidState};
-use network::{Conn, InFlight, NetworkClient, Node};
+use network::{Conn, InFlight, NetworkClient};
 
 /// The sender's share of the configuration.
 #[derive(Debug, Clone)]
@@ -62,10 +73,17 @@ pub(crate) struct SenderConfig {
     pub allow_auto_create: bool,
     pub metadata_max_age: Duration,
     pub metadata_max_idle: Duration,
+    pub recovery_strategy: MetadataRecoveryStrategy,
+    pub rebootstrap_trigger: Duration,
     pub partitioner_availability_timeout: Duration,
     pub adaptive_partitioning: bool,
     pub connection_setup_timeout: Duration,
     pub connection_setup_timeout_max: Duration,
+    /// `enable.metrics.push` (KIP-714 client telemetry).
+    pub metrics_push: bool,
+    /// Wall-clock time when the configuration was taken, in Unix nanoseconds: the base of
+    /// telemetry timestamps (the sender reads no clock; `Sender::new`'s `now` stands for it).
+    pub start_unix_nanos: u64,
 }
 
 impl SenderConfig {
@@ -92,10 +110,16 @@ impl SenderConfig {
             allow_auto_create: cfg.allow_auto_create_topics,
             metadata_max_age: cfg.metadata_max_age,
             metadata_max_idle: cfg.metadata_max_idle,
+            recovery_strategy: cfg.metadata_recovery_strategy,
+            rebootstrap_trigger: cfg.metadata_recovery_rebootstrap_trigger,
             partitioner_availability_timeout: cfg.partitioner_availability_timeout,
             adaptive_partitioning: cfg.partitioner_adaptive_partitioning,
             connection_setup_timeout: cfg.socket_connection_setup_timeout,
             connection_setup_timeout_max: cfg.socket_connection_setup_timeout_max,
+            metrics_push: cfg.enable_metrics_push,
+            start_unix_nanos: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64),
         }
     }
 }
@@ -132,6 +156,8 @@ enum Pending {
     Metadata,
     InitProducerId,
     Txn(transactional::TxnPending),
+    /// A KIP-714 telemetry request.
+    Telemetry(ApiKey),
 }
 
 /// Exponential backoff with ±20% jitter, as Java's `ExponentialBackoff`; the jitter is drawn
@@ -178,6 +204,14 @@ pub(crate) struct Sender {
     frame_buf: BytesMut,
     /// Whether the accumulator is in flush mode for a completing transaction.
     txn_flushing: bool,
+    /// KIP-714 client telemetry (`enable.metrics.push`).
+    telemetry: Option<crate::telemetry::ClientTelemetry>,
+    /// The broker telemetry requests go to while it stays ready.
+    telemetry_node: Option<i32>,
+    /// Some broker has taken a telemetry request (telemetry may then open a connection).
+    telemetry_offered: bool,
+    /// Consecutive telemetry requests without a usable answer (the backoff's exponent).
+    telemetry_failures: u32,
 }
 
 impl Sender {
@@ -187,7 +221,18 @@ impl Sender {
         now: Instant,
         rng: fastrand::Rng,
     ) -> Sender {
+        let telemetry = cfg.metrics_push.then(|| {
+            crate::telemetry::ClientTelemetry::new(
+                now,
+                cfg.start_unix_nanos,
+                cfg.transactional_id.as_deref(),
+            )
+        });
         Sender {
+            telemetry,
+            telemetry_node: None,
+            telemetry_offered: false,
+            telemetry_failures: 0,
             net: NetworkClient::new(&cfg.bootstrap, now),
             metadata: MetadataState::new(
                 now,
@@ -301,6 +346,9 @@ impl Sender {
     pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
         if let Some(n) = self.net.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Connecting) {
+                if let Some(t) = self.shared.txn.as_ref() {
+                    t.lock().observe_features(versions.transaction_version());
+                }
                 n.conn = Conn::Up(versions);
                 n.failures = 0;
                 n.last_activity = now;
@@ -315,19 +363,12 @@ impl Sender {
 
     /// A connection attempt failed.
     pub(crate) fn handle_connect_failed(&mut self, now: Instant, node: i32, error: &Error) {
-        let cfg = &self.cfg;
         self.shared.lifecycle.set_io_error(Some(error.clone()));
         if let Some(n) = self.net.nodes.get_mut(&node) {
             tracing::warn!(node, addr = %n.addr, %error, "connection failed");
             n.conn = Conn::Down;
             n.failures += 1;
-            let wait = backoff(
-                cfg.reconnect_backoff,
-                cfg.reconnect_backoff_max,
-                n.failures,
-                &mut self.rng,
-            );
-            n.next_connect = deadline(now, wait);
+            n.back_off(now, n.failures, &self.cfg, &mut self.rng);
             n.unavailable_since.get_or_insert(now);
         }
         if error.is_authentication() {
@@ -361,13 +402,7 @@ impl Sender {
         tracing::info!(node, addr = %n.addr, %reason, "disconnected");
         n.conn = Conn::Down;
         n.failures += 1;
-        let wait = backoff(
-            self.cfg.reconnect_backoff,
-            self.cfg.reconnect_backoff_max,
-            n.failures,
-            &mut self.rng,
-        );
-        n.next_connect = deadline(now, wait);
+        n.back_off(now, n.failures, &self.cfg, &mut self.rng);
         n.unavailable_since.get_or_insert(now);
         let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
         let broker = n.addr.clone();
@@ -389,6 +424,7 @@ impl Sender {
                 Pending::Metadata => self.metadata.handle_failure(now),
                 Pending::InitProducerId => self.pid_failed(now),
                 Pending::Txn(p) => self.txn_request_failed(now, &p),
+                Pending::Telemetry(_) => self.telemetry_failed(now),
             }
         }
         self.metadata.request_update();
@@ -436,6 +472,7 @@ impl Sender {
                 match frame::decode_response::<ProduceRequest>(frame, f.version, corr) {
                     Ok(resp) => {
                         self.record_produce_throttle(now, node, f.version, resp.throttle_time_ms);
+                        self.apply_leader_hints(now, &resp);
                         self.handle_produce_response(now, batches, resp);
                         Ok(())
                     }
@@ -458,7 +495,9 @@ impl Sender {
                     Ok(resp) => {
                         let ms = resp.throttle_time_ms;
                         self.net.throttle(now, node, f.api, f.version, ms);
-                        self.apply_metadata(now, &resp);
+                        if let Some(fresh) = self.accept_metadata(now, node, &resp) {
+                            self.apply_metadata(now, fresh);
+                        }
                         Ok(())
                     }
                     Err(e) => {
@@ -487,6 +526,9 @@ impl Sender {
                     self.txn_request_failed(now, &p);
                 }
                 r
+            }
+            Pending::Telemetry(api) => {
+                self.handle_telemetry_response(now, node, api, frame, f.version, corr)
             }
         };
         if let Err(e) = result {
@@ -543,6 +585,7 @@ impl Sender {
         let mut wake_at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
 
         self.check_request_timeouts(now);
+        self.maybe_rebootstrap(now, &mut wake_at);
         self.maybe_refresh_metadata(now, &mut wake_at);
         if self.shared.txn.is_some() {
             self.poll_txn(now, &mut wake_at);
@@ -550,6 +593,7 @@ impl Sender {
             self.maybe_init_producer_id(now, &mut wake_at);
         }
         self.send_produce(now, &mut wake_at);
+        self.poll_telemetry(now, &mut wake_at);
         self.net
             .close_idle(now, self.cfg.connections_max_idle, &mut wake_at);
         // A throttled broker takes requests again then (KIP-219).
@@ -565,12 +609,8 @@ impl Sender {
         }
 
         if self.run == RunState::Closing
-            && !self.shared.acc.has_incomplete()
-            && self.net.nodes.values().all(|n| {
-                n.in_flight
-                    .iter()
-                    .all(|f| !matches!(f.pending, Pending::Produce(_)))
-            })
+            && self.records_drained()
+            && self.telemetry.as_ref().is_none_or(|t| t.is_done())
         {
             self.run = RunState::Finished;
         }
@@ -595,7 +635,7 @@ impl Sender {
         now: Instant,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        let known_brokers = self.metadata.brokers_known();
         self.net
             .least_loaded_node(now, known_brokers, &self.cfg, &mut self.rng, wake_at)
     }
@@ -612,8 +652,15 @@ impl Sender {
         req: &R,
         pending: Pending,
     ) -> Result<(), Error> {
-        self.net
-            .send_request(now, node, req, pending, &self.cfg, &self.shared.counters)
+        self.net.send_request(
+            now,
+            node,
+            req,
+            pending,
+            &self.cfg,
+            &self.shared.counters,
+            network::ANY_VERSION,
+        )
     }
 
     // ---------------------------------------------------------------- metadata
@@ -627,6 +674,8 @@ impl Sender {
             }
             Some(_) => {}
         }
+        self.metadata.refresh_due(now);
+        self.rebootstrap_if_unreachable(now);
         let Some(node) = self.least_loaded_node(now, wake_at) else {
             wake_at(
                 now + Duration::from_millis(100)
@@ -642,27 +691,11 @@ impl Sender {
         }
     }
 
-    fn apply_metadata(&mut self, now: Instant, resp: &kafka_protocol::messages::MetadataResponse) {
-        let fresh = Cluster::from_response(resp);
-        for (id, b) in &fresh.brokers {
-            let addr = b.address();
-            match self.net.nodes.get_mut(id) {
-                Some(n) if n.addr == addr => {}
-                Some(n) => {
-                    // The broker moved: drop the old connection.
-                    n.addr = addr;
-                    if !matches!(n.conn, Conn::Down) {
-                        self.net.outputs.push_back(Output::Close { node: *id });
-                        let id = *id;
-                        self.disconnect(now, id, "broker address changed".into());
-                    }
-                }
-                None => {
-                    self.net.nodes.insert(*id, Node::new(addr, now));
-                }
-            }
-        }
+    fn apply_metadata(&mut self, now: Instant, fresh: Cluster) {
+        self.sync_nodes(now, &fresh);
+        let old = self.metadata.cluster().clone();
         let cluster = self.metadata.handle_response(now, fresh);
+        self.end_backoff_of_moved(now, &old, &cluster);
         self.shared.cluster.store(cluster);
         self.shared
             .cluster_generation
@@ -774,7 +807,7 @@ impl Sender {
         self.abort_everything(now, fatal);
     }
 
-    fn abort_everything(&mut self, _now: Instant, err: Error) {
+    fn abort_everything(&mut self, now: Instant, err: Error) {
         for b in self.shared.acc.take_all() {
             self.complete(b, Err(err.clone()));
         }
@@ -787,10 +820,14 @@ impl Sender {
                 self.net.outputs.push_back(Output::Close { node: id });
             }
             for f in in_flight {
-                if let Pending::Produce(batches) = f.pending {
-                    for b in batches {
-                        self.complete(b, Err(err.clone()));
+                match f.pending {
+                    Pending::Produce(batches) => {
+                        for b in batches {
+                            self.complete(b, Err(err.clone()));
+                        }
                     }
+                    Pending::Telemetry(_) => self.telemetry_failed(now),
+                    _ => {}
                 }
             }
         }
@@ -832,7 +869,12 @@ impl Sender {
             self.metadata.add_topic(t, now);
         }
         if ready.unknown_leaders {
+            // Batches wait for a leader: poll again when the refresh is due, even if no other
+            // event comes (after a rebootstrap, the first metadata may not have the topic yet).
             self.metadata.request_update();
+            if let Some(t) = self.metadata.next_refresh() {
+                wake_at(t);
+            }
         }
         if self.cfg.adaptive_partitioning {
             self.update_partition_load(now, &cluster, &ready);
@@ -840,7 +882,9 @@ impl Sender {
         if let Some(t) = ready.next_check {
             wake_at(t);
         }
-        if !self.cfg.idempotent || self.idem.can_send() {
+        // After a rebootstrap the leaders are unknown until a bootstrap server answers.
+        let leaders_known = self.metadata.brokers_known();
+        if leaders_known && (!self.cfg.idempotent || self.idem.can_send()) {
             for &node in &ready.ready_nodes {
                 if !self.net.nodes.contains_key(&node) {
                     continue;
@@ -913,9 +957,9 @@ impl Sender {
     fn send_one_request(&mut self, now: Instant, node: i32, cluster: &Cluster) -> bool {
         let version = match &self.net.nodes[&node].conn {
             Conn::Up(v) => match v.negotiate(ApiKey::Produce) {
-                // Transactions use Kafka's transaction protocol version 1 (explicit
-                // AddPartitionsToTxn), which Produce v12 would tell the broker we do not.
-                Ok(v) if self.shared.txn.is_some() => v.min(11),
+                // Transaction protocol version 1 (explicit AddPartitionsToTxn) stops at v11:
+                // v12 tells the broker the client speaks version 2 (txn/protocol.rs).
+                Ok(v) if self.shared.txn.is_some() => v.min(self.txn_produce_max()),
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(node, error = %e, "broker cannot take produce requests");
@@ -935,7 +979,7 @@ impl Sender {
         let muted = &self.muted;
         let is_muted = |t: &str, p: i32| !muted.is_empty() && Self::is_muted(muted, t, p);
         // In a transaction, a partition's batches wait until the partition is added to it.
-        let txn = self.shared.txn.as_ref().map(|t| t.lock());
+        let mut txn = self.shared.txn.as_ref().map(|t| t.lock());
         let mut stamp = |b: &ProducerBatch| {
             if let Some(t) = txn.as_ref() {
                 let open = matches!(
@@ -946,11 +990,11 @@ impl Sender {
                     return Err(());
                 }
             }
-            if idempotent {
-                idem.stamp(b)
-            } else {
-                Ok(None)
+            let stamped = if idempotent { idem.stamp(b) } else { Ok(None) };
+            if let (Ok(_), Some(t)) = (&stamped, txn.as_mut()) {
+                t.on_batch_sent();
             }
+            stamped
         };
         let mut batches = Vec::new();
         self.shared.acc.drain(
@@ -1013,6 +1057,7 @@ impl Sender {
         Counters::add(&c.batch_send, batches.len() as u64);
         let mut batches = batches;
         for b in &mut batches {
+            b.sent_leader_epoch = cluster.leader_epoch(&b.topic, b.partition);
             if b.attempts == 0 {
                 let closed = b.closed.as_ref().expect("closed");
                 Counters::add(&c.compressed_bytes, closed.as_bytes().len() as u64);
@@ -1173,7 +1218,9 @@ impl Sender {
             self.metadata.request_update();
         }
         let err = Error::partition(&b.topic, b.partition, code, message);
-        let mut retriable = code.is_retriable();
+        // CONCURRENT_TRANSACTIONS is retriable for Java too (a transaction version 2 batch
+        // that reached the leader while the previous transaction's markers were being written).
+        let mut retriable = code.is_retriable() || code == KafkaCode::CONCURRENT_TRANSACTIONS;
         if self.cfg.idempotent {
             if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                 || code == KafkaCode::UNKNOWN_PRODUCER_ID
@@ -1216,12 +1263,17 @@ impl Sender {
         if retriable && !expired && b.attempts <= self.cfg.retries {
             tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
             b.last_error = Some(err);
-            let wait = backoff(
-                self.cfg.retry_backoff,
-                self.cfg.retry_backoff_max,
-                b.attempts,
-                &mut self.rng,
-            );
+            // The partition has a new leader since this attempt (KIP-951): no backoff.
+            let wait = if self.leader_moved_since(&b.topic, b.partition, b.sent_leader_epoch) {
+                Duration::ZERO
+            } else {
+                backoff(
+                    self.cfg.retry_backoff,
+                    self.cfg.retry_backoff_max,
+                    b.attempts,
+                    &mut self.rng,
+                )
+            };
             self.shared.acc.reenqueue(b, now, wait);
             return;
         }

@@ -8,6 +8,7 @@
 //! with its response, or when the connection goes down.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::RangeInclusive;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -18,6 +19,9 @@ use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
 use crate::util::time::deadline;
+
+/// Any version both sides speak (for [`NetworkClient::send_request`]).
+pub(crate) const ANY_VERSION: RangeInclusive<i16> = i16::MIN..=i16::MAX;
 
 /// A node's connection.
 #[derive(Debug)]
@@ -74,6 +78,10 @@ pub(super) struct Node {
     /// KIP-219: the broker asked (a response's `throttle_time_ms`) that nothing more be sent
     /// to it before then. Requests already in flight are not affected.
     pub throttle_until: Option<Instant>,
+    /// Consecutive Metadata answers refused for coming from another cluster: they grow the
+    /// reconnect backoff as failed connections do, and a successful connect does not reset
+    /// them (only metadata accepted from the node does).
+    pub refusals: u32,
 }
 
 impl Node {
@@ -87,6 +95,7 @@ impl Node {
             next_connect: now,
             unavailable_since: None,
             throttle_until: None,
+            refusals: 0,
         }
     }
 
@@ -103,6 +112,24 @@ impl Node {
     /// `ClusterConnectionStates.isReady`).
     pub fn is_ready(&self, now: Instant) -> bool {
         self.is_up() && self.throttled_until(now).is_none()
+    }
+
+    /// The next connection attempt waits `reconnect.backoff.ms` doubled for each of
+    /// `attempts` after the first (with jitter), up to `reconnect.backoff.max.ms`.
+    pub fn back_off(
+        &mut self,
+        now: Instant,
+        attempts: u32,
+        cfg: &SenderConfig,
+        rng: &mut fastrand::Rng,
+    ) {
+        let wait = backoff(
+            cfg.reconnect_backoff,
+            cfg.reconnect_backoff_max,
+            attempts,
+            rng,
+        );
+        self.next_connect = deadline(now, wait);
     }
 
     pub fn produce_in_flight(&self) -> usize {
@@ -217,10 +244,34 @@ impl NetworkClient {
         }
     }
 
+    /// Whether `id` may be picked for a request not bound to a node: a broker once metadata
+    /// has named the brokers (`known_brokers`), else a bootstrap server (negative id). Brokers
+    /// of an earlier metadata keep their connection state (reconnect backoff, KIP-219
+    /// throttle) across a rebootstrap, as in Java's `ClusterConnectionStates`, but are not
+    /// used until metadata names them again.
+    fn candidate(id: i32, known_brokers: bool) -> bool {
+        known_brokers == (id >= 0)
+    }
+
+    /// Whether some node could take a request now or soon (Java's
+    /// `LeastLoadedNode.hasNodeAvailableOrConnectionReady`): one is connected (even if
+    /// throttled or at its in-flight limit), connecting, or past its reconnect backoff. Once
+    /// metadata has named brokers (`known_brokers`), only brokers count. When none does, a
+    /// producer with `metadata.recovery.strategy=rebootstrap` bootstraps again.
+    pub fn any_node_available(&self, now: Instant, known_brokers: bool) -> bool {
+        self.nodes
+            .iter()
+            .filter(|(id, _)| Self::candidate(**id, known_brokers))
+            .any(|(_, n)| match n.conn {
+                Conn::Up(_) | Conn::Connecting => true,
+                Conn::Down => n.next_connect <= now,
+            })
+    }
+
     /// The node for a non-produce request: a connected one with the fewest requests in flight,
     /// or, if none is connected, one to connect to (its connection is started). Once metadata
-    /// has named brokers (`known_brokers`), bootstrap entries are used only when every known
-    /// broker is unreachable.
+    /// has named brokers (`known_brokers`), only brokers are candidates, otherwise only the
+    /// bootstrap servers ([`NetworkClient::candidate`]).
     pub fn least_loaded_node(
         &mut self,
         now: Instant,
@@ -229,7 +280,7 @@ impl NetworkClient {
         rng: &mut fastrand::Rng,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let candidate = |id: &i32| !known_brokers || *id >= 0;
+        let candidate = |id: &i32| Self::candidate(*id, known_brokers);
         if let Some((&id, _)) = self
             .nodes
             .iter()
@@ -241,7 +292,7 @@ impl NetworkClient {
             return Some(id);
         }
         // A connected broker that throttles us (KIP-219) is not ready, but it is reachable: wait
-        // for its throttle rather than fall back to the bootstrap servers.
+        // for its throttle (it does not count as unreachable, so no rebootstrap either).
         let throttled = self
             .nodes
             .iter()
@@ -266,14 +317,6 @@ impl NetworkClient {
                 && best.is_none_or(|(_, t)| n.next_connect < t)
             {
                 best = Some((*id, n.next_connect));
-            }
-        }
-        // Every known broker unreachable: fall back to the bootstrap servers too.
-        if best.is_none() && known_brokers && throttled.is_none() {
-            for (id, n) in &self.nodes {
-                if matches!(n.conn, Conn::Down) && best.is_none_or(|(_, t)| n.next_connect < t) {
-                    best = Some((*id, n.next_connect));
-                }
             }
         }
         if let Some((id, at)) = best {
@@ -309,7 +352,11 @@ impl NetworkClient {
     }
 
     /// Encodes and queues a non-produce request on connected `node`, in flight until its
-    /// response (or `request.timeout.ms`).
+    /// response (or `request.timeout.ms`), at the highest version both sides speak within
+    /// `allowed` ([`ANY_VERSION`], or a transaction protocol's versions of EndTxn and
+    /// TxnOffsetCommit); a broker whose highest common version is below it cannot take the
+    /// request (`UnsupportedVersion`).
+    #[allow(clippy::too_many_arguments)]
     pub fn send_request<R: Request>(
         &mut self,
         now: Instant,
@@ -318,15 +365,28 @@ impl NetworkClient {
         pending: Pending,
         cfg: &SenderConfig,
         counters: &Counters,
+        allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
         let versions = match &self.nodes[&node].conn {
             Conn::Up(v) => v,
             _ => unreachable!("requests go only to connected nodes"),
         };
         let addr = self.nodes[&node].addr.clone();
-        let version = versions
+        let negotiated = versions
             .negotiate(R::KEY)
             .map_err(|e| Error::protocol(&addr, e))?;
+        let version = negotiated.min(*allowed.end());
+        if version < *allowed.start() {
+            return Err(Error::protocol(
+                &addr,
+                crate::error::ProtocolError::UnsupportedVersion {
+                    api: frame::api_name(R::KEY),
+                    client_min: *allowed.start(),
+                    client_max: *allowed.end(),
+                    broker: format!("..={negotiated}"),
+                },
+            ));
+        }
         let corr = self.next_correlation();
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)

@@ -6,8 +6,11 @@
 //! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
 //! leader moves, lost requests and responses, delays, disconnects and refused connections.
+//! Whole clusters can be replaced ([`cluster`]): brokers added, stopped, given another cluster
+//! id, reached through extra addresses (a load balancer in front of the bootstrap servers),
+//! or made to answer Metadata with REBOOTSTRAP_REQUIRED.
 //!
-//! Transactions (Kafka's transaction version 1) are modelled in [`txn`]: a transaction
+//! Transactions (Kafka's transaction versions 1 and 2) are modelled in [`txn`]: a transaction
 //! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
 //! transactional id and epoch fencing, AddPartitionsToTxn, the leaders' verification of
 //! transactional produce requests, EndTxn writing commit/abort markers into the partitions, and
@@ -19,6 +22,8 @@
 //! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
 //! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
 
+mod cluster;
+mod telemetry;
 mod txn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -30,7 +35,9 @@ use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest,
     ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
@@ -38,6 +45,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use parking_lot::Mutex;
 
+pub(crate) use telemetry::SimSubscription;
 pub(crate) use txn::{Marker, TxnStatus};
 
 use super::{Output, Sender, SenderConfig};
@@ -176,6 +184,11 @@ struct ProducerEntry {
 #[derive(Debug, Default)]
 struct PartitionModel {
     leader: Option<i32>,
+    /// Bumped by every leader change, as Kafka's partition leader epoch.
+    leader_epoch: i32,
+    /// What a NOT_LEADER_OR_FOLLOWER answer names as the current leader (KIP-951):
+    /// `Some((leader id, epoch))` overrides the truth (to test bad hints).
+    hint_override: Option<(i32, i32)>,
     log: Vec<LogRecord>,
     fail_next: VecDeque<KafkaCode>,
     producers: HashMap<i64, ProducerEntry>,
@@ -203,6 +216,13 @@ struct BrokerModel {
     produce_throttle_ms: i32,
     /// `throttle_time_ms` of its other responses (metadata, producer id, transactional).
     throttle_ms: i32,
+    /// Its cluster's id (`None`: [`cluster::DEFAULT_CLUSTER_ID`]); its Metadata lists the
+    /// running brokers of the same cluster.
+    cluster_id: Option<String>,
+    /// Stopped: refuses connections and is left out of every cluster's metadata.
+    stopped: bool,
+    /// Its next Metadata responses answer REBOOTSTRAP_REQUIRED.
+    rebootstrap_required: u32,
 }
 
 #[derive(Debug)]
@@ -258,6 +278,8 @@ pub(crate) struct Sim {
     pub conn_events: Vec<(Instant, ConnEvent)>,
     pub records: Vec<SentRecord>,
     brokers: BTreeMap<i32, BrokerModel>,
+    /// Extra addresses and the broker each reaches (see [`Sim::alias`]).
+    aliases: HashMap<String, i32>,
     topics: BTreeMap<String, TopicModel>,
     conns: HashMap<i32, SimConn>,
     queue: BTreeMap<(Instant, u64), Delivery>,
@@ -268,6 +290,10 @@ pub(crate) struct Sim {
     coordinators: txn::Coordinators,
     resolutions: Resolutions,
     clock: Arc<Mutex<Instant>>,
+    /// See [`Sim::set_leader_hints`].
+    leader_hints: bool,
+    /// The client telemetry receiver (KIP-714), when a test turns it on.
+    pub telemetry: Option<telemetry::TelemetryBroker>,
 }
 
 impl Sim {
@@ -304,6 +330,7 @@ impl Sim {
                 .iter()
                 .map(|&b| (b, BrokerModel::default()))
                 .collect(),
+            aliases: HashMap::new(),
             topics: BTreeMap::new(),
             conns: HashMap::new(),
             queue: BTreeMap::new(),
@@ -314,6 +341,8 @@ impl Sim {
             coordinators: txn::Coordinators::new(brokers[0]),
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
+            leader_hints: true,
+            telemetry: None,
         };
         for (name, leaders) in topics {
             sim.create_topic(name, leaders);
@@ -348,8 +377,32 @@ impl Sim {
 
     /// Moves a partition's leadership (`None`: no leader). The old leader answers
     /// NOT_LEADER_OR_FOLLOWER from now on; metadata shows the new one.
+    ///
+    /// The leader epoch goes up by one. A NOT_LEADER_OR_FOLLOWER answer names the new leader
+    /// and epoch (KIP-951's `CurrentLeader`, with the leader's `NodeEndpoints`) unless
+    /// [`Sim::set_leader_hints`] turned that off.
     pub(crate) fn set_leader(&mut self, topic: &str, partition: i32, leader: Option<i32>) {
-        self.partition_mut(topic, partition).leader = leader;
+        let p = self.partition_mut(topic, partition);
+        p.leader = leader;
+        p.leader_epoch += 1;
+    }
+
+    /// Whether NOT_LEADER_OR_FOLLOWER answers carry KIP-951's new-leader hint (Kafka 3.7+: on
+    /// by default); off, the producer has to wait for metadata, as with older brokers.
+    pub(crate) fn set_leader_hints(&mut self, on: bool) {
+        self.leader_hints = on;
+    }
+
+    /// NOT_LEADER_OR_FOLLOWER answers for the partition name `leader` at `epoch` as its current
+    /// leader, whatever the truth: a broker's bad hint.
+    pub(crate) fn override_leader_hint(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        epoch: i32,
+    ) {
+        self.partition_mut(topic, partition).hint_override = Some((leader, epoch));
     }
 
     /// The next `n` produce requests for the partition (reaching its leader) fail with `code`.
@@ -815,7 +868,18 @@ impl Sim {
                         self.conns.get_mut(&node).expect("conn").up = true;
                         self.conn_events
                             .push((self.now, ConnEvent::Connected { node }));
-                        let v = BrokerVersions::new(KAFKA_4_VERSIONS.iter().copied());
+                        let telemetry_apis =
+                            self.telemetry.is_some().then_some([(71, 0, 0), (72, 0, 0)]);
+                        let v = BrokerVersions::new(
+                            KAFKA_4_VERSIONS
+                                .iter()
+                                .copied()
+                                .chain(telemetry_apis.into_iter().flatten()),
+                        )
+                        .with_finalized_features(
+                            self.coordinators.features_epoch,
+                            [("transaction.version", self.coordinators.transaction_version)],
+                        );
                         self.sender.handle_connected(self.now, node, v);
                     }
                 }
@@ -869,12 +933,7 @@ impl Sim {
         ));
         self.generation += 1;
         let generation = self.generation;
-        let broker = self
-            .brokers
-            .keys()
-            .copied()
-            .find(|&b| addr(b) == address)
-            .unwrap_or(i32::MIN);
+        let broker = self.broker_at(&address).unwrap_or(i32::MIN);
         self.conns.insert(
             node,
             SimConn {
@@ -887,7 +946,7 @@ impl Sim {
         let refused = self
             .brokers
             .get(&broker)
-            .is_none_or(|b| b.refuse_until.is_some_and(|t| self.now < t));
+            .is_none_or(|b| b.stopped || b.refuse_until.is_some_and(|t| self.now < t));
         let auth_refused = self
             .brokers
             .get(&broker)
@@ -964,7 +1023,7 @@ impl Sim {
                 }
                 let throttle = b.produce_throttle_ms;
                 let resp = self
-                    .handle_produce(broker, &req, log.lost, &mut log.parts)
+                    .handle_produce(broker, &req, version, log.lost, &mut log.parts)
                     .with_throttle_time_ms(throttle);
                 let frame = (req.acks != 0 && !log.lost)
                     .then(|| encode_response(h.correlation_id, version, &resp));
@@ -979,7 +1038,7 @@ impl Sim {
                         .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
                         .collect()
                 });
-                let resp = self.handle_metadata(&req);
+                let resp = self.handle_metadata(broker, version, &req);
                 (
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
@@ -1010,6 +1069,9 @@ impl Sim {
                     h.correlation_id,
                     Some(encode_response(h.correlation_id, version, &resp)),
                 )
+            }
+            ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry => {
+                self.handle_telemetry_request(api, version, &mut body, &mut log)
             }
             _ => self.handle_coordinator_request(broker, api, version, &mut body, &mut log),
         };
@@ -1063,11 +1125,13 @@ impl Sim {
         &mut self,
         broker: i32,
         req: &ProduceRequest,
+        version: i16,
         lost: bool,
         parts: &mut Vec<ProducePart>,
     ) -> ProduceResponse {
         let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
         let mut responses = Vec::new();
+        let mut hinted = Vec::new();
         for t in &req.topic_data {
             let topic = t.name.0.to_string();
             let mut partition_responses = Vec::new();
@@ -1076,7 +1140,13 @@ impl Sim {
                 let (code, base_offset) = if lost {
                     (KafkaCode::UNKNOWN_SERVER_ERROR, -1)
                 } else {
-                    self.append(broker, txn_id.as_deref(), &topic, p.index, &bytes)
+                    self.append(
+                        broker,
+                        (txn_id.as_deref(), version),
+                        &topic,
+                        p.index,
+                        &bytes,
+                    )
                 };
                 let decoded = decode_batches(&bytes).expect("the sender's batches decode");
                 let first = decoded.first();
@@ -1095,14 +1165,23 @@ impl Sim {
                     bytes: bytes.len(),
                     code,
                 });
-                partition_responses.push(
-                    PartitionProduceResponse::default()
-                        .with_index(p.index)
-                        .with_error_code(code.0)
-                        .with_base_offset(base_offset)
-                        .with_log_append_time_ms(-1)
-                        .with_log_start_offset(0),
-                );
+                let mut r = PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_error_code(code.0)
+                    .with_base_offset(base_offset)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(0);
+                if code == KafkaCode::NOT_LEADER_OR_FOLLOWER && self.leader_hints {
+                    if let Some((leader, epoch)) = self.leader_hint(&topic, p.index) {
+                        r = r.with_current_leader(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(BrokerId(leader))
+                                .with_leader_epoch(epoch),
+                        );
+                        hinted.push(leader);
+                    }
+                }
+                partition_responses.push(r);
             }
             responses.push(
                 TopicProduceResponse::default()
@@ -1110,14 +1189,35 @@ impl Sim {
                     .with_partition_responses(partition_responses),
             );
         }
-        ProduceResponse::default().with_responses(responses)
+        hinted.sort_unstable();
+        hinted.dedup();
+        let endpoints = hinted
+            .into_iter()
+            .filter(|id| self.brokers.contains_key(id))
+            .map(|id| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(format!("broker{id}")))
+                    .with_port(9092)
+            })
+            .collect();
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(endpoints)
+    }
+
+    /// The current leader and epoch a NOT_LEADER_OR_FOLLOWER answer names (KIP-951).
+    fn leader_hint(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
+        let p = self.topics.get(topic)?.partitions.get(partition as usize)?;
+        p.hint_override
+            .or_else(|| Some((p.leader?, p.leader_epoch)))
     }
 
     /// A partition leader's checks and append: `(error code, base offset)`.
     fn append(
         &mut self,
         broker: i32,
-        txn_id: Option<&str>,
+        (txn_id, version): (Option<&str>, i16),
         topic: &str,
         partition: i32,
         bytes: &[u8],
@@ -1149,10 +1249,11 @@ impl Sim {
         let last = first + b.last_offset_delta;
         if b.is_transactional() {
             // Kafka 4.x verifies a transactional batch with the coordinator first (the
-            // partition must be in the producer's open transaction, at its current epoch).
-            let code = self
-                .coordinators
-                .verify(txn_id, topic, partition, pid, b.producer_epoch);
+            // partition must be in the producer's open transaction, at its current epoch), or,
+            // for transaction version 2 (Produce v12+), adds the partition to it.
+            let code =
+                self.coordinators
+                    .admit(txn_id, version, topic, partition, pid, b.producer_epoch);
             if !code.is_ok() {
                 return (code, -1);
             }
@@ -1216,10 +1317,18 @@ impl Sim {
         (KafkaCode::NONE, base_offset)
     }
 
-    fn handle_metadata(&mut self, req: &MetadataRequest) -> MetadataResponse {
-        let brokers = self
-            .brokers
-            .keys()
+    fn handle_metadata(
+        &mut self,
+        broker: i32,
+        version: i16,
+        req: &MetadataRequest,
+    ) -> MetadataResponse {
+        if let Some(resp) = self.take_rebootstrap_required(broker, version) {
+            return resp;
+        }
+        let (members, cluster_id) = self.cluster_of(broker);
+        let brokers = members
+            .iter()
             .map(|&id| {
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(id))
@@ -1251,6 +1360,7 @@ impl Sim {
                                 MetadataResponsePartition::default()
                                     .with_partition_index(i as i32)
                                     .with_leader_id(BrokerId(leader))
+                                    .with_leader_epoch(p.leader_epoch)
                                     .with_error_code(if leader < 0 {
                                         KafkaCode::LEADER_NOT_AVAILABLE.0
                                     } else {
@@ -1266,8 +1376,8 @@ impl Sim {
             .collect();
         MetadataResponse::default()
             .with_brokers(brokers)
-            .with_cluster_id(Some(StrBytes::from_static_str("sim-cluster")))
-            .with_controller_id(BrokerId(*self.brokers.keys().next().expect("a broker")))
+            .with_cluster_id(Some(StrBytes::from_string(cluster_id)))
+            .with_controller_id(BrokerId(members[0]))
             .with_topics(topics)
     }
 

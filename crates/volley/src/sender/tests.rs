@@ -91,7 +91,7 @@ fn happy_path_delivers_to_every_partition_with_one_request_per_broker() {
     assert!(sim
         .requests_of(ApiKey::Metadata)
         .iter()
-        .all(|r| r.version == 12));
+        .all(|r| r.version == 13));
     assert_eq!(sim.requests_of(ApiKey::InitProducerId)[0].version, 5);
 }
 
@@ -196,9 +196,10 @@ fn attempt_gaps(sim: &Sim, partition: i32) -> Vec<Duration> {
 }
 
 // 3. Failure: a batch retried on the old leader forever, retried without backoff, or appended
-// twice after a leader move. Invariant: after NOT_LEADER_OR_FOLLOWER the sender refreshes
-// metadata and retries on the new leader, the record is in the log once, and each retry waits
-// at least 0.8 × retry.backoff.ms × 2^(attempt-1) (capped at retry.backoff.max.ms).
+// twice after a leader move. Invariant: after NOT_LEADER_OR_FOLLOWER from a broker that names
+// no new leader, the sender refreshes metadata and retries on the new leader, the record is in
+// the log once, and each retry of a partition whose leader stays waits at least
+// 0.8 × retry.backoff.ms × 2^(attempt-1) (capped at retry.backoff.max.ms).
 #[test]
 fn not_leader_retries_on_the_new_leader_after_backoff() {
     let mut sim = setup(&[1, 2], &[1], |c| {
@@ -206,6 +207,8 @@ fn not_leader_retries_on_the_new_leader_after_backoff() {
         c.retry_backoff = ms(100);
         c.retry_backoff_max = ms(1000);
     });
+    // A broker older than Kafka 3.7 names no new leader (KIP-951): metadata must tell.
+    sim.set_leader_hints(false);
     // The leader moves a while after the last metadata fetch (a refresh right after one
     // would wait for retry.backoff.ms, and the first retry could find the old leader again).
     sim.run_for(Duration::from_secs(1));
@@ -232,7 +235,8 @@ fn not_leader_retries_on_the_new_leader_after_backoff() {
             .any(|m| m.at >= first && m.at <= second),
         "metadata refreshed between the attempts"
     );
-    assert!(second - first >= ms(80), "{:?}", second - first);
+    // The refresh showed a newer leader epoch: the retry did not wait out its backoff (see
+    // leader_tests.rs, which also checks that it came after the refresh).
 
     // Repeated retriable errors: the backoff doubles, up to its max.
     sim.fail_produce(T, 0, 5, KafkaCode::NOT_ENOUGH_REPLICAS);

@@ -1,6 +1,7 @@
 //! The sender's side of transactions: sending what the [`TxnManager`] asks for, feeding it the
 //! responses, and holding produce data back until its partitions are in the transaction.
 
+use std::ops::RangeInclusive;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -9,11 +10,12 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, TxnOffsetCommitRequest,
 };
 
-use super::network::{Conn, Node};
+use super::network::{Conn, Node, ANY_VERSION};
 use super::{Pending, Sender};
 use crate::error::{Error, ProtocolError};
 use crate::protocol::frame;
 use crate::txn::manager::{CoordinatorKind, Effects, Target, TxnRequest};
+use crate::txn::TxnProtocol;
 
 /// Which transactional request is in flight.
 #[derive(Debug, Clone)]
@@ -119,28 +121,39 @@ impl Sender {
                     node,
                     &r,
                     TxnPending::FindCoordinator(kind),
+                    ANY_VERSION,
                 )
             }
-            TxnRequest::InitProducerId(r) => {
-                self.send_txn::<InitProducerIdRequest>(now, node, &r, TxnPending::InitProducerId)
-            }
-            TxnRequest::AddPartitions(r) => {
-                self.send_txn::<AddPartitionsToTxnRequest>(now, node, &r, TxnPending::AddPartitions)
-            }
-            TxnRequest::AddOffsets(r) => {
-                self.send_txn::<AddOffsetsToTxnRequest>(now, node, &r, TxnPending::AddOffsets)
-            }
+            TxnRequest::InitProducerId(r) => self.send_txn::<InitProducerIdRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::InitProducerId,
+                ANY_VERSION,
+            ),
+            TxnRequest::AddPartitions(r) => self.send_txn::<AddPartitionsToTxnRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::AddPartitions,
+                ANY_VERSION,
+            ),
+            TxnRequest::AddOffsets(r) => self.send_txn::<AddOffsetsToTxnRequest>(
+                now,
+                node,
+                &r,
+                TxnPending::AddOffsets,
+                ANY_VERSION,
+            ),
             TxnRequest::TxnOffsetCommit(r) => {
                 let group = r.group_id.0.to_string();
-                self.send_txn::<TxnOffsetCommitRequest>(
-                    now,
-                    node,
-                    &r,
-                    TxnPending::TxnOffsetCommit(group),
-                )
+                let allowed = self.txn_protocol().txn_offset_commit_versions();
+                let p = TxnPending::TxnOffsetCommit(group);
+                self.send_txn::<TxnOffsetCommitRequest>(now, node, &r, p, allowed)
             }
             TxnRequest::EndTxn(r) => {
-                self.send_txn::<EndTxnRequest>(now, node, &r, TxnPending::EndTxn)
+                let allowed = self.txn_protocol().end_txn_versions();
+                self.send_txn::<EndTxnRequest>(now, node, &r, TxnPending::EndTxn, allowed)
             }
         };
         if let Err(e) = result {
@@ -149,14 +162,31 @@ impl Sender {
         }
     }
 
+    /// The transaction protocol in use (version 1 until `init_transactions` chose one).
+    fn txn_protocol(&self) -> TxnProtocol {
+        self.shared
+            .txn
+            .as_ref()
+            .and_then(|t| t.lock().protocol())
+            .unwrap_or(TxnProtocol::V1)
+    }
+
+    /// The highest Produce version for the transaction's batches.
+    pub(super) fn txn_produce_max(&self) -> i16 {
+        self.txn_protocol().produce_max()
+    }
+
     fn send_txn<R: frame::Request>(
         &mut self,
         now: Instant,
         node: i32,
         req: &R,
         p: TxnPending,
+        allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
-        self.send_request(now, node, req, Pending::Txn(p))
+        let (cfg, counters) = (&self.cfg, &self.shared.counters);
+        self.net
+            .send_request(now, node, req, Pending::Txn(p), cfg, counters, allowed)
     }
 
     /// `node` if its connection is up and the broker is not throttling us; otherwise starts

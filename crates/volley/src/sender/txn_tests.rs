@@ -16,14 +16,14 @@ use crate::error::{Error, KafkaCode};
 use crate::shared::Command;
 use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnState};
 
-const T: &str = "t";
-const TXN: &str = "txn-1";
+pub(super) const T: &str = "t";
+pub(super) const TXN: &str = "txn-1";
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn secs(n: u64) -> Duration {
+pub(super) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
@@ -50,7 +50,7 @@ fn idempotent(
 }
 
 /// A transactional producer (`transactional.id` = TXN, linger 0), topic known, not initialized.
-fn transactional(
+pub(super) fn transactional(
     brokers: &[i32],
     leaders: &[i32],
     configure: impl FnOnce(&mut ProducerConfig),
@@ -64,20 +64,20 @@ fn transactional(
     sim
 }
 
-fn init(sim: &mut Sim) {
+pub(super) fn init(sim: &mut Sim) {
     sim.txn_call("init_transactions", secs(60), TxnOp::Init)
         .expect("init_transactions");
 }
 
-fn begin(sim: &mut Sim) {
+pub(super) fn begin(sim: &mut Sim) {
     sim.begin_transaction().expect("begin_transaction");
 }
 
-fn commit(sim: &mut Sim) -> crate::error::Result<()> {
+pub(super) fn commit(sim: &mut Sim) -> crate::error::Result<()> {
     sim.txn_call("commit_transaction", secs(60), TxnOp::Commit)
 }
 
-fn abort(sim: &mut Sim) -> crate::error::Result<()> {
+pub(super) fn abort(sim: &mut Sim) -> crate::error::Result<()> {
     sim.txn_call("abort_transaction", secs(60), TxnOp::Abort)
 }
 
@@ -803,7 +803,7 @@ fn failed_batch_makes_commit_abortable_and_abort_recovers() {
 
 /// A producer with an open transaction holding a delivered record `a` on partition 0, then
 /// fenced by another instance with the same transactional id.
-fn fenced() -> Sim {
+pub(super) fn fenced() -> Sim {
     let mut sim = transactional(&[1], &[1], |_| {});
     init(&mut sim);
     begin(&mut sim);
@@ -818,7 +818,7 @@ fn fenced() -> Sim {
 }
 
 /// Every later call fails with `fatal`.
-fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
+pub(super) fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
     let same = |e: Error| assert_eq!(e.to_string(), fatal.to_string());
     same(commit(sim).expect_err("commit"));
     same(abort(sim).expect_err("abort"));
@@ -830,13 +830,11 @@ fn assert_fatal_from_now_on(sim: &mut Sim, fatal: &Error) {
     assert!(sim.read_committed(T, 0).is_empty());
 }
 
-// T7. Failure: a producer fenced by a newer instance with the same transactional id (a zombie)
-// goes on producing or committing, or treats the fencing as retriable. Invariant: its next
-// produce (INVALID_PRODUCER_EPOCH, the broker's verification), AddPartitionsToTxn or EndTxn
-// (PRODUCER_FENCED) fails with Error::Fatal; from then on every call fails with that same fatal error; nothing it
-// wrote is visible to a read_committed consumer.
-#[test]
-fn fenced_producer_fails_fatally() {
+/// A producer that `fenced` makes (an open transaction holding a delivered record `a` on
+/// partition 0, then fenced) fails fatally at its next produce (INVALID_PRODUCER_EPOCH, `b`
+/// refused) and, made again, at its commit's EndTxn (PRODUCER_FENCED, not retried); every later
+/// call fails with that same error.
+pub(super) fn assert_fenced_at_produce_and_at_end_txn(fenced: impl Fn() -> Sim) {
     // Fenced at its next produce.
     let mut sim = fenced();
     let b = sim.send(T, 0, "b");
@@ -858,6 +856,16 @@ fn fenced_producer_fails_fatally() {
     assert_eq!(ends.len(), 1, "not retried");
     assert_eq!(ends[0].code, KafkaCode::PRODUCER_FENCED);
     assert_fatal_from_now_on(&mut sim, &e);
+}
+
+// T7. Failure: a producer fenced by a newer instance with the same transactional id (a zombie)
+// goes on producing or committing, or treats the fencing as retriable. Invariant: its next
+// produce (INVALID_PRODUCER_EPOCH, the broker's verification), AddPartitionsToTxn or EndTxn
+// (PRODUCER_FENCED) fails with Error::Fatal; from then on every call fails with that same fatal error; nothing it
+// wrote is visible to a read_committed consumer.
+#[test]
+fn fenced_producer_fails_fatally() {
+    assert_fenced_at_produce_and_at_end_txn(fenced);
 
     // Fenced between transactions: at AddPartitionsToTxn; the record waiting for it fails.
     let mut sim = transactional(&[1], &[1], |_| {});
@@ -1045,13 +1053,8 @@ fn abort_after_a_sequence_gap_bumps_the_epoch_before_it_completes() {
         .collect();
     assert_eq!(next, vec![(1, 0, KafkaCode::NONE), (1, 1, KafkaCode::NONE)]);
     assert_eq!(sim.read_committed(T, 0), vec!["n0", "n1"]);
-    let markers: Vec<_> = sim
-        .markers(T, 0)
-        .iter()
-        .map(|m| (m.control, m.epoch))
-        .collect();
     assert_eq!(
-        markers,
+        sim.marker_epochs(T, 0),
         vec![(Some(Marker::Abort), 0), (Some(Marker::Commit), 1)]
     );
 }

@@ -10,9 +10,11 @@
 //! after a coordinator lookup if the coordinator moved), abortable (the transaction must be
 //! aborted) or fatal (the producer must be closed).
 //!
-//! The protocol is Kafka's transaction version 1: partitions are added explicitly with
-//! AddPartitionsToTxn before their first batch, and Produce is capped at v11 so that the broker
-//! does not expect the implicit additions of version 2.
+//! Both of Kafka's transaction protocols are spoken ([`super::protocol`]): version 1 adds
+//! partitions explicitly with AddPartitionsToTxn before their first batch (Produce capped at
+//! v11); version 2 (KIP-890 part 2), chosen when the brokers finalize `transaction.version` 2,
+//! lets Produce v12 and TxnOffsetCommit v5 add them implicitly and takes the bumped epoch from
+//! each EndTxn v5 answer.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::{Error, KafkaCode, Result};
 use crate::lifecycle::Lifecycle;
 
+use super::protocol::{end_txn_epoch, EndTxnEpoch, TxnProtocol};
 use super::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnResult, TxnState};
 use crate::util::time::deadline;
 
@@ -121,6 +124,14 @@ pub(crate) struct TxnManager {
     /// Offsets were added to the open transaction (it then needs an EndTxn even with no
     /// partitions).
     offsets_added: bool,
+    /// Version 2: a batch of the open transaction was sent (the broker may have added its
+    /// partition), so the transaction needs an EndTxn.
+    produced: bool,
+    /// The transaction protocol in use; `None` until `init_transactions` gets a producer id.
+    protocol: Option<TxnProtocol>,
+    /// The newest finalized features any broker reported: `(features epoch,
+    /// transaction.version)`, as Java's `ApiVersions` keeps them.
+    features: (i64, i16),
     lifecycle: Arc<Lifecycle>,
 }
 
@@ -184,11 +195,60 @@ impl TxnManager {
             need_lookup: None,
             bump_after_abort: false,
             offsets_added: false,
+            produced: false,
+            protocol: None,
+            features: (-1, 0),
         }
     }
 
     pub(crate) fn state(&self) -> TxnState {
         self.state
+    }
+
+    /// The transaction protocol in use (`None` before `init_transactions` got a producer id).
+    pub(crate) fn protocol(&self) -> Option<TxnProtocol> {
+        self.protocol
+    }
+
+    fn is_v2(&self) -> bool {
+        self.protocol == Some(TxnProtocol::V2)
+    }
+
+    /// A broker reported its finalized features (ApiVersions): `(features epoch,
+    /// transaction.version)`. The newest report is kept; it takes effect at the next choice of
+    /// protocol (the producer id's first grant, or the end of a transaction).
+    pub(crate) fn observe_features(&mut self, features: (i64, i16)) {
+        if features.0 > self.features.0 {
+            self.features = features;
+        }
+    }
+
+    /// The protocol the newest finalized features call for.
+    fn wanted_protocol(&self) -> TxnProtocol {
+        TxnProtocol::for_feature_level(self.features.1)
+    }
+
+    fn set_protocol(&mut self, p: TxnProtocol) {
+        if self.protocol != Some(p) {
+            tracing::info!(
+                transactional_id = %self.transactional_id,
+                protocol = p.number(),
+                transaction_version = self.features.1,
+                "transactions use Kafka's transaction protocol version {} ({})",
+                p.number(),
+                match p {
+                    TxnProtocol::V2 => "the brokers finalize transaction.version 2: partitions \
+                                        added by Produce, epoch bumped by each EndTxn",
+                    TxnProtocol::V1 => "transaction.version 2 not finalized: AddPartitionsToTxn",
+                }
+            );
+        }
+        self.protocol = Some(p);
+    }
+
+    /// A batch of the open transaction is being sent.
+    pub(crate) fn on_batch_sent(&mut self) {
+        self.produced = true;
     }
 
     fn transition(&mut self, to: TxnState) -> Result<()> {
@@ -302,7 +362,11 @@ impl TxnManager {
             }
         }
         let key = (topic.clone(), partition);
-        if !self.partitions_in_txn.contains(&key) && !self.pending_partitions.contains(&key) {
+        if self.is_v2() {
+            // Version 2: the leader adds the partition when the batch reaches it.
+            self.partitions_in_txn.insert(key);
+        } else if !self.partitions_in_txn.contains(&key) && !self.pending_partitions.contains(&key)
+        {
             self.new_partitions.insert(key);
         }
         Ok(())
@@ -325,7 +389,13 @@ impl TxnManager {
         if self.state != TxnState::InTransaction {
             return Err(self.not_in_transaction("send_offsets_to_transaction"));
         }
-        self.queue.push_back(Work::AddOffsets { group, offsets });
+        if self.is_v2() {
+            // Version 2: TxnOffsetCommit v5 adds the group to the transaction itself.
+            self.queue
+                .push_back(Work::TxnOffsetCommit { group, offsets });
+        } else {
+            self.queue.push_back(Work::AddOffsets { group, offsets });
+        }
         Ok(self.start(Op::SendOffsets))
     }
 
@@ -514,6 +584,8 @@ impl TxnManager {
                             ))),
                     );
                 }
+                // Version 2: from here the group coordinator may have added the group.
+                self.offsets_added |= self.is_v2();
                 let req = TxnOffsetCommitRequest::default()
                     .with_transactional_id(txn_id)
                     .with_group_id(GroupId(StrBytes::from_string(group.group_id.clone())))
@@ -544,11 +616,16 @@ impl TxnManager {
                     return None;
                 }
                 // A transaction to which nothing was added needs no EndTxn: the coordinator
-                // does not know of it.
-                if self.partitions_in_txn.is_empty() && !self.offsets_added {
+                // does not know of it. (Version 2 adds partitions when their batches arrive.)
+                let added = if self.is_v2() {
+                    self.produced
+                } else {
+                    !self.partitions_in_txn.is_empty()
+                };
+                if !added && !self.offsets_added {
                     let commit = *commit;
                     self.queue.pop_front();
-                    self.end_completed(commit);
+                    self.end_completed(commit, false);
                     return None;
                 }
                 let req = EndTxnRequest::default()
@@ -594,6 +671,13 @@ impl TxnManager {
         self.retry(now);
     }
 
+    /// A rebootstrap (KIP-899) forgot every broker: both coordinators are looked up again
+    /// before the next request that needs them.
+    pub(crate) fn forget_coordinators(&mut self) {
+        self.txn_coordinator = None;
+        self.group_coordinator = None;
+    }
+
     fn coordinator_lost(&mut self, kind: CoordinatorKind) {
         match &kind {
             CoordinatorKind::Transaction => self.txn_coordinator = None,
@@ -629,6 +713,11 @@ impl TxnManager {
             | KafkaCode::INVALID_TXN_STATE
             | KafkaCode::CLUSTER_AUTHORIZATION_FAILED
             | KafkaCode::TRANSACTION_COORDINATOR_FENCED => {
+                Step::Fatal(Error::request(api, code, None))
+            }
+            // The coordinator no longer maps the transactional id to this producer id: the
+            // transaction cannot be ended, so the producer is done (Java's EndTxnHandler).
+            KafkaCode::INVALID_PRODUCER_ID_MAPPING if api == "EndTxn" => {
                 Step::Fatal(Error::request(api, code, None))
             }
             c if c.is_retriable() => {
@@ -742,6 +831,10 @@ impl TxnManager {
             t.queue.pop_front();
             t.producer_id = resp.producer_id.0;
             t.epoch = resp.producer_epoch;
+            if t.protocol.is_none() {
+                // The first grant: the coordinator's connection has reported the features.
+                t.set_protocol(t.wanted_protocol());
+            }
             effects.producer = Some((t.producer_id, t.epoch));
             t.state = TxnState::Ready;
             t.finish(Ok(()));
@@ -866,24 +959,73 @@ impl TxnManager {
 
     pub(crate) fn handle_end_txn(&mut self, now: Instant, resp: &EndTxnResponse) -> Effects {
         let commit = matches!(self.queue.front(), Some(Work::EndTxn { commit: true }));
-        self.respond(now, resp.error_code, "EndTxn", |t, _| {
+        self.respond(now, resp.error_code, "EndTxn", |t, effects| {
             t.queue.pop_front();
-            t.end_completed(commit);
+            let mut reinit = false;
+            if t.is_v2() {
+                let current = (t.producer_id, t.epoch);
+                match end_txn_epoch(current, (resp.producer_id.0, resp.producer_epoch)) {
+                    EndTxnEpoch::Bumped(pid, epoch) => {
+                        if pid != t.producer_id {
+                            tracing::info!(
+                                old_producer_id = t.producer_id,
+                                producer_id = pid,
+                                epoch,
+                                "producer epoch exhausted: the coordinator gave a new producer id"
+                            );
+                        }
+                        t.producer_id = pid;
+                        t.epoch = epoch;
+                        effects.producer = Some((pid, epoch));
+                        // The bump also closes any sequence gap of the transaction.
+                        t.bump_after_abort = false;
+                    }
+                    EndTxnEpoch::Missing => {
+                        // DESIGN.md, "Transaction protocol version 2", bad input: the
+                        // coordinator has bumped the epoch but did not say to what; guessing
+                        // risks being fenced. Get a fresh id and epoch with InitProducerId
+                        // before the call counts as done.
+                        tracing::warn!(
+                            producer_id = resp.producer_id.0,
+                            epoch = resp.producer_epoch,
+                            "EndTxn v5 answered without a new producer epoch (transaction \
+                             version 2); getting one with InitProducerId"
+                        );
+                        reinit = true;
+                    }
+                }
+            }
+            t.end_completed(commit, reinit);
         })
     }
 
-    fn end_completed(&mut self, commit: bool) {
+    /// The transaction ended (EndTxn answered, or none was needed). `reinit`: the producer id
+    /// and epoch must be fetched afresh before the call counts as done.
+    fn end_completed(&mut self, commit: bool, reinit: bool) {
         self.partitions_in_txn.clear();
         self.new_partitions.clear();
         self.pending_partitions.clear();
         self.offsets_added = false;
+        self.produced = false;
         self.last_error = None;
-        if !commit && self.bump_after_abort {
-            // The aborted transaction left a sequence gap: bump the epoch (KIP-360) before the
-            // abort counts as done, so the next transaction starts from sequence 0.
+        // The protocol may change between transactions only (Java's
+        // `maybeUpdateTransactionV2Enabled` at the end of each). Moving up to version 2 takes
+        // an epoch bump first, as in Java, so nothing of a version 1 transaction is taken for
+        // part of the first version 2 one.
+        let wanted = self.wanted_protocol();
+        let upgrade = self.protocol == Some(TxnProtocol::V1) && wanted == TxnProtocol::V2;
+        if self.protocol.is_some() {
+            self.set_protocol(wanted);
+        }
+        let gap = !commit && self.bump_after_abort;
+        if gap || upgrade || reinit {
+            // A sequence gap of the aborted transaction (KIP-360), the move to version 2, or an
+            // EndTxn v5 answer without an epoch: a new epoch before the call counts as done, so
+            // the next transaction starts from sequence 0 on an epoch the coordinator knows.
             self.bump_after_abort = false;
             self.state = TxnState::Initializing;
-            self.queue.push_front(Work::InitProducerId { bump: true });
+            self.queue
+                .push_front(Work::InitProducerId { bump: !reinit });
             return;
         }
         self.state = TxnState::Ready;
@@ -929,14 +1071,31 @@ mod tests {
         assert!(Committing.can_transition_to(Fatal));
     }
 
-    #[test]
-    fn calls_out_of_order_are_illegal_state_errors() {
-        let mut m = TxnManager::new(
+    fn manager() -> TxnManager {
+        TxnManager::new(
             "t".into(),
             Duration::from_secs(60),
             Duration::from_millis(100),
             Arc::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn the_newest_finalized_features_decide_the_protocol() {
+        let mut m = manager();
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V1, "nothing reported");
+        m.observe_features((5, 2));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V2);
+        m.observe_features((4, 0));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V2, "an older report");
+        m.observe_features((6, 1));
+        assert_eq!(m.wanted_protocol(), TxnProtocol::V1, "a newer one");
+        assert_eq!(m.protocol(), None, "chosen only at the producer id's grant");
+    }
+
+    #[test]
+    fn calls_out_of_order_are_illegal_state_errors() {
+        let mut m = manager();
         assert!(matches!(m.begin_transaction(), Err(Error::IllegalState(_))));
         assert!(matches!(m.begin_commit(), Err(Error::IllegalState(_))));
         assert!(matches!(m.begin_abort(), Err(Error::IllegalState(_))));

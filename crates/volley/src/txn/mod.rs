@@ -5,6 +5,7 @@
 //! `sender/transactional.rs`.
 
 pub(crate) mod manager;
+pub(crate) mod protocol;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::error::Result;
 use crate::lifecycle::Lifecycle;
 
 pub(crate) use manager::{Op, TxnManager};
+pub use protocol::TxnProtocol;
 
 /// Java's `TransactionManager.State`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,7 @@ impl TxnState {
                 | (InTransaction, Aborting)
                 | (InTransaction, AbortableError)
                 | (Committing, Ready)
+                | (Committing, Initializing)
                 | (Committing, AbortableError)
                 | (Aborting, Ready)
                 | (Aborting, Initializing)

@@ -11,7 +11,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod cluster3;
 pub mod secure;
+#[allow(unused_imports)]
+pub use cluster3::*;
 #[allow(unused_imports)]
 pub use secure::*;
 
@@ -31,7 +34,7 @@ pub fn bootstrap3() -> String {
     )
 }
 
-fn script() -> PathBuf {
+pub fn script() -> PathBuf {
     match std::env::var("VOLLEY_KAFKA_SCRIPT") {
         Ok(p) => PathBuf::from(p),
         Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka"),
@@ -96,6 +99,25 @@ pub fn kafka_version() -> (u32, u32, u32) {
     kafka_version_on(Cluster::One)
 }
 
+/// Kafka's config tool on the one-node cluster: `--alter` of entity `name` of `entity_type`
+/// (`clients`, `client-metrics`, ...) with `args` (e.g. `--add-config`, `k=v,...`).
+pub fn alter_config(entity_type: &str, name: &str, args: &[&str]) {
+    let bs = bootstrap();
+    let mut all = vec![
+        "tool",
+        "org.apache.kafka.tools.ConfigCommand",
+        "--bootstrap-server",
+        &bs,
+        "--alter",
+        "--entity-type",
+        entity_type,
+        "--entity-name",
+        name,
+    ];
+    all.extend_from_slice(args);
+    kafka(&all);
+}
+
 /// A topic name no other test (or earlier run) uses.
 pub fn unique_topic(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -106,7 +128,8 @@ pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{}-{t}-{n}", std::process::id())
 }
 
-/// Creates a topic with Kafka's own topic command.
+/// Creates a topic with Kafka's own topic command, with `retention.ms=-1` unless `configs`
+/// sets it.
 pub fn create_topic_on(
     cluster: Cluster,
     name: &str,
@@ -127,6 +150,12 @@ pub fn create_topic_on(
     for c in configs {
         args.push("--config");
         args.push(c);
+    }
+    // Test topics keep their records whatever their timestamps: tests write records stamped
+    // years ago (or at 0), which time retention (7 days by default, checked every 5 minutes)
+    // would otherwise delete before they are read back.
+    if !configs.iter().any(|c| c.starts_with("retention.ms=")) {
+        args.extend(["--config", "retention.ms=-1"]);
     }
     kafka_on(cluster, &args);
 }
@@ -203,18 +232,23 @@ pub fn consume_with(
     extra: &[&str],
 ) -> Vec<Consumed> {
     let n = expected.to_string();
-    let mut args = vec![
+    let mut args = consume_args(topic, &n);
+    args.extend_from_slice(&["--isolation", isolation]);
+    args.extend_from_slice(extra);
+    parse_consumed(&kafka_on(cluster, &args))
+}
+
+/// `scripts/kafka consume` arguments reading `expected` records of `topic` (20 s at most
+/// without a record).
+pub fn consume_args<'a>(topic: &'a str, expected: &'a str) -> Vec<&'a str> {
+    vec![
         "consume",
         topic,
         "--max-messages",
-        &n,
+        expected,
         "--timeout-ms",
         "20000",
-        "--isolation",
-        isolation,
-    ];
-    args.extend_from_slice(extra);
-    parse_consumed(&kafka_on(cluster, &args))
+    ]
 }
 
 /// Reads `expected` records of `topic` (one-node cluster, read_uncommitted).

@@ -26,9 +26,10 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
-    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TransactionalId, TxnOffsetCommitResponse,
+    EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, ProducerId, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TransactionalId,
+    TxnOffsetCommitResponse,
 };
 
 use super::{DecodeResponse, Reader, Result};
@@ -116,11 +117,12 @@ fn produce_partition(r: &mut Reader<'_>, v: i16) -> Result<PartitionProduceRespo
 
 // --- Metadata -----------------------------------------------------------------------------------
 
-/// MetadataResponse v0..=12 (flexible from v9). The topic name is nullable from v12 (topics
-/// asked for by id); `ClusterAuthorizedOperations` exists in v8..=10 only.
+/// MetadataResponse v0..=13 (flexible from v9). The topic name is nullable from v12 (topics
+/// asked for by id); `ClusterAuthorizedOperations` exists in v8..=10 only; v13 adds the
+/// top-level `ErrorCode` (KIP-1102's REBOOTSTRAP_REQUIRED).
 impl DecodeResponse for MetadataResponse {
     const API: &'static str = "Metadata response";
-    const VERSIONS: RangeInclusive<i16> = 0..=12;
+    const VERSIONS: RangeInclusive<i16> = 0..=13;
     const FIRST_FLEXIBLE: i16 = 9;
 
     fn decode_fields(r: &mut Reader<'_>, v: i16) -> Result<Self> {
@@ -194,6 +196,9 @@ impl DecodeResponse for MetadataResponse {
         })?;
         if (8..=10).contains(&v) {
             resp.cluster_authorized_operations = r.i32("cluster_authorized_operations")?;
+        }
+        if v >= 13 {
+            resp.error_code = r.i16("error_code")?;
         }
         r.skip_tagged_fields("tagged fields")?;
         Ok(resp)
@@ -469,6 +474,49 @@ impl DecodeResponse for SaslAuthenticateResponse {
         if v >= 1 {
             resp.session_lifetime_ms = r.i64("session_lifetime_ms")?;
         }
+        r.skip_tagged_fields("tagged fields")?;
+        Ok(resp)
+    }
+}
+
+// --- GetTelemetrySubscriptions, PushTelemetry (KIP-714) -----------------------------------------
+
+/// GetTelemetrySubscriptionsResponse v0 (flexible).
+impl DecodeResponse for GetTelemetrySubscriptionsResponse {
+    const API: &'static str = "GetTelemetrySubscriptions response";
+    const VERSIONS: RangeInclusive<i16> = 0..=0;
+    const FIRST_FLEXIBLE: i16 = 0;
+
+    fn decode_fields(r: &mut Reader<'_>, _v: i16) -> Result<Self> {
+        let mut resp = GetTelemetrySubscriptionsResponse::default();
+        resp.throttle_time_ms = r.i32("throttle_time_ms")?;
+        resp.error_code = r.i16("error_code")?;
+        resp.client_instance_id = r.uuid("client_instance_id")?;
+        resp.subscription_id = r.i32("subscription_id")?;
+        resp.accepted_compression_types = r.array("accepted_compression_types", 1, |r| {
+            r.i8("accepted_compression_types")
+        })?;
+        resp.push_interval_ms = r.i32("push_interval_ms")?;
+        resp.telemetry_max_bytes = r.i32("telemetry_max_bytes")?;
+        resp.delta_temporality = r.bool("delta_temporality")?;
+        let s = r.min_string();
+        resp.requested_metrics =
+            r.array("requested_metrics", s, |r| r.string("requested_metrics"))?;
+        r.skip_tagged_fields("tagged fields")?;
+        Ok(resp)
+    }
+}
+
+/// PushTelemetryResponse v0 (flexible).
+impl DecodeResponse for PushTelemetryResponse {
+    const API: &'static str = "PushTelemetry response";
+    const VERSIONS: RangeInclusive<i16> = 0..=0;
+    const FIRST_FLEXIBLE: i16 = 0;
+
+    fn decode_fields(r: &mut Reader<'_>, _v: i16) -> Result<Self> {
+        let mut resp = PushTelemetryResponse::default();
+        resp.throttle_time_ms = r.i32("throttle_time_ms")?;
+        resp.error_code = r.i16("error_code")?;
         r.skip_tagged_fields("tagged fields")?;
         Ok(resp)
     }

@@ -24,9 +24,10 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
-    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, ProducerId, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TransactionalId, TxnOffsetCommitResponse,
+    EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, ProducerId, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TransactionalId,
+    TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -274,6 +275,9 @@ impl Sample for MetadataResponse {
         if (8..=10).contains(&v) {
             r.cluster_authorized_operations = g.i32();
         }
+        if v >= 13 {
+            r.error_code = g.i16();
+        }
         r.unknown_tagged_fields = g.tags();
         r
     }
@@ -475,6 +479,35 @@ impl Sample for SaslAuthenticateResponse {
         if v >= 1 {
             r.session_lifetime_ms = g.i64();
         }
+        r.unknown_tagged_fields = g.tags();
+        r
+    }
+}
+
+impl Sample for GetTelemetrySubscriptionsResponse {
+    fn sample(g: &mut Gen, _v: i16) -> Self {
+        g.flexible = true;
+        let mut r = GetTelemetrySubscriptionsResponse::default();
+        r.throttle_time_ms = g.i32();
+        r.error_code = g.i16();
+        r.client_instance_id = g.uuid();
+        r.subscription_id = g.i32();
+        r.accepted_compression_types = g.vec(false, |g| g.i16() as i8);
+        r.push_interval_ms = g.i32();
+        r.telemetry_max_bytes = g.i32();
+        r.delta_temporality = g.bool();
+        r.requested_metrics = g.vec(false, Gen::string);
+        r.unknown_tagged_fields = g.tags();
+        r
+    }
+}
+
+impl Sample for PushTelemetryResponse {
+    fn sample(g: &mut Gen, _v: i16) -> Self {
+        g.flexible = true;
+        let mut r = PushTelemetryResponse::default();
+        r.throttle_time_ms = g.i32();
+        r.error_code = g.i16();
         r.unknown_tagged_fields = g.tags();
         r
     }

@@ -9,9 +9,9 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse, BrokerId,
-    EndTxnResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
-    ProduceResponse, SaslAuthenticateResponse, SaslHandshakeResponse, TopicName,
-    TxnOffsetCommitResponse,
+    EndTxnResponse, FindCoordinatorResponse, GetTelemetrySubscriptionsResponse,
+    InitProducerIdResponse, MetadataResponse, ProduceResponse, PushTelemetryResponse,
+    SaslAuthenticateResponse, SaslHandshakeResponse, TopicName, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use proptest::prelude::*;
@@ -108,6 +108,8 @@ fn decoders_cover_the_client_versions() {
             ApiKey::TxnOffsetCommit => TxnOffsetCommitResponse::VERSIONS,
             ApiKey::SaslHandshake => SaslHandshakeResponse::VERSIONS,
             ApiKey::SaslAuthenticate => SaslAuthenticateResponse::VERSIONS,
+            ApiKey::GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse::VERSIONS,
+            ApiKey::PushTelemetry => PushTelemetryResponse::VERSIONS,
             other => panic!("no decoder for {other:?}"),
         };
         assert!(
@@ -159,7 +161,9 @@ fn apis() -> Vec<Api> {
         EndTxnResponse,
         TxnOffsetCommitResponse,
         SaslHandshakeResponse,
-        SaslAuthenticateResponse
+        SaslAuthenticateResponse,
+        GetTelemetrySubscriptionsResponse,
+        PushTelemetryResponse
     ]
 }
 

@@ -1,4 +1,5 @@
-//! The simulated cluster's coordinators, as Kafka 4.x runs them for transaction version 1.
+//! The simulated cluster's coordinators, as Kafka 4.x runs them for transaction versions 1
+//! and 2 (KIP-890 part 2).
 //!
 //! One broker is the transaction coordinator (for every transactional id) and one the group
 //! coordinator (for every group); either can be moved, after which the old one answers
@@ -10,6 +11,15 @@
 //! partition leaders verify transactional batches against it; EndTxn writes a commit or abort
 //! marker into each partition of the transaction and makes the offsets sent with
 //! TxnOffsetCommit the group's committed offsets on commit only.
+//!
+//! With `transaction.version` 2 finalized ([`Sim::set_transaction_version`], reported in every
+//! ApiVersions answer), a transactional Produce v12+ adds its partition to the transaction, a
+//! TxnOffsetCommit v5 its group, and EndTxn v5 bumps the epoch (markers written at the bumped
+//! epoch) and answers with it, or with a new producer id at epoch 0 once the epoch is exhausted
+//! (Kafka's `isProducerEpochExhausted`: the epoch before the bump ≥ `i16::MAX - 1`). A retried
+//! EndTxn v5 (its answer lost) at the epoch before the bump gets the same answer again.
+//! Requests at older versions keep version 1's rules, as a Kafka 4.x broker does for older
+//! clients.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -87,6 +97,12 @@ pub(super) struct Coordinators {
     committed: BTreeMap<(String, String, i32), i64>,
     faults: HashMap<ApiKey, VecDeque<KafkaCode>>,
     drops: HashMap<ApiKey, u32>,
+    /// The finalized `transaction.version` (0: not finalized) and the features epoch that
+    /// every ApiVersions answer reports.
+    pub(super) transaction_version: i16,
+    pub(super) features_epoch: i64,
+    /// Bad input: EndTxn v5 answers with producer id and epoch -1 (after bumping the epoch).
+    end_txn_without_epoch: bool,
 }
 
 impl Coordinators {
@@ -98,6 +114,43 @@ impl Coordinators {
             committed: BTreeMap::new(),
             faults: HashMap::new(),
             drops: HashMap::new(),
+            transaction_version: 0,
+            features_epoch: 1,
+            end_txn_without_epoch: false,
+        }
+    }
+
+    /// Whether a request of this version follows transaction version 2's rules
+    /// (`first_v2`: the API's first version 2 version).
+    fn is_v2(&self, version: i16, first_v2: i16) -> bool {
+        self.transaction_version >= 2 && version >= first_v2
+    }
+
+    /// A partition leader's check of a transactional batch: for transaction version 2
+    /// (Produce v12+) the partition is added to the producer's transaction (which opens it);
+    /// otherwise [`Coordinators::verify`].
+    pub(super) fn admit(
+        &mut self,
+        txn_id: Option<&str>,
+        version: i16,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+    ) -> KafkaCode {
+        let Some(id) = txn_id.filter(|_| self.is_v2(version, 12)) else {
+            return self.verify(txn_id, topic, partition, producer_id, epoch);
+        };
+        match self.check_producer(id, producer_id, epoch) {
+            // PRODUCER_FENCED is converted on the produce path.
+            KafkaCode::PRODUCER_FENCED => KafkaCode::INVALID_PRODUCER_EPOCH,
+            KafkaCode::NONE => {
+                self.open(id)
+                    .partitions
+                    .insert((topic.to_string(), partition));
+                KafkaCode::NONE
+            }
+            c => c,
         }
     }
 
@@ -169,7 +222,7 @@ impl Coordinators {
     }
 }
 
-fn decode<R: Decodable + HeaderVersion>(body: &mut Bytes, version: i16) -> (i32, R) {
+pub(super) fn decode<R: Decodable + HeaderVersion>(body: &mut Bytes, version: i16) -> (i32, R) {
     let h = RequestHeader::decode(body, R::header_version(version)).expect("request header");
     let req = R::decode(body, version).expect("request body");
     (h.correlation_id, req)
@@ -182,6 +235,46 @@ impl Sim {
     /// on (with the state the old one had), the old one answers NOT_COORDINATOR.
     pub(crate) fn move_txn_coordinator(&mut self, broker: i32) {
         self.coordinators.txn_coordinator = broker;
+    }
+
+    /// Finalizes `transaction.version` at `level` (0: not finalized; 2: KIP-890 part 2), as
+    /// Kafka's `FeatureCommand` does: the features epoch moves on, and connections made from now
+    /// on report it.
+    pub(crate) fn set_transaction_version(&mut self, level: i16) {
+        self.coordinators.transaction_version = level;
+        self.coordinators.features_epoch += 1;
+    }
+
+    /// Bad input: from now on a successful EndTxn v5 answers with producer id and epoch -1,
+    /// although the coordinator bumped the epoch.
+    pub(crate) fn answer_end_txn_without_epoch(&mut self) {
+        self.coordinators.end_txn_without_epoch = true;
+    }
+
+    /// The coordinator's entry for `transactional_id` starts at `epoch` (as after that many
+    /// transactions), with a new producer id: for epoch exhaustion. Before `init_transactions`.
+    pub(crate) fn preset_txn_epoch(&mut self, transactional_id: &str, epoch: i16) -> i64 {
+        self.new_txn_entry(transactional_id, epoch)
+    }
+
+    /// A new producer id for `id`, at `epoch`, with no transaction: the producer id.
+    fn new_txn_entry(&mut self, id: &str, epoch: i16) -> i64 {
+        let pid = self.next_producer_id;
+        self.next_producer_id += 1;
+        self.coordinators.txns.insert(
+            id.to_string(),
+            TxnEntry {
+                producer_id: pid,
+                epoch,
+                last_epoch: -1,
+                status: TxnStatus::Empty,
+                partitions: BTreeSet::new(),
+                groups: BTreeSet::new(),
+                pending_offsets: BTreeMap::new(),
+                ended: Vec::new(),
+            },
+        );
+        pid
     }
 
     /// Moves the group coordinator (as [`Sim::move_txn_coordinator`]).
@@ -255,6 +348,14 @@ impl Sim {
             .iter()
             .filter(|r| r.control.is_some())
             .cloned()
+            .collect()
+    }
+
+    /// `(marker, epoch)` of each transaction marker in the partition's log.
+    pub(crate) fn marker_epochs(&self, topic: &str, partition: i32) -> Vec<(Option<Marker>, i16)> {
+        self.markers(topic, partition)
+            .iter()
+            .map(|m| (m.control, m.epoch))
             .collect()
     }
 
@@ -375,21 +476,7 @@ impl Sim {
             if expected.is_some() {
                 return (KafkaCode::INVALID_PRODUCER_ID_MAPPING, -1, -1);
             }
-            let pid = self.next_producer_id;
-            self.next_producer_id += 1;
-            self.coordinators.txns.insert(
-                id.to_string(),
-                TxnEntry {
-                    producer_id: pid,
-                    epoch: 0,
-                    last_epoch: -1,
-                    status: TxnStatus::Empty,
-                    partitions: BTreeSet::new(),
-                    groups: BTreeSet::new(),
-                    pending_offsets: BTreeMap::new(),
-                    ended: Vec::new(),
-                },
-            );
+            let pid = self.new_txn_entry(id, 0);
             return (KafkaCode::NONE, pid, 0);
         };
         match expected {
@@ -455,6 +542,59 @@ impl Sim {
                 st.recent.clear();
             }
         }
+    }
+
+    /// EndTxn v5 (transaction version 2): the epoch is bumped and the markers written at the
+    /// bumped epoch; an exhausted epoch (≥ `i16::MAX - 1` before the bump) gets a new producer
+    /// id at epoch 0.
+    fn end_txn_v2(&mut self, id: &str, marker: Marker) {
+        let e = self.coordinators.txns.get_mut(id).expect("entry");
+        let before = e.epoch;
+        e.epoch += 1;
+        self.end_txn(id, marker);
+        let next_pid = self.next_producer_id;
+        let e = self.coordinators.txns.get_mut(id).expect("entry");
+        if before >= i16::MAX - 1 {
+            self.next_producer_id += 1;
+            e.producer_id = next_pid;
+            e.epoch = 0;
+            // (A retry of this EndTxn is not modelled across the new id.)
+            e.last_epoch = -1;
+        } else {
+            e.last_epoch = before;
+        }
+    }
+
+    /// The successful answer to EndTxn v5: the producer id and epoch to use next (or -1, -1
+    /// when the test asked for that bad input).
+    fn end_txn_v2_answer(&self, id: &str) -> EndTxnResponse {
+        let e = &self.coordinators.txns[id];
+        let (pid, epoch) = if self.coordinators.end_txn_without_epoch {
+            (-1, -1)
+        } else {
+            (e.producer_id, e.epoch)
+        };
+        EndTxnResponse::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+    }
+
+    /// A retried EndTxn v5 whose first attempt ended the transaction (its answer lost): sent at
+    /// the epoch before the bump, it gets the same answer again.
+    fn retried_end_txn_v2(
+        &self,
+        id: &str,
+        (pid, epoch): (i64, i16),
+        committed: bool,
+    ) -> Option<EndTxnResponse> {
+        let e = self.coordinators.txns.get(id)?;
+        let done = match e.status {
+            TxnStatus::CompleteCommit => committed,
+            TxnStatus::CompleteAbort => !committed,
+            _ => false,
+        };
+        (done && e.producer_id == pid && e.last_epoch == epoch && e.last_epoch >= 0)
+            .then(|| self.end_txn_v2_answer(id))
     }
 
     /// FindCoordinator, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit and EndTxn:
@@ -639,7 +779,14 @@ impl Sim {
                         let tp = (t.name.0.to_string(), p.partition_index);
                         log.txn_partitions.push(tp.clone());
                         if code.is_ok() {
-                            let e = self.coordinators.txns.get_mut(&id).expect("checked");
+                            // Transaction version 2: TxnOffsetCommit v5 adds the group.
+                            let e = if self.coordinators.is_v2(version, 5) {
+                                let e = self.coordinators.open(&id);
+                                e.groups.insert(group.clone());
+                                e
+                            } else {
+                                self.coordinators.txns.get_mut(&id).expect("checked")
+                            };
                             e.pending_offsets
                                 .insert((group.clone(), tp.0, tp.1), p.committed_offset);
                         }
@@ -665,6 +812,13 @@ impl Sim {
                 log.transactional_id = Some(id.clone());
                 log.producer = Some((pid, epoch));
                 log.committed = Some(req.committed);
+                let v2 = self.coordinators.is_v2(version, 5);
+                if v2 && broker == txn_coordinator && fault.is_none() {
+                    if let Some(resp) = self.retried_end_txn_v2(&id, (pid, epoch), req.committed) {
+                        log.code = KafkaCode::NONE;
+                        return (corr, Some(encode_response(corr, version, &resp)));
+                    }
+                }
                 let mut code = check(self, &id, pid, epoch);
                 if code.is_ok() {
                     let marker = if req.committed {
@@ -673,6 +827,10 @@ impl Sim {
                         Marker::Abort
                     };
                     code = match (self.coordinators.txns[&id].status, marker) {
+                        (TxnStatus::Ongoing, _) if v2 => {
+                            self.end_txn_v2(&id, marker);
+                            KafkaCode::NONE
+                        }
                         (TxnStatus::Ongoing, _) => {
                             self.end_txn(&id, marker);
                             KafkaCode::NONE
@@ -684,10 +842,14 @@ impl Sim {
                     };
                 }
                 log.code = code;
-                let resp = EndTxnResponse::default()
-                    .with_error_code(code.0)
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1);
+                let resp = if v2 && code.is_ok() {
+                    self.end_txn_v2_answer(&id)
+                } else {
+                    EndTxnResponse::default()
+                        .with_error_code(code.0)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1)
+                };
                 (corr, encode_response(corr, version, &resp))
             }
             other => panic!("the simulation does not answer {other:?}"),
