@@ -80,12 +80,22 @@ async fn wait_for_leaders(conn: &mut Connection, topic: &str, partitions: usize)
 }
 
 /// Checks the negotiated versions of one connection against the broker's announced ranges.
+/// Kafka 4.x lists every API the client speaks; Kafka 3.9 lists the client telemetry APIs
+/// (KIP-714) only with a metrics reporter that takes client telemetry, which its test bed lacks
+/// (Volley then pushes nothing), so there they may be missing.
 fn check_negotiation(conn: &Connection) {
     let v = conn.versions();
+    let kafka_3 = common::kafka_version().0 < 4;
     for &(key, cmin, cmax) in CLIENT_VERSIONS {
-        let (bmin, bmax) = v
-            .range(key)
-            .unwrap_or_else(|| panic!("{} broker does not list {key:?}", conn.addr()));
+        let optional = kafka_3
+            && matches!(
+                key,
+                ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry
+            );
+        let Some((bmin, bmax)) = v.range(key) else {
+            assert!(optional, "{} broker does not list {key:?}", conn.addr());
+            continue;
+        };
         let got = v
             .negotiate(key)
             .unwrap_or_else(|e| panic!("{}: {key:?} does not negotiate: {e}", conn.addr()));
