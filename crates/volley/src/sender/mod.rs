@@ -6,6 +6,7 @@
 //! close); `poll_timeout` says when it next needs a call even if nothing happens. That is what
 //! lets a test drive it through timeouts, lost responses and leader moves deterministically.
 
+mod capabilities;
 pub(crate) mod idempotence;
 mod leader;
 #[cfg(test)]
@@ -210,6 +211,8 @@ pub(crate) struct Sender {
     telemetry_node: Option<i32>,
     /// Some broker has taken a telemetry request (telemetry may then open a connection).
     telemetry_offered: bool,
+    /// The features already reported missing on some broker (`capabilities.rs`), one bit each.
+    missing_reported: u8,
     /// Consecutive telemetry requests without a usable answer (the backoff's exponent).
     telemetry_failures: u32,
 }
@@ -232,6 +235,7 @@ impl Sender {
             telemetry,
             telemetry_node: None,
             telemetry_offered: false,
+            missing_reported: 0,
             telemetry_failures: 0,
             net: NetworkClient::new(&cfg.bootstrap, now),
             metadata: MetadataState::new(
@@ -344,6 +348,7 @@ impl Sender {
 
     /// A connection (with versions negotiated) is up.
     pub(crate) fn handle_connected(&mut self, now: Instant, node: i32, versions: BrokerVersions) {
+        self.report_missing_features(node, &versions);
         if let Some(n) = self.net.nodes.get_mut(&node) {
             if matches!(n.conn, Conn::Connecting) {
                 if let Some(t) = self.shared.txn.as_ref() {
