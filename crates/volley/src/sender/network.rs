@@ -31,6 +31,12 @@ pub(super) enum Conn {
     Up(BrokerVersions),
 }
 
+/// The longest throttle a response can impose (KIP-219 bad input: a throttle of hours). A
+/// broker's own throttles are bounded by its quota window (`quota.window.num` ×
+/// `quota.window.size.seconds`, 11 s by default), so a longer one is a broker fault: it is
+/// capped, with a warning, so that a broker that recovers is used again.
+pub(super) const MAX_CLIENT_THROTTLE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Whether a response to `api` at `version` makes the client throttle itself (KIP-219): from
 /// the version where the broker answers at once and expects the client to wait, as each Java
 /// response's `shouldClientThrottle`. Earlier versions are throttled by the broker, which
@@ -185,7 +191,16 @@ impl NetworkClient {
             return;
         }
         if let Some(n) = self.nodes.get_mut(&node) {
-            let until = deadline(now, std::time::Duration::from_millis(ms as u64));
+            let asked = std::time::Duration::from_millis(ms as u64);
+            if asked > MAX_CLIENT_THROTTLE {
+                tracing::warn!(
+                    node,
+                    throttle_ms = ms,
+                    cap_ms = MAX_CLIENT_THROTTLE.as_millis() as u64,
+                    "broker asked for an implausibly long throttle; capped"
+                );
+            }
+            let until = deadline(now, asked.min(MAX_CLIENT_THROTTLE));
             tracing::debug!(
                 node,
                 throttle_ms = ms,

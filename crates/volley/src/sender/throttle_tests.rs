@@ -257,3 +257,25 @@ fn transactional_responses_throttle_the_coordinator() {
     assert!(apis.contains(&ApiKey::FindCoordinator), "{apis:?}");
     assert!(apis.contains(&ApiKey::InitProducerId), "{apis:?}");
 }
+
+// Bad input: a throttle of hours (here i32::MAX ms, 24 days) from a faulty broker. Invariant
+// (DESIGN.md: capped): the broker is muted for MAX_CLIENT_THROTTLE (5 minutes) only, records
+// queued meanwhile still fail at delivery.timeout.ms, and afterwards it is used again.
+#[test]
+fn a_throttle_of_days_is_capped() {
+    use super::network::MAX_CLIENT_THROTTLE;
+    let mut sim = setup(&[1], &[1], |c| {
+        c.linger = Duration::ZERO;
+    });
+    let throttled_at = throttle_once(&mut sim, i32::MAX);
+    let b = sim.send(T, 0, "b");
+    sim.run_for(MAX_CLIENT_THROTTLE - ms(1000) - (sim.now - throttled_at));
+    assert!(matches!(sim.error(b), Error::DeliveryTimeout { .. }));
+    let end = throttled_at + MAX_CLIENT_THROTTLE;
+    assert_eq!(requests_to(&sim, 1, throttled_at, end - ms(1000)), 0);
+    let c = sim.send(T, 0, "c");
+    assert!(sim.run_until(ms(5000), |s| s.is_done(c)));
+    assert_eq!(sim.offset(c), 1);
+    assert!(sim.resolved_at(c).unwrap() >= end);
+    sim.assert_each_resolved_once();
+}
