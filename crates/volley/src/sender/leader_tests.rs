@@ -183,3 +183,33 @@ fn a_hint_moves_every_batch_of_the_partition_in_order() {
         .iter()
         .all(|(r, _)| r.broker == 1));
 }
+
+// Failure: a leader that died (no hint can come from it) is replaced, but the producer learns
+// it only at its next reconnect attempt, up to reconnect.backoff.max.ms later. Invariant: while
+// records wait for an unreachable leader, metadata is refreshed every retry.backoff.ms, so the
+// retry reaches the new leader within a few of those after metadata shows it.
+#[test]
+fn records_waiting_for_a_dead_leader_keep_metadata_refreshing() {
+    let mut sim = setup(&[1, 2], &[1], |c| {
+        c.linger = Duration::ZERO;
+        c.retry_backoff = ms(100);
+        c.retry_backoff_max = ms(1000);
+        c.reconnect_backoff = ms(50);
+        c.reconnect_backoff_max = Duration::from_secs(10);
+    });
+    sim.run_for(Duration::from_secs(1));
+    let down_until = sim.now + Duration::from_secs(60);
+    sim.refuse_connections(1, down_until);
+    sim.disconnect(1);
+    let id = sim.send(T, 0, "waits");
+    // The reconnect backoff has grown to seconds by the time the leader moves.
+    sim.run_for(Duration::from_secs(8));
+    assert!(!sim.is_done(id));
+    sim.set_leader(T, 0, Some(2));
+    let moved = sim.now;
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.is_done(id)));
+    assert_eq!(sim.offset(id), 0);
+    let took = sim.resolved_at(id).unwrap() - moved;
+    assert!(took <= ms(300), "the new leader was found after {took:?}");
+    sim.assert_each_resolved_once();
+}

@@ -901,6 +901,12 @@ impl Sender {
                             self.connect(node);
                         } else {
                             wake_at(at);
+                            // Records wait for a leader we cannot reach: it may have died and
+                            // been replaced (no KIP-951 hint comes from a dead broker). Keep
+                            // metadata refreshing (every retry.backoff.ms, as librdkafka's fast
+                            // refresh) rather than once per reconnect attempt (up to
+                            // reconnect.backoff.max.ms apart).
+                            self.metadata.request_update();
                         }
                         continue;
                     }
