@@ -56,6 +56,7 @@ impl SendHarness {
                     partition: p,
                     leader: Some(0),
                     leader_epoch: 0,
+                    metadata_epoch: 0,
                     replicas: vec![0],
                     isr: vec![0],
                     error: KafkaCode::NONE,

@@ -54,6 +54,10 @@ pub struct PartitionInfo {
     pub leader: Option<i32>,
     /// The leader epoch.
     pub leader_epoch: i32,
+    /// The leader epoch as the last Metadata response gave it: `leader_epoch` may be higher
+    /// after a KIP-951 hint. Stale metadata is judged against this one, so that a bad hint
+    /// cannot pin a partition to the wrong leader (-1: no floor, e.g. after a rebootstrap).
+    pub metadata_epoch: i32,
     /// All replicas.
     pub replicas: Vec<i32>,
     /// In-sync replicas.
@@ -143,6 +147,7 @@ impl Cluster {
                     partition: p.partition_index,
                     leader: (p.leader_id.0 >= 0).then_some(p.leader_id.0),
                     leader_epoch: p.leader_epoch,
+                    metadata_epoch: p.leader_epoch,
                     replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
                     isr: p.isr_nodes.iter().map(|b| b.0).collect(),
                     error: KafkaCode(p.error_code),
@@ -189,10 +194,13 @@ impl Cluster {
     /// Merges a newer response into this snapshot: topics in `newer` replace ours, brokers are
     /// replaced wholesale; topics not asked for in `newer` are kept.
     ///
-    /// A partition whose leader epoch in `newer` is older than ours keeps ours (KIP-320, as
-    /// Java's `Metadata.updateLatestMetadata`): a broker that has not yet heard of a leader
-    /// change, answering after one that had (or after a KIP-951 hint), must not move the
-    /// leader back. A topic recreated under a new topic id takes `newer` whatever the epochs.
+    /// A partition whose leader epoch in `newer` is older than the one our last metadata gave
+    /// keeps ours (KIP-320, as Java's `Metadata.updateLatestMetadata`): a broker that has not
+    /// yet heard of a leader change, answering after one that had, must not move the leader
+    /// back. A KIP-951 hint does not raise that floor (`PartitionInfo::metadata_epoch`): a
+    /// lagging broker may then undo a true hint (the old leader names the new one again, at
+    /// once), but no bogus hint, whatever its epoch, outlives the next metadata. A topic
+    /// recreated under a new topic id takes `newer` whatever the epochs.
     pub fn merged(&self, newer: Cluster) -> Cluster {
         let mut topics = self.topics.clone();
         for (name, mut fresh) in newer.topics {
@@ -202,7 +210,7 @@ impl Cluster {
                     old.partitions
                         .get(i)
                         .filter(|o| {
-                            same_topic && p.leader_epoch >= 0 && o.leader_epoch > p.leader_epoch
+                            same_topic && p.leader_epoch >= 0 && o.metadata_epoch > p.leader_epoch
                         })
                         .cloned()
                 };
@@ -285,6 +293,18 @@ impl Cluster {
             topics,
         };
         Some((cluster, moved))
+    }
+
+    /// This snapshot with no partition's epoch a floor for the next metadata
+    /// ([`Cluster::merged`]).
+    pub fn without_epoch_floors(&self) -> Cluster {
+        let mut c = self.clone();
+        for t in c.topics.values_mut() {
+            for p in &mut Arc::make_mut(t).partitions {
+                p.metadata_epoch = -1;
+            }
+        }
+        c
     }
 
     /// The leader epoch of a partition, or -1 when it is not known.
@@ -449,6 +469,9 @@ impl MetadataState {
     /// and a full refresh is due (after the backoff of the refresh the rebootstrap cut short).
     /// The snapshot is kept, so sends still see their topics' partitions meanwhile.
     pub fn begin_rebootstrap(&mut self) {
+        // The cluster we bootstrap into may carry older epochs (restored metadata, KIP-1102):
+        // its first metadata is taken whatever they are, as Java's bootstrap snapshot does.
+        self.cluster = Arc::new(self.cluster.without_epoch_floors());
         self.in_flight = false;
         self.update_requested = true;
         self.bootstrap = BootstrapState::Bootstrapping;
@@ -668,6 +691,7 @@ mod tests {
         let t = Arc::make_mut(c.topics.get_mut(topic).unwrap());
         for (p, (_, epoch)) in t.partitions.iter_mut().zip(leaders) {
             p.leader_epoch = *epoch;
+            p.metadata_epoch = *epoch;
         }
         c
     }
@@ -752,9 +776,18 @@ mod tests {
         assert_eq!(moved.leader_epoch("t", 1), 6);
         assert_eq!(moved.leader_epoch("t", 0), 5, "other partitions untouched");
         assert_eq!(c.leaders_moved(&moved), vec![(t.clone(), 1)]);
-        // And a refresh from a broker that has not heard of it yet does not undo it.
+        // A hint does not raise the floor for metadata: the next refresh is taken (a lagging
+        // one undoes a true hint, which the old leader then gives again; a bogus hint, here
+        // at i32::MAX, does not outlive it). A refresh older than our metadata is not.
         let lagging = with_epochs("t", &[(1, 5), (1, 5)]);
-        assert_eq!(moved.merged(lagging).leader_epoch("t", 1), 6);
+        assert_eq!(moved.clone().merged(lagging).leader_epoch("t", 1), 5);
+        let (bogus, _) = c
+            .with_leader_hints(&[hint(0, 1, i32::MAX)], &[])
+            .expect("applied");
+        let truth = with_epochs("t", &[(1, 6), (1, 5)]);
+        assert_eq!(bogus.merged(truth).leader_epoch("t", 0), 6);
+        let older = with_epochs("t", &[(1, 4), (1, 4)]);
+        assert_eq!(c.merged(older).leader_epoch("t", 0), 5);
     }
 
     #[test]

@@ -847,9 +847,11 @@ impl Producer {
         self.close_timeout(Duration::MAX)
     }
 
-    /// Closes the producer, waiting up to `timeout` for queued and in-flight records; when it
-    /// passes, every record still unresolved fails with [`Error::Closed`] and this returns
-    /// [`Error::Timeout`]. A zero timeout fails everything pending at once.
+    /// Closes the producer, waiting up to `timeout` for queued and in-flight records (and the
+    /// last client telemetry push, KIP-714); when it passes, every record still unresolved
+    /// fails with [`Error::Closed`] and this returns [`Error::Timeout`] (only then: a close
+    /// that had only the telemetry push left drops it and returns `Ok`). A zero timeout fails
+    /// everything pending at once.
     pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
         let inner = &self.inner;
         let shared = &inner.shared;
@@ -858,7 +860,8 @@ impl Producer {
         let mut forced = false;
         if timeout.is_zero() {
             // Java's close(Duration.ZERO): a forced close at once, nothing more is sent.
-            forced = lifecycle.force_close();
+            let records_left = shared.acc.has_incomplete();
+            forced = lifecycle.force_close() && records_left;
             shared.command(Command::ForceClose);
         } else {
             shared.command(Command::Close);
@@ -873,7 +876,10 @@ impl Producer {
                 .wait_blocking(CLOSE_WAIT, Some(deadline), stopped)?
                 .is_none()
             {
-                forced |= lifecycle.force_close();
+                // Only records make it a failure: the close may also have waited for the last
+                // telemetry push or a transactional request, which the forced close drops.
+                let records_left = shared.acc.has_incomplete();
+                forced |= lifecycle.force_close() && records_left;
                 shared.command(Command::ForceClose);
                 // The I/O thread fails what is left and exits at once.
                 lifecycle.wait_blocking(CLOSE_WAIT, None, stopped)?;
@@ -1104,6 +1110,7 @@ mod tests {
                 partition: 0,
                 leader: Some(1),
                 leader_epoch: 0,
+                metadata_epoch: 0,
                 replicas: vec![1],
                 isr: vec![1],
                 error: KafkaCode::NONE,

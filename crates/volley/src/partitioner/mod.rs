@@ -185,6 +185,7 @@ pub(crate) mod test_support {
                     partition: p,
                     leader: (!leaderless.contains(&p)).then_some(p % 3),
                     leader_epoch: 0,
+                    metadata_epoch: 0,
                     replicas: vec![p % 3],
                     isr: vec![p % 3],
                     error: KafkaCode::NONE,

@@ -213,3 +213,30 @@ fn records_waiting_for_a_dead_leader_keep_metadata_refreshing() {
     assert!(took <= ms(300), "the new leader was found after {took:?}");
     sim.assert_each_resolved_once();
 }
+
+// Bad input: one answer names a known broker that is not the leader at epoch i32::MAX (a buggy
+// or hostile broker). Failure: the hint's epoch outranks every true metadata and hint after it,
+// pinning the partition to the wrong broker until the topic is recreated. Invariant (DESIGN.md:
+// a hint does not raise the floor for metadata): the next metadata refresh undoes it and the
+// record lands on the true leader.
+#[test]
+fn a_bogus_hint_with_a_huge_epoch_does_not_outlive_the_next_metadata() {
+    let mut sim = setup(&[1, 2, 3], &[1], |c| {
+        c.linger = Duration::ZERO;
+        c.retry_backoff = ms(100);
+        c.retry_backoff_max = ms(100);
+        c.delivery_timeout = Duration::from_secs(10);
+        c.request_timeout = Duration::from_secs(5);
+    });
+    sim.run_for(Duration::from_secs(1));
+    sim.set_leader(T, 0, Some(2));
+    sim.override_leader_hint(T, 0, 3, i32::MAX);
+    let id = sim.send(T, 0, "x");
+    assert!(sim.run_until(ms(300), |s| s.produce_attempts(T, 0).len() >= 2));
+    // From here on the brokers tell the truth.
+    sim.override_leader_hint(T, 0, 2, 1);
+    sim.run_until_all_done(Duration::from_secs(15));
+    sim.assert_each_resolved_once();
+    assert_eq!(sim.offset(id), 0, "{:?}", sim.produce_attempts(T, 0));
+    assert_eq!(sim.log_values(T, 0), vec!["x"]);
+}

@@ -51,7 +51,7 @@ use crate::shared::{Command, Shared};
 use crate::util::time::deadline;
 
 use idempotence::{Idempotence, PidState};
-use network::{Conn, InFlight, NetworkClient};
+use network::{Candidates, Conn, InFlight, NetworkClient};
 
 /// The sender's share of the configuration.
 #[derive(Debug, Clone)]
@@ -640,9 +640,20 @@ impl Sender {
         now: Instant,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let known_brokers = self.metadata.brokers_known();
+        let cluster = self.metadata.cluster().clone();
+        let brokers = self.candidates(&cluster);
         self.net
-            .least_loaded_node(now, known_brokers, &self.cfg, &mut self.rng, wake_at)
+            .least_loaded_node(now, brokers, &self.cfg, &mut self.rng, wake_at)
+    }
+
+    /// The nodes a request not bound to a node may go to: the bootstrap servers until metadata
+    /// names brokers, then the brokers of `cluster` (the current metadata).
+    fn candidates<'a>(&self, cluster: &'a Cluster) -> Candidates<'a> {
+        if self.metadata.brokers_known() {
+            Candidates::Brokers(&cluster.brokers)
+        } else {
+            Candidates::Bootstrap
+        }
     }
 
     fn connect(&mut self, node: i32) {

@@ -31,6 +31,16 @@ pub(super) enum Conn {
     Up(BrokerVersions),
 }
 
+/// Which nodes may take a request not bound to a node ([`NetworkClient::candidate`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Candidates<'a> {
+    /// No metadata has named brokers yet (or a rebootstrap is under way): the bootstrap
+    /// servers.
+    Bootstrap,
+    /// The brokers the current metadata names.
+    Brokers(&'a std::collections::HashMap<i32, crate::metadata::BrokerInfo>),
+}
+
 /// The longest throttle a response can impose (KIP-219 bad input: a throttle of hours). A
 /// broker's own throttles are bounded by its quota window (`quota.window.num` ×
 /// `quota.window.size.seconds`, 11 s by default), so a longer one is a broker fault: it is
@@ -259,24 +269,27 @@ impl NetworkClient {
         }
     }
 
-    /// Whether `id` may be picked for a request not bound to a node: a broker once metadata
-    /// has named the brokers (`known_brokers`), else a bootstrap server (negative id). Brokers
+    /// Whether `id` may be picked for a request not bound to a node: a broker the current
+    /// metadata names, once it names brokers, else a bootstrap server (negative id). Brokers
     /// of an earlier metadata keep their connection state (reconnect backoff, KIP-219
     /// throttle) across a rebootstrap, as in Java's `ClusterConnectionStates`, but are not
     /// used until metadata names them again.
-    fn candidate(id: i32, known_brokers: bool) -> bool {
-        known_brokers == (id >= 0)
+    pub fn candidate(id: i32, brokers: Candidates<'_>) -> bool {
+        match brokers {
+            Candidates::Bootstrap => id < 0,
+            Candidates::Brokers(b) => id >= 0 && b.contains_key(&id),
+        }
     }
 
     /// Whether some node could take a request now or soon (Java's
     /// `LeastLoadedNode.hasNodeAvailableOrConnectionReady`): one is connected (even if
     /// throttled or at its in-flight limit), connecting, or past its reconnect backoff. Once
-    /// metadata has named brokers (`known_brokers`), only brokers count. When none does, a
+    /// metadata has named brokers, only brokers count. When none does, a
     /// producer with `metadata.recovery.strategy=rebootstrap` bootstraps again.
-    pub fn any_node_available(&self, now: Instant, known_brokers: bool) -> bool {
+    pub fn any_node_available(&self, now: Instant, brokers: Candidates<'_>) -> bool {
         self.nodes
             .iter()
-            .filter(|(id, _)| Self::candidate(**id, known_brokers))
+            .filter(|(id, _)| Self::candidate(**id, brokers))
             .any(|(_, n)| match n.conn {
                 Conn::Up(_) | Conn::Connecting => true,
                 Conn::Down => n.next_connect <= now,
@@ -285,17 +298,17 @@ impl NetworkClient {
 
     /// The node for a non-produce request: a connected one with the fewest requests in flight,
     /// or, if none is connected, one to connect to (its connection is started). Once metadata
-    /// has named brokers (`known_brokers`), only brokers are candidates, otherwise only the
+    /// has named brokers, only brokers are candidates, otherwise only the
     /// bootstrap servers ([`NetworkClient::candidate`]).
     pub fn least_loaded_node(
         &mut self,
         now: Instant,
-        known_brokers: bool,
+        brokers: Candidates<'_>,
         cfg: &SenderConfig,
         rng: &mut fastrand::Rng,
         wake_at: &mut impl FnMut(Instant),
     ) -> Option<i32> {
-        let candidate = |id: &i32| Self::candidate(*id, known_brokers);
+        let candidate = |id: &i32| Self::candidate(*id, brokers);
         if let Some((&id, _)) = self
             .nodes
             .iter()

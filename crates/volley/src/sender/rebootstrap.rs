@@ -57,9 +57,12 @@ impl Sender {
 
     /// The first trigger: a refresh is due at `now` and no known broker is available.
     pub(super) fn rebootstrap_if_unreachable(&mut self, now: Instant) {
+        let cluster = self.metadata.cluster().clone();
         if self.rebootstraps()
             && self.metadata.brokers_known()
-            && !self.net.any_node_available(now, true)
+            && !self
+                .net
+                .any_node_available(now, super::Candidates::Brokers(&cluster.brokers))
         {
             self.rebootstrap(now, "no known broker is reachable");
         }

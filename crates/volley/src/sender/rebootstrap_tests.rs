@@ -430,3 +430,66 @@ fn transactions_commit_across_a_rebootstrap() {
     assert_eq!(sim.read_committed(T, 1), vec!["a1", "c1"]);
     assert_eq!(rebootstraps(&sim), 1);
 }
+
+// Failure: brokers that no metadata names any more (the cluster moved: 1, 2 -> 11, 12) stay
+// candidates for metadata and other non-produce requests, and count as available, so the
+// producer keeps connecting to dead addresses. Invariant: once metadata names brokers, only
+// those take such requests.
+#[test]
+fn brokers_no_metadata_names_are_not_connected_to() {
+    let mut sim = behind_lb(&[1, 2], &[1, 2], |_| {});
+    move_cluster(&mut sim, 11);
+    sim.send(T, 0, "c0");
+    sim.send(T, 1, "c1");
+    sim.run_until_all_done(secs(5));
+    assert_eq!(rebootstraps(&sim), 1);
+    assert!(sim
+        .sender
+        .metadata
+        .cluster()
+        .brokers
+        .keys()
+        .all(|b| [11, 12].contains(b)));
+    let mark = sim.conn_events.len();
+    sim.run_for(secs(1));
+    sim.disconnect(11);
+    sim.disconnect(12);
+    sim.sender.metadata.request_update();
+    sim.run_for(secs(3));
+    let old = connects_to(&sim, "broker1:9092", mark) + connects_to(&sim, "broker2:9092", mark);
+    assert_eq!(old, 0, "connections to brokers that no metadata names");
+}
+
+// Failure: the producer rebootstraps into its cluster (same id, same topic ids) whose leader
+// epochs are lower than those it saw (restored metadata, the KIP-1102 case), and the old,
+// higher epochs keep the partitions on dead leaders for good. Invariant: a rebootstrap drops
+// the epoch floors (as Java's bootstrap snapshot), so the first metadata after it is taken.
+#[test]
+fn epochs_from_before_a_rebootstrap_do_not_pin_the_old_leaders() {
+    let mut sim = behind_lb(&[1, 2], &[1, 2], |c| {
+        c.delivery_timeout = secs(10);
+        c.request_timeout = secs(5);
+    });
+    for _ in 0..5 {
+        sim.set_leader(T, 0, Some(2));
+        sim.set_leader(T, 0, Some(1));
+    }
+    let a = sim.send(T, 0, "a");
+    sim.run_until_all_done(secs(5));
+    assert_eq!(sim.offset(a), 0);
+    sim.sender.metadata.request_update();
+    sim.run_for(secs(1));
+    assert!(sim.sender.metadata.cluster().leader_epoch(T, 0) >= 10);
+    sim.add_broker(11, None);
+    sim.add_broker(12, None);
+    sim.set_leader_and_epoch(T, 0, 11, 0);
+    sim.set_leader_and_epoch(T, 1, 12, 0);
+    sim.alias(LB, 11);
+    sim.stop_broker(1);
+    sim.stop_broker(2);
+    let b = sim.send(T, 0, "b");
+    sim.run_until_all_done(secs(15));
+    assert!(rebootstraps(&sim) >= 1);
+    assert_eq!(sim.offset(b), 1, "{:?}", sim.error(b));
+    sim.assert_each_resolved_once();
+}

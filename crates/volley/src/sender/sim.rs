@@ -387,6 +387,20 @@ impl Sim {
         p.leader_epoch += 1;
     }
 
+    /// Sets a partition's leader and leader epoch outright (a cluster restored from older
+    /// metadata: its epochs may be lower than the ones a producer saw).
+    pub(crate) fn set_leader_and_epoch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        epoch: i32,
+    ) {
+        let p = self.partition_mut(topic, partition);
+        p.leader = Some(leader);
+        p.leader_epoch = epoch;
+    }
+
     /// Whether NOT_LEADER_OR_FOLLOWER answers carry KIP-951's new-leader hint (Kafka 3.7+: on
     /// by default); off, the producer has to wait for metadata, as with older brokers.
     pub(crate) fn set_leader_hints(&mut self, on: bool) {

@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
 
-use super::network::{Conn, Node};
+use super::network::{Conn, NetworkClient, Node};
 use super::{backoff, Pending, RunState, Sender};
 use crate::error::ProtocolError;
 use crate::protocol::frame;
@@ -104,14 +104,14 @@ impl Sender {
         }
     }
 
-    /// The nodes a telemetry request may use: once metadata has named the brokers, not the
-    /// bootstrap entries (as for every non-produce request).
+    /// The nodes a telemetry request may use: those of every non-produce request
+    /// ([`super::network::NetworkClient::candidate`]).
     fn telemetry_candidates(&self) -> impl Iterator<Item = (i32, &Node)> {
-        let known_brokers = !self.shared.cluster().brokers.is_empty();
+        let brokers = self.candidates(self.metadata.cluster());
         self.net
             .nodes
             .iter()
-            .filter(move |(id, _)| !known_brokers || **id >= 0)
+            .filter(move |(id, _)| NetworkClient::candidate(**id, brokers))
             .map(|(id, n)| (*id, n))
     }
 
