@@ -9,8 +9,9 @@
 //! address the producer knows answers any more, only the bootstrap address does.
 //!
 //! This test starts its own two clusters (never the shared test beds), with their own state
-//! dirs and ports: `VOLLEY_REBOOTSTRAP_PORT_BASE` (default 39690; cluster B uses that + 30)
-//! and state dirs `volley-reboot-a`/`-b` under the temp dir. Like every integration test it
+//! dirs and ports: `VOLLEY_REBOOTSTRAP_PORT_BASE` (default 31690, below Linux's ephemeral
+//! port range so that no client socket of another test holds one of them; cluster B uses
+//! that + 30) and state dirs `volley-reboot-a`/`-b` under the temp dir. Like every integration test it
 //! fails, never skips, outside `scripts/test` (no `VOLLEY_BOOTSTRAP`) or when
 //! `scripts/kafka` cannot start a cluster.
 
@@ -44,12 +45,29 @@ impl TestCluster {
     /// Runs `scripts/kafka ARGS` on this cluster (with `env` added); panics with its output
     /// if it fails.
     fn kafka(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        self.try_kafka(args, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts this one-node cluster, once more if the first start fails (a node started while
+    /// other tests run can lose a port to a client socket for a moment).
+    fn start(&self, cluster_id: &str) {
+        let env = [("VOLLEY_KAFKA_CLUSTER_ID", cluster_id)];
+        if let Err(e) = self.try_kafka(&["start", "--brokers", "1"], &env) {
+            eprintln!("first start failed, trying again: {e}");
+            let _ = self.try_kafka(&["stop"], &[]);
+            self.kafka(&["start", "--brokers", "1"], &env);
+        }
+    }
+
+    /// [`TestCluster::kafka`], with the failure as an error.
+    fn try_kafka(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
         let out = Command::new("bash")
             .arg(script())
             .args(args)
             .env("VOLLEY_KAFKA_STATE", &self.state)
             .env("VOLLEY_KAFKA_PORT_BASE", self.base.to_string())
             .env("VOLLEY_KAFKA_SECURE", "0")
+            .env("VOLLEY_KAFKA_TELEMETRY", "0")
             .env("VOLLEY_KAFKA_AUTO_CREATE", "true")
             .env(
                 "VOLLEY_KAFKA_HEAP",
@@ -58,14 +76,15 @@ impl TestCluster {
             .envs(env.iter().copied())
             .output()
             .expect("run scripts/kafka");
-        assert!(
-            out.status.success(),
-            "scripts/kafka {args:?} on {:?} failed: {}\n{}",
-            self.state,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/kafka {args:?} on {:?} failed: {}\n{}",
+                self.state,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn broker_port(&self) -> u16 {
@@ -166,7 +185,7 @@ fn producer_recovers_when_every_broker_moves() {
     let _ = bootstrap();
     let base: u16 = std::env::var("VOLLEY_REBOOTSTRAP_PORT_BASE")
         .map(|b| b.parse().expect("VOLLEY_REBOOTSTRAP_PORT_BASE is a port"))
-        .unwrap_or(39690);
+        .unwrap_or(31690);
     let tmp = std::env::temp_dir();
     let a = Arc::new(TestCluster {
         state: tmp.join("volley-reboot-a"),
@@ -184,12 +203,7 @@ fn producer_recovers_when_every_broker_moves() {
         .into_iter()
         .map(|c| {
             let id = id.clone();
-            thread::spawn(move || {
-                c.kafka(
-                    &["start", "--brokers", "1"],
-                    &[("VOLLEY_KAFKA_CLUSTER_ID", id.as_str())],
-                );
-            })
+            thread::spawn(move || c.start(&id))
         })
         .collect();
     for s in starts {
