@@ -9,36 +9,43 @@ use kafka_protocol::messages::ApiKey;
 use super::Sender;
 use crate::protocol::frame::BrokerVersions;
 
-/// `(feature, the broker it needs, what happens without it, whether the broker has it)`.
-type Feature = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&BrokerVersions) -> bool,
-);
+/// A feature that needs a newer broker.
+struct Feature {
+    name: &'static str,
+    needs: &'static str,
+    /// What Volley does without it.
+    instead: &'static str,
+    /// Only missed when the producer pushes metrics (`enable.metrics.push`).
+    telemetry: bool,
+    /// Whether the broker's versions have it.
+    has: fn(&BrokerVersions) -> bool,
+}
 
 const FEATURES: &[Feature] = &[
-    (
-        "leader discovery (KIP-951)",
-        "Kafka 3.7 (Produce v10)",
-        "a moved partition waits for a metadata refresh",
-        |v| v.range(ApiKey::Produce).is_some_and(|(_, hi)| hi >= 10),
-    ),
-    (
-        "REBOOTSTRAP_REQUIRED (KIP-1102)",
-        "Kafka 4.0 (Metadata v13)",
-        "re-bootstrap only when no broker is reachable or metadata is stale",
-        |v| v.range(ApiKey::Metadata).is_some_and(|(_, hi)| hi >= 13),
-    ),
-    (
-        "client telemetry (KIP-714)",
-        "Kafka 3.7 with a client telemetry receiver",
-        "no metrics are pushed to it",
-        |v| {
+    Feature {
+        name: "leader discovery (KIP-951)",
+        needs: "Kafka 3.7 (Produce v10)",
+        instead: "a moved partition waits for a metadata refresh",
+        telemetry: false,
+        has: |v| v.range(ApiKey::Produce).is_some_and(|(_, hi)| hi >= 10),
+    },
+    Feature {
+        name: "REBOOTSTRAP_REQUIRED (KIP-1102)",
+        needs: "Kafka 4.0 (Metadata v13)",
+        instead: "re-bootstrap only when no broker is reachable or metadata is stale",
+        telemetry: false,
+        has: |v| v.range(ApiKey::Metadata).is_some_and(|(_, hi)| hi >= 13),
+    },
+    Feature {
+        name: "client telemetry (KIP-714)",
+        needs: "Kafka 3.7 with a client telemetry receiver",
+        instead: "no metrics are pushed to it",
+        telemetry: true,
+        has: |v| {
             v.range(ApiKey::GetTelemetrySubscriptions).is_some()
                 && v.range(ApiKey::PushTelemetry).is_some()
         },
-    ),
+    },
 ];
 
 /// The features of [`FEATURES`] `versions` lacks (their indexes), leaving out telemetry when
@@ -47,8 +54,7 @@ pub(super) fn missing_features(versions: &BrokerVersions, metrics_push: bool) ->
     FEATURES
         .iter()
         .enumerate()
-        .filter(|(_, (name, ..))| metrics_push || !name.starts_with("client telemetry"))
-        .filter(|(_, (.., has))| !has(versions))
+        .filter(|(_, f)| (metrics_push || !f.telemetry) && !(f.has)(versions))
         .map(|(i, _)| i)
         .collect()
 }
@@ -62,7 +68,12 @@ impl Sender {
                 continue;
             }
             self.missing_reported |= bit;
-            let (feature, needs, instead, _) = FEATURES[i];
+            let Feature {
+                name: feature,
+                needs,
+                instead,
+                ..
+            } = &FEATURES[i];
             tracing::info!(
                 node,
                 feature,

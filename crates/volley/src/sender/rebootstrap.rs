@@ -60,9 +60,7 @@ impl Sender {
         let cluster = self.metadata.cluster().clone();
         if self.rebootstraps()
             && self.metadata.brokers_known()
-            && !self
-                .net
-                .any_node_available(now, super::Candidates::Brokers(&cluster.brokers))
+            && !self.net.any_node_available(now, self.candidates(&cluster))
         {
             self.rebootstrap(now, "no known broker is reachable");
         }
