@@ -903,15 +903,20 @@ fn produce_compression_codec_and_deprecated_options_like_java() {
             .args(["dump-log", &topic, "0"])
             .output()
             .expect("run scripts/kafka dump-log");
-        let batches: Vec<String> = text(&dump.stdout)
+        let mut batches: Vec<String> = text(&dump.stdout)
             .lines()
             .filter_map(|l| l.split(" compresscodec: ").nth(1))
             .map(|c| c.split_whitespace().next().unwrap_or_default().to_string())
             .collect();
+        // The codecs the batches used: how many batches each tool made depends on timing
+        // (linger), so only the set is compared.
+        assert!(!batches.is_empty(), "no batch in the dump of {topic}");
+        batches.sort();
+        batches.dedup();
         codecs.push((text(&out.stdout), records, batches));
     }
     assert_eq!(codecs[0].1.len(), 3, "{:?}", codecs[0]);
-    assert!(!codecs[0].2.is_empty() && codecs[0].2.iter().all(|c| c == "lz4"));
+    assert_eq!(codecs[0].2, ["lz4"], "{:?}", codecs[0]);
     assert_eq!(codecs[1], codecs[0]);
     let _ = std::fs::remove_dir_all(&dir);
 }
