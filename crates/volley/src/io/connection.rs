@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -337,9 +337,11 @@ impl SaslTransport for Connection {
     }
 }
 
-/// Reads one size-prefixed frame. The size is checked against `max` before the body is
-/// allocated; a connection closed mid-frame is a network error, a TLS alert (or other TLS
-/// failure) read from a TLS stream an `Error::Tls`.
+/// Reads one size-prefixed frame. The size is checked against `max` before anything is
+/// allocated, and the body's buffer then grows with the bytes that arrive (it holds at most
+/// twice what arrived, or 64 KiB), never to the announced size up front; a connection closed
+/// mid-frame is a network error, a TLS alert (or other TLS failure) read from a TLS stream an
+/// `Error::Tls`.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize, addr: &str) -> Result<Bytes> {
     read_frame_in(r, max, addr, None).await
 }
@@ -365,12 +367,35 @@ async fn read_frame_in<R: AsyncRead + Unpin>(
         });
     }
     let size = frame::check_frame_size(prefix, max).map_err(|e| Error::protocol(addr, e))?;
-    let mut body = BytesMut::zeroed(size);
-    r.read_exact(&mut body)
-        .await
-        .map_err(|e| closed_or(addr, e, tls))?;
-    Ok(body.freeze())
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < size {
+        if body.len() == body.capacity() {
+            // Room for what may come next, never more than the frame has left: what a frame
+            // holds is at most twice what has arrived (and at least the first chunk).
+            let want = body.len().max(FRAME_CHUNK).min(size - body.len());
+            body.reserve_exact(want);
+        }
+        let room = size - body.len();
+        let n = r
+            .read_buf(&mut (&mut body).limit(room))
+            .await
+            .map_err(|e| closed_or(addr, e, tls))?;
+        if n == 0 {
+            return Err(closed_or(
+                addr,
+                std::io::ErrorKind::UnexpectedEof.into(),
+                tls,
+            ));
+        }
+    }
+    Ok(Bytes::from(body))
 }
+
+/// The first allocation for a frame's body, and the least each further one adds. The size
+/// prefix is the peer's word: a frame's buffer grows with the bytes that arrive (doubling), so
+/// a broker announcing a large frame and sending it slowly (or never) costs what it sent, not
+/// what it announced (up to `receive.message.max.bytes`).
+const FRAME_CHUNK: usize = 64 * 1024;
 
 /// Whether a frame's size prefix is really the header of a TLS record (an alert or handshake,
 /// TLS 1.0 to 1.3): a TLS listener answering a plaintext client. As a size it would be over
@@ -405,6 +430,53 @@ pub(crate) fn io_error(addr: &str, e: std::io::Error, tls: Option<&TlsConnector>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(bytes: &[u8], max: usize) -> Result<Bytes> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut r = bytes;
+        rt.block_on(read_frame(&mut r, max, "b:9092"))
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut f = (body.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+
+    // Failure: a frame larger than the first chunk read short or long (the buffer grows in
+    // steps), or a frame whose announced size never arrives taken as complete. Invariant: the
+    // body is exactly the announced bytes, whatever its size; a short one is a network error.
+    #[test]
+    fn frames_of_every_size_read_exactly_and_a_short_one_is_a_network_error() {
+        for len in [
+            0,
+            1,
+            FRAME_CHUNK - 1,
+            FRAME_CHUNK,
+            FRAME_CHUNK + 1,
+            5 * FRAME_CHUNK + 3,
+        ] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut bytes = framed(&body);
+            bytes.extend_from_slice(b"next frame");
+            assert_eq!(&read(&bytes, 1 << 20).unwrap()[..], &body[..], "{len}");
+        }
+        // 64 MiB announced, 10 bytes sent, then the connection ends.
+        let mut short = (64i32 << 20).to_be_bytes().to_vec();
+        short.extend_from_slice(&[7; 10]);
+        match read(&short, 100_000_000) {
+            Err(Error::Network { message, .. }) => {
+                assert!(message.contains("closed"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read(&framed(&[1; 11]), 10),
+            Err(Error::Protocol { .. })
+        ));
+    }
 
     #[test]
     fn host_port_parsing() {

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
 use crate::io::connection::{self, ConnectOptions, Connection};
 use crate::io::reauth::{self, ReauthTransport};
 use crate::metrics::Counters;
@@ -314,7 +314,8 @@ async fn connect_task(
     let (mut rd, mut wr) = stream.split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
     // Responses to re-authentication requests, which the reader hands to the writer.
-    let (reauth_tx, mut reauth_rx) = mpsc::unbounded_channel::<Bytes>();
+    // Bounded: the broker decides what arrives, and stray frames must not pile up.
+    let (reauth_tx, mut reauth_rx) = mpsc::channel::<Bytes>(reauth::RESPONSE_QUEUE);
     let ev_w = events.clone();
     let addr_w = addr.clone();
     let versions_w = versions.clone();
@@ -402,9 +403,26 @@ async fn connect_task(
     let _writer = AbortOnDrop(writer);
     loop {
         match connection::read_frame(&mut rd, options.max_response_size, &addr).await {
-            Ok(frame) if reauth::is_reauth_response(&frame) => {
-                let _ = reauth_tx.send(frame);
-            }
+            Ok(frame) if reauth::is_reauth_response(&frame) => match reauth_tx.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    let _ = events.send(Event::Closed {
+                        node,
+                        generation,
+                        error: Error::protocol(
+                            &addr,
+                            ProtocolError::Decode {
+                                what: "response",
+                                reason: "responses with negative correlation ids (a \
+                                              re-authentication's) that no request asked for"
+                                    .into(),
+                            },
+                        ),
+                    });
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            },
             Ok(frame) => {
                 if events
                     .send(Event::Frame {

@@ -26,6 +26,11 @@ pub(crate) fn is_reauth_response(frame: &[u8]) -> bool {
     frame.first().is_some_and(|b| b & 0x80 != 0)
 }
 
+/// How many re-authentication responses the reader may hold for the writer. An exchange has
+/// one request outstanding at a time, so more is a broker fault (frames no request asked for):
+/// the reader closes the connection rather than keep them (`io/driver.rs`).
+pub(crate) const RESPONSE_QUEUE: usize = 2;
+
 /// When to re-authenticate a session of `lifetime` that began at `start`: at a uniformly
 /// random point between 85 % and 95 % of it (Java's `KafkaChannel` rule). `unit` is a random
 /// number in `0.0..1.0`.
@@ -41,7 +46,7 @@ pub(crate) struct ReauthTransport<'a> {
     pub client_id: &'a str,
     pub versions: &'a BrokerVersions,
     pub writer: &'a mut WriteHalf,
-    pub responses: &'a mut mpsc::UnboundedReceiver<Bytes>,
+    pub responses: &'a mut mpsc::Receiver<Bytes>,
     /// Each round trip's bound (`request.timeout.ms`).
     pub timeout: Duration,
     /// The next correlation id: negative, counting down from -1.

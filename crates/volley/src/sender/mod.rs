@@ -6,6 +6,8 @@
 //! close); `poll_timeout` says when it next needs a call even if nothing happens. That is what
 //! lets a test drive it through timeouts, lost responses and leader moves deterministically.
 
+#[cfg(test)]
+mod bounds_tests;
 mod capabilities;
 pub(crate) mod idempotence;
 mod leader;
