@@ -136,9 +136,10 @@ enum Answer {
     DribbleHuge(Duration),
     /// The connection is reset (SO_LINGER 0, so the close sends a TCP RST).
     Reset,
-    /// Not answered; instead, `FLOOD_FRAMES` frames of 4 KiB with a negative correlation id
-    /// (a re-authentication's, KIP-368, though none was asked for).
-    Flood,
+    /// Not answered; instead, `FLOOD_FRAMES` frames of 4 KiB with this correlation id, which no
+    /// request has (a negative one is a re-authentication's, KIP-368, though none was asked
+    /// for).
+    Flood(i32),
 }
 
 /// How many stray frames `Answer::Flood` writes: 16 MiB of them.
@@ -307,9 +308,9 @@ fn serve(
         let frame = match answer {
             Answer::Never => continue,
             Answer::Reset => return reset(sock),
-            Answer::Flood => {
+            Answer::Flood(corr) => {
                 let mut stray = 4096i32.to_be_bytes().to_vec();
-                stray.extend_from_slice(&(-7i32).to_be_bytes());
+                stray.extend_from_slice(&corr.to_be_bytes());
                 stray.resize(4 + 4096, 0);
                 if (0..FLOOD_FRAMES).all(|_| alive() && sock.write_all(&stray).is_ok()) {
                     continue;
@@ -850,11 +851,17 @@ fn misbehaving_brokers_keep_memory_connections_and_deadlines_bounded() {
     };
     reports.push(run(huge, Expect::NoAcks));
 
-    // 7. Answers Produce with a flood of frames no request asked for, whose correlation ids
-    //    are negative (those of a re-authentication): they are not queued without bound.
+    // 7. Answers Produce with a flood of 16 MiB of frames no request asked for: with negative
+    //    correlation ids (those of a re-authentication), then with a positive one. Neither is
+    //    queued without bound: the connection closes.
     let flood = Behaviour {
-        produce: Answer::Flood,
-        ..behaviour("floods stray frames")
+        produce: Answer::Flood(-7),
+        ..behaviour("floods frames with a negative correlation id")
+    };
+    reports.push(run(flood, Expect::NoAcks));
+    let flood = Behaviour {
+        produce: Answer::Flood(1 << 30),
+        ..behaviour("floods frames with an unknown correlation id")
     };
     reports.push(run(flood, Expect::NoAcks));
 
