@@ -15,7 +15,7 @@
 //! The brokers are small `std::net` servers run by the test itself (one thread per connection,
 //! all stopped when the broker is dropped): one that never answers, ones that answer a byte at
 //! a time (valid answers, dribbled so that the producer sits mid-frame) or announce a 64 MiB
-//! frame and dribble it, ones that flood frames no request asked for, and ones that reset
+//! frame and dribble it, ones that flood frames no request asked for, one that stops reading, and ones that reset
 //! connections (at accept, after the first request, at each Produce). No Kafka is needed.
 //! The scenarios run one after the other inside one `#[test]`, so the allocator's figures
 //! belong to one producer at a time; the brokers' own threads are left out of the count.
@@ -138,11 +138,18 @@ enum Answer {
     DribbleHuge(Duration),
     /// The connection is reset (SO_LINGER 0, so the close sends a TCP RST).
     Reset,
+    /// Not answered, and nothing more is read from the connection for `STALL` (the client's
+    /// writes fill the socket buffers and then block), then read and discarded as `Never`
+    /// (so that the broker sees the client's close).
+    StopReading,
     /// Not answered; instead, `FLOOD_FRAMES` frames of 4 KiB with this correlation id, which no
     /// request has (a negative one is a re-authentication's, KIP-368, though none was asked
     /// for).
     Flood(i32),
 }
+
+/// How long `Answer::StopReading` reads nothing: longer than `request.timeout.ms`.
+const STALL: Duration = Duration::from_millis(400);
 
 /// How many stray frames `Answer::Flood` writes: 16 MiB of them.
 const FLOOD_FRAMES: usize = 4096;
@@ -310,6 +317,13 @@ fn serve(
         let frame = match answer {
             Answer::Never => continue,
             Answer::Reset => return reset(sock),
+            Answer::StopReading => {
+                let until = Instant::now() + STALL;
+                while alive() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
             Answer::Flood(corr) => {
                 let mut stray = 4096i32.to_be_bytes().to_vec();
                 stray.extend_from_slice(&corr.to_be_bytes());
@@ -768,7 +782,8 @@ fn check_bounds(r: &Report) {
         CONSTANT / 1024
     );
     // The bootstrap connection and the one to node 0 (the same server here), each possibly
-    // being replaced (the old one not yet seen closed by the server).
+    // being replaced (the old one not yet seen closed by the server, as when it stopped
+    // reading).
     assert!(
         r.max_open <= 4,
         "{name}: {} connections open at once",
@@ -870,21 +885,29 @@ fn misbehaving_brokers_keep_memory_connections_and_deadlines_bounded() {
     };
     reports.push(run(flood, Expect::NoAcks));
 
-    // 8. Resets every connection at accept.
+    // 8. Stops reading at each Produce (for longer than request.timeout.ms): the producer's
+    //    writes block.
+    let deaf = Behaviour {
+        produce: Answer::StopReading,
+        ..behaviour("stops reading at a Produce")
+    };
+    reports.push(run(deaf, Expect::NoAcks));
+
+    // 9. Resets every connection at accept.
     let rst = Behaviour {
         reset_on_accept: true,
         ..behaviour("resets at accept")
     };
     reports.push(run(rst, Expect::NoMetadata));
 
-    // 9. Resets every connection after reading its first request (ApiVersions).
+    // 10. Resets every connection after reading its first request (ApiVersions).
     let rst_first = Behaviour {
         api_versions: Answer::Reset,
         ..behaviour("resets after the first request")
     };
     reports.push(run(rst_first, Expect::NoMetadata));
 
-    // 10. Answers everything but resets the connection at each Produce request.
+    // 11. Answers everything but resets the connection at each Produce request.
     let rst_produce = Behaviour {
         produce: Answer::Reset,
         ..behaviour("resets at each Produce")
