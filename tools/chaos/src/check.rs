@@ -1,0 +1,343 @@
+//! `volley-chaos check`: the ledger of `run` against what Kafka's console consumer read back.
+//!
+//! The logs are `scripts/kafka consume` output: one line per record,
+//! `<ts>\tPartition:<p>\tOffset:<o>\t<headers>\t<key>\t<value>`.
+use std::collections::{BTreeMap, HashMap};
+
+use crate::die;
+
+/// One record as read back: partition, offset, value.
+struct Read {
+    partition: i32,
+    offset: i64,
+    value: String,
+}
+
+fn read_log(path: &str) -> Vec<Read> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| die(&format!("read {path}: {e}")));
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let (Some(p), Some(o)) = (
+            f[1].strip_prefix("Partition:"),
+            f[2].strip_prefix("Offset:"),
+        ) else {
+            continue;
+        };
+        match (p.parse(), o.parse()) {
+            (Ok(partition), Ok(offset)) => out.push(Read {
+                partition,
+                offset,
+                value: f[f.len() - 1].to_string(),
+            }),
+            _ => die(&format!("{path}: bad line {line:?}")),
+        }
+    }
+    // Per partition in offset order (the consumer interleaves partitions).
+    out.sort_by_key(|r| (r.partition, r.offset));
+    out
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Outcome {
+    Acked(i32, i64),
+    Failed(String),
+    Refused(String),
+    Pending,
+}
+
+fn outcome(f: &[&str]) -> Outcome {
+    match f.first().copied() {
+        Some("A") if f.len() >= 3 => Outcome::Acked(
+            f[1].parse().unwrap_or_else(|_| die("bad ledger partition")),
+            f[2].parse().unwrap_or_else(|_| die("bad ledger offset")),
+        ),
+        Some("F") if f.len() >= 2 => Outcome::Failed(f[1].to_string()),
+        Some("R") if f.len() >= 2 => Outcome::Refused(f[1].to_string()),
+        Some("P") => Outcome::Pending,
+        _ => die(&format!("bad ledger outcome {f:?}")),
+    }
+}
+
+#[derive(Default)]
+struct Ledger {
+    idem: Vec<Outcome>,
+    /// (txn, k) → outcome.
+    txn: BTreeMap<(u64, u64), Outcome>,
+    /// txn → (outcome word, error kind or "", records).
+    txns: BTreeMap<u64, (String, String, u64)>,
+}
+
+fn read_ledger(path: &str) -> Ledger {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| die(&format!("read {path}: {e}")));
+    let mut l = Ledger::default();
+    let num = |s: &str| -> u64 {
+        s.parse()
+            .unwrap_or_else(|_| die(&format!("bad ledger number {s:?}")))
+    };
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f[0] {
+            "I" => {
+                let seq = num(f[1]) as usize;
+                if seq != l.idem.len() {
+                    die("ledger: idempotent sequence out of order");
+                }
+                l.idem.push(outcome(&f[2..]));
+            }
+            "T" => {
+                l.txn.insert((num(f[1]), num(f[2])), outcome(&f[3..]));
+            }
+            "X" => {
+                let kind = if f.len() > 4 {
+                    f[3].to_string()
+                } else {
+                    String::new()
+                };
+                l.txns
+                    .insert(num(f[1]), (f[2].to_string(), kind, num(f[f.len() - 1])));
+            }
+            _ => die(&format!("bad ledger line {line:?}")),
+        }
+    }
+    l
+}
+
+fn count_kinds<'a>(
+    outcomes: impl Iterator<Item = &'a Outcome>,
+) -> (u64, u64, BTreeMap<String, u64>, BTreeMap<String, u64>, u64) {
+    let (mut acked, mut failed, mut pending) = (0, 0, 0);
+    let mut kinds = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    for o in outcomes {
+        match o {
+            Outcome::Acked(..) => acked += 1,
+            Outcome::Failed(k) => {
+                failed += 1;
+                *kinds.entry(k.clone()).or_insert(0) += 1;
+            }
+            Outcome::Refused(k) => *refused.entry(k.clone()).or_insert(0) += 1,
+            Outcome::Pending => pending += 1,
+        }
+    }
+    (acked, failed, kinds, refused, pending)
+}
+
+fn print_kinds(label: &str, kinds: &BTreeMap<String, u64>) {
+    for (k, n) in kinds {
+        println!("  {label} {k}: {n}");
+    }
+}
+
+/// Prints the figures; true when nothing is wrong.
+pub fn main(
+    ledger: &str,
+    idem_log: &str,
+    txn_committed_log: &str,
+    txn_uncommitted_log: &str,
+) -> bool {
+    let l = read_ledger(ledger);
+    let mut bad: Vec<String> = Vec::new();
+    let mut fail = |what: &str, n: u64| {
+        if n > 0 {
+            bad.push(format!("{what}: {n}"));
+        }
+    };
+
+    // The idempotent producer.
+    let log = read_log(idem_log);
+    let (acked, failed, kinds, refused, pending) = count_kinds(l.idem.iter());
+    let sent = l.idem.len() as u64 - refused.values().sum::<u64>();
+    println!("idempotent producer:");
+    println!("  records sent (accepted): {sent}");
+    println!("  acknowledged: {acked}");
+    println!("  failed: {failed}");
+    print_kinds("failed", &kinds);
+    print_kinds("refused by send", &refused);
+    println!("  unresolved sends: {pending}");
+    fail("idempotent unresolved sends", pending);
+    let mut seen: HashMap<u64, Vec<(i32, i64)>> = HashMap::new();
+    let mut foreign = 0u64;
+    let mut reorders = 0u64;
+    let mut last: HashMap<i32, u64> = HashMap::new();
+    for r in &log {
+        let Some(seq) = r
+            .value
+            .strip_prefix("i-")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            foreign += 1;
+            continue;
+        };
+        if seq as usize >= l.idem.len() {
+            foreign += 1;
+            continue;
+        }
+        seen.entry(seq).or_default().push((r.partition, r.offset));
+        if let Some(prev) = last.insert(r.partition, seq) {
+            if seq <= prev {
+                reorders += 1;
+            }
+        }
+    }
+    let (mut lost, mut moved, mut failed_written, mut dups) = (0u64, 0u64, 0u64, 0u64);
+    for (seq, o) in l.idem.iter().enumerate() {
+        let at = seen.get(&(seq as u64));
+        if let Some(at) = at {
+            dups += at.len() as u64 - 1;
+        }
+        match (o, at) {
+            (Outcome::Acked(..), None) => lost += 1,
+            (Outcome::Acked(p, off), Some(at)) if !at.contains(&(*p, *off)) => moved += 1,
+            (Outcome::Failed(_), Some(_)) => failed_written += 1,
+            (Outcome::Refused(_), Some(_)) => foreign += 1,
+            _ => {}
+        }
+    }
+    println!("  read back (read_uncommitted): {}", log.len());
+    println!("  acknowledged but lost: {lost}");
+    println!("  acknowledged at another partition/offset than read back: {moved}");
+    println!("  duplicates: {dups}");
+    println!("  per-partition order violations: {reorders}");
+    println!(
+        "  failed but written (allowed: a failed send may or may not be written): {failed_written}"
+    );
+    println!("  read back but never sent: {foreign}");
+    fail("idempotent acknowledged but lost", lost);
+    fail("idempotent acknowledged at another offset", moved);
+    fail("idempotent duplicates", dups);
+    fail("idempotent order violations", reorders);
+    fail("idempotent records read back but never sent", foreign);
+
+    // The transactional producer.
+    let committed_log = read_log(txn_committed_log);
+    let all_log = read_log(txn_uncommitted_log);
+    let (acked, failed, kinds, refused, pending) = count_kinds(l.txn.values());
+    println!("transactional producer:");
+    println!(
+        "  records sent (accepted): {}",
+        l.txn.len() as u64 - refused.values().sum::<u64>()
+    );
+    println!("  acknowledged: {acked}");
+    println!("  failed: {failed}");
+    print_kinds("failed", &kinds);
+    print_kinds("refused by send", &refused);
+    println!("  unresolved sends: {pending}");
+    fail("transactional unresolved sends", pending);
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let rest = v.strip_prefix("t-")?;
+        let (n, k) = rest.split_once('-')?;
+        Some((n.parse().ok()?, k.parse().ok()?))
+    };
+    let mut visible: HashMap<(u64, u64), Vec<(i32, i64)>> = HashMap::new();
+    let mut foreign = 0u64;
+    let mut reorders = 0u64;
+    let mut last: HashMap<i32, (u64, u64)> = HashMap::new();
+    for r in &committed_log {
+        let Some(id) = parse(&r.value).filter(|id| l.txn.contains_key(id)) else {
+            foreign += 1;
+            continue;
+        };
+        visible.entry(id).or_default().push((r.partition, r.offset));
+        if let Some(prev) = last.insert(r.partition, id) {
+            if id <= prev {
+                reorders += 1;
+            }
+        }
+    }
+    let mut written: HashMap<u64, u64> = HashMap::new();
+    for r in &all_log {
+        if let Some((n, _)) = parse(&r.value) {
+            *written.entry(n).or_insert(0) += 1;
+        }
+    }
+    let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut exact, mut hidden, mut hidden_written) = (0u64, 0u64, 0u64);
+    let (mut partial, mut aborted_visible, mut dups, mut moved, mut committed_failed) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut unknown_all, mut unknown_none) = (0u64, 0u64);
+    for (n, (word, kind, size)) in &l.txns {
+        let label = if kind.is_empty() {
+            word.clone()
+        } else {
+            format!("{word} ({kind})")
+        };
+        *by_outcome.entry(label).or_insert(0) += 1;
+        let mut shown = 0u64;
+        for k in 0..*size {
+            let at = visible.get(&(*n, k));
+            if let Some(at) = at {
+                shown += 1;
+                dups += at.len() as u64 - 1;
+            }
+            match (l.txn.get(&(*n, k)), at) {
+                (Some(Outcome::Acked(p, o)), Some(at)) if !at.contains(&(*p, *o)) => moved += 1,
+                (Some(Outcome::Acked(..)), _) | (None, _) => {}
+                (Some(_), _) if word == "committed" => committed_failed += 1,
+                _ => {}
+            }
+        }
+        match word.as_str() {
+            "committed" if shown == *size => exact += 1,
+            "committed" => partial += 1,
+            "aborted" | "aborted-after-error" if shown == 0 => {
+                hidden += 1;
+                if written.get(n).copied().unwrap_or(0) > 0 {
+                    hidden_written += 1;
+                }
+            }
+            "aborted" | "aborted-after-error" => aborted_visible += 1,
+            _ if shown == *size => unknown_all += 1,
+            _ if shown == 0 => unknown_none += 1,
+            _ => partial += 1,
+        }
+    }
+    println!("  transactions: {}", l.txns.len());
+    for (o, c) in &by_outcome {
+        println!("  transactions {o}: {c}");
+    }
+    println!(
+        "  read back (read_committed): {}, (read_uncommitted): {}",
+        committed_log.len(),
+        all_log.len()
+    );
+    println!("  committed transactions visible exactly (every record, once): {exact}");
+    println!(
+        "  aborted transactions hidden: {hidden} (of which written to the log: {hidden_written})"
+    );
+    println!(
+        "  transactions of unknown outcome: all visible {unknown_all}, none visible {unknown_none}"
+    );
+    println!(
+        "  committed transactions not fully visible, or any transaction partly visible: {partial}"
+    );
+    println!("  aborted transactions visible: {aborted_visible}");
+    println!("  duplicates (read_committed): {dups}");
+    println!("  acknowledged at another partition/offset than read back: {moved}");
+    println!("  records of committed transactions not acknowledged: {committed_failed}");
+    println!("  per-partition order violations (read_committed): {reorders}");
+    println!("  read back but never sent: {foreign}");
+    fail("transactions partly visible", partial);
+    fail("aborted transactions visible", aborted_visible);
+    fail("transactional duplicates", dups);
+    fail(
+        "transactional records acknowledged at another offset",
+        moved,
+    );
+    fail(
+        "records of committed transactions not acknowledged",
+        committed_failed,
+    );
+    fail("transactional order violations", reorders);
+    fail("transactional records read back but never sent", foreign);
+    if bad.is_empty() {
+        println!("verdict: OK (no loss, duplicate, reorder, unresolved send or torn transaction)");
+        true
+    } else {
+        println!("verdict: FAILED: {}", bad.join("; "));
+        false
+    }
+}
