@@ -41,6 +41,32 @@ fn read_log(path: &str) -> Vec<Read> {
     out
 }
 
+/// Where each record of `log` (in partition and offset order) was read, by the id `id_of`
+/// finds in its value; with the count of values that name no send of the ledger, and the count
+/// of order violations (an id not above the one before it in the same partition).
+#[allow(clippy::type_complexity)]
+fn index_log<T: Copy + Ord + std::hash::Hash>(
+    log: &[Read],
+    id_of: impl Fn(&str) -> Option<T>,
+) -> (HashMap<T, Vec<(i32, i64)>>, u64, u64) {
+    let mut at: HashMap<T, Vec<(i32, i64)>> = HashMap::new();
+    let (mut foreign, mut reorders) = (0u64, 0u64);
+    let mut last: HashMap<i32, T> = HashMap::new();
+    for r in log {
+        let Some(id) = id_of(&r.value) else {
+            foreign += 1;
+            continue;
+        };
+        at.entry(id).or_default().push((r.partition, r.offset));
+        if let Some(prev) = last.insert(r.partition, id) {
+            if id <= prev {
+                reorders += 1;
+            }
+        }
+    }
+    (at, foreign, reorders)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
     Acked(i32, i64),
@@ -132,6 +158,19 @@ fn print_kinds(label: &str, kinds: &BTreeMap<String, u64>) {
     }
 }
 
+/// Prints the send figures of one producer; returns the count of unresolved sends.
+fn print_sends(outcomes: &[Outcome]) -> u64 {
+    let (acked, failed, kinds, refused, pending) = count_kinds(outcomes.iter());
+    let sent = outcomes.len() as u64 - refused.values().sum::<u64>();
+    println!("  records sent (accepted): {sent}");
+    println!("  acknowledged: {acked}");
+    println!("  failed: {failed}");
+    print_kinds("failed", &kinds);
+    print_kinds("refused by send", &refused);
+    println!("  unresolved sends: {pending}");
+    pending
+}
+
 /// Prints the figures; true when nothing is wrong.
 pub fn main(
     ledger: &str,
@@ -149,40 +188,13 @@ pub fn main(
 
     // The idempotent producer.
     let log = read_log(idem_log);
-    let (acked, failed, kinds, refused, pending) = count_kinds(l.idem.iter());
-    let sent = l.idem.len() as u64 - refused.values().sum::<u64>();
     println!("idempotent producer:");
-    println!("  records sent (accepted): {sent}");
-    println!("  acknowledged: {acked}");
-    println!("  failed: {failed}");
-    print_kinds("failed", &kinds);
-    print_kinds("refused by send", &refused);
-    println!("  unresolved sends: {pending}");
-    fail("idempotent unresolved sends", pending);
-    let mut seen: HashMap<u64, Vec<(i32, i64)>> = HashMap::new();
-    let mut foreign = 0u64;
-    let mut reorders = 0u64;
-    let mut last: HashMap<i32, u64> = HashMap::new();
-    for r in &log {
-        let Some(seq) = r
-            .value
-            .strip_prefix("i-")
+    fail("idempotent unresolved sends", print_sends(&l.idem));
+    let (seen, mut foreign, reorders) = index_log(&log, |v| {
+        v.strip_prefix("i-")
             .and_then(|s| s.parse::<u64>().ok())
-        else {
-            foreign += 1;
-            continue;
-        };
-        if seq as usize >= l.idem.len() {
-            foreign += 1;
-            continue;
-        }
-        seen.entry(seq).or_default().push((r.partition, r.offset));
-        if let Some(prev) = last.insert(r.partition, seq) {
-            if seq <= prev {
-                reorders += 1;
-            }
-        }
-    }
+            .filter(|seq| (*seq as usize) < l.idem.len())
+    });
     let (mut lost, mut moved, mut failed_written, mut dups) = (0u64, 0u64, 0u64, 0u64);
     for (seq, o) in l.idem.iter().enumerate() {
         let at = seen.get(&(seq as u64));
@@ -215,39 +227,17 @@ pub fn main(
     // The transactional producer.
     let committed_log = read_log(txn_committed_log);
     let all_log = read_log(txn_uncommitted_log);
-    let (acked, failed, kinds, refused, pending) = count_kinds(l.txn.values());
     println!("transactional producer:");
-    println!(
-        "  records sent (accepted): {}",
-        l.txn.len() as u64 - refused.values().sum::<u64>()
-    );
-    println!("  acknowledged: {acked}");
-    println!("  failed: {failed}");
-    print_kinds("failed", &kinds);
-    print_kinds("refused by send", &refused);
-    println!("  unresolved sends: {pending}");
-    fail("transactional unresolved sends", pending);
+    let outcomes: Vec<Outcome> = l.txn.values().cloned().collect();
+    fail("transactional unresolved sends", print_sends(&outcomes));
     let parse = |v: &str| -> Option<(u64, u64)> {
         let rest = v.strip_prefix("t-")?;
         let (n, k) = rest.split_once('-')?;
         Some((n.parse().ok()?, k.parse().ok()?))
     };
-    let mut visible: HashMap<(u64, u64), Vec<(i32, i64)>> = HashMap::new();
-    let mut foreign = 0u64;
-    let mut reorders = 0u64;
-    let mut last: HashMap<i32, (u64, u64)> = HashMap::new();
-    for r in &committed_log {
-        let Some(id) = parse(&r.value).filter(|id| l.txn.contains_key(id)) else {
-            foreign += 1;
-            continue;
-        };
-        visible.entry(id).or_default().push((r.partition, r.offset));
-        if let Some(prev) = last.insert(r.partition, id) {
-            if id <= prev {
-                reorders += 1;
-            }
-        }
-    }
+    let (visible, foreign, reorders) = index_log(&committed_log, |v| {
+        parse(v).filter(|id| l.txn.contains_key(id))
+    });
     let mut written: HashMap<u64, u64> = HashMap::new();
     for r in &all_log {
         if let Some((n, _)) = parse(&r.value) {

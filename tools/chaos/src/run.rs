@@ -156,7 +156,7 @@ fn retry_timeout(tries: u32, mut f: impl FnMut() -> volley::Result<()>) -> volle
 }
 
 fn new_txn_producer(bootstrap: &str, props: &[(String, String)], txn_id: &str) -> Producer {
-    loop {
+    for _ in 0..5 {
         let p = Producer::new(config(bootstrap, props, &[("transactional.id", txn_id)]))
             .unwrap_or_else(|e| die(&format!("transactional producer: {e}")));
         match retry_timeout(10, || p.init_transactions()) {
@@ -167,6 +167,7 @@ fn new_txn_producer(bootstrap: &str, props: &[(String, String)], txn_id: &str) -
             }
         }
     }
+    die("init_transactions failed 5 times");
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,15 +221,15 @@ fn transactional(
             // Written first, so that hiding them is read_committed's work (abort markers), not
             // the records never leaving the producer.
             let _ = producer.flush_timeout(Duration::from_secs(60));
-            match retry_timeout(20, || producer.abort_transaction()) {
+            match retry_timeout(5, || producer.abort_transaction()) {
                 Ok(()) => "aborted".to_string(),
                 Err(e) => format!("unknown\t{}", kind(&e)),
             }
         } else {
-            match retry_timeout(20, || producer.commit_transaction()) {
+            match retry_timeout(5, || producer.commit_transaction()) {
                 Ok(()) => "committed".to_string(),
                 Err(e @ Error::Abortable(_)) => {
-                    match retry_timeout(20, || producer.abort_transaction()) {
+                    match retry_timeout(5, || producer.abort_transaction()) {
                         Ok(()) => format!("aborted-after-error\t{}", kind(&e)),
                         Err(e2) => format!("unknown\t{}+{}", kind(&e), kind(&e2)),
                     }

@@ -94,10 +94,8 @@ fn record_sample(
     producer: &Producer,
     samples: &mut Vec<Sample>,
     start: &Instant,
-    sent: u64,
-    refused: u64,
-    acked: &AtomicU64,
-    failed: &AtomicU64,
+    (sent, refused): (u64, u64),
+    (acked, failed): (&AtomicU64, &AtomicU64),
 ) {
     let s = sample(producer);
     samples.push(s);
@@ -138,7 +136,23 @@ pub fn main(bootstrap: &str, topic: &str, args: &[String]) -> bool {
     let mut restarter = None;
     println!("soak: {minutes} min at {rate} records/s to {topic}; a sample every {interval:?}; restart at {:?}", end / 2);
     println!("sample\telapsed_s\trss_kib\tfds\tthreads\tbuffer_used_bytes\tbuffer_available_bytes\tsent\tacked\tfailed\trefused");
-    while start.elapsed() < end {
+    loop {
+        let elapsed = start.elapsed();
+        // The last interval ends with the run: it is sampled too.
+        let finished = elapsed >= end;
+        if (finished && next_sample <= end) || (!finished && elapsed >= next_sample) {
+            record_sample(
+                &producer,
+                &mut samples,
+                &start,
+                (sent, refused),
+                (&acked, &failed),
+            );
+            next_sample += interval;
+        }
+        if finished {
+            break;
+        }
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while sent < due {
             let (a, f) = (acked.clone(), failed.clone());
@@ -172,31 +186,7 @@ pub fn main(bootstrap: &str, topic: &str, args: &[String]) -> bool {
                 },
             ));
         }
-        if start.elapsed() >= next_sample {
-            record_sample(
-                &producer,
-                &mut samples,
-                &start,
-                sent,
-                refused,
-                &acked,
-                &failed,
-            );
-            next_sample += interval;
-        }
         std::thread::sleep(Duration::from_millis(1));
-    }
-    // The last interval ends with the run: sample it too.
-    if next_sample <= end {
-        record_sample(
-            &producer,
-            &mut samples,
-            &start,
-            sent,
-            refused,
-            &acked,
-            &failed,
-        );
     }
     if let Err(e) = producer.flush_timeout(Duration::from_secs(180)) {
         eprintln!("soak: flush: {e}");
