@@ -26,8 +26,8 @@
 //! accounting; half-way it runs a command (scripts/soak restarts the broker). At the end it
 //! says whether any figure grew without bound, comparing the last third of the samples with
 //! the middle third, and exits 1 if one did. Options: `minutes` (default 30), `rate` (default
-//! 1000), `interval.s` (default 60), `restart.cmd` (default none); other `k=v` are producer
-//! properties.
+//! 1000), `interval.s` (default 60), `restart.cmd` (default none), `restarts` (how many times
+//! to run it, evenly spread over the run; default 1); other `k=v` are producer properties.
 
 mod check;
 mod run;

@@ -114,11 +114,15 @@ fn record_sample(
 }
 
 pub fn main(bootstrap: &str, topic: &str, args: &[String]) -> bool {
-    let (opts, props) = split_options(args, &["minutes", "rate", "interval.s", "restart.cmd"]);
+    let (opts, props) = split_options(
+        args,
+        &["minutes", "rate", "interval.s", "restart.cmd", "restarts"],
+    );
     let minutes: f64 = opt(&opts, "minutes", 30.0);
     let rate: f64 = opt(&opts, "rate", 1000.0);
     let interval = Duration::from_secs_f64(opt(&opts, "interval.s", 60.0));
     let restart_cmd: String = opt(&opts, "restart.cmd", String::new());
+    let restarts: u32 = opt(&opts, "restarts", 1);
     let mut all: Vec<(String, String)> = vec![("bootstrap.servers".into(), bootstrap.into())];
     all.extend(props);
     let config =
@@ -133,8 +137,10 @@ pub fn main(bootstrap: &str, topic: &str, args: &[String]) -> bool {
     let end = Duration::from_secs_f64(minutes * 60.0);
     let mut next_sample = interval;
     let mut samples: Vec<Sample> = Vec::new();
-    let mut restarter = None;
-    println!("soak: {minutes} min at {rate} records/s to {topic}; a sample every {interval:?}; restart at {:?}", end / 2);
+    // Restart k (1..=restarts) runs at k/(restarts+1) of the run, one at a time.
+    let mut restarter: Option<std::thread::JoinHandle<()>> = None;
+    let mut restarted = 0u32;
+    println!("soak: {minutes} min at {rate} records/s to {topic}; a sample every {interval:?}; {restarts} restart(s), the first at {:?}", end / (restarts + 1));
     println!("sample\telapsed_s\trss_kib\tfds\tthreads\tbuffer_used_bytes\tbuffer_available_bytes\tsent\tacked\tfailed\trefused");
     loop {
         let elapsed = start.elapsed();
@@ -169,10 +175,13 @@ pub fn main(bootstrap: &str, topic: &str, args: &[String]) -> bool {
             }
             sent += 1;
         }
-        if restarter.is_none() && !restart_cmd.is_empty() && start.elapsed() >= end / 2 {
+        let due = end * (restarted + 1) / (restarts + 1);
+        let idle = restarter.as_ref().is_none_or(|r| r.is_finished());
+        if restarted < restarts && !restart_cmd.is_empty() && idle && start.elapsed() >= due {
+            restarted += 1;
             let cmd = restart_cmd.clone();
             println!(
-                "soak: +{:.0} s: running {cmd:?}",
+                "soak: +{:.0} s: restart {restarted}: running {cmd:?}",
                 start.elapsed().as_secs_f64()
             );
             restarter = Some(std::thread::spawn(
