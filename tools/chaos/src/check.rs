@@ -331,3 +331,140 @@ pub fn main(
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checker against hand-made ledgers and logs: a clean run passes, and each kind of
+    //! damage it must catch fails it.
+
+    /// A clean run: idempotent records 0..4 on partition 0 at offsets 0..4; transaction 0
+    /// (two records) committed, transaction 1 (two records) aborted but written.
+    fn clean() -> (String, String, String, String) {
+        let mut ledger = String::new();
+        let mut idem = String::new();
+        for seq in 0..4 {
+            ledger += &format!("I\t{seq}\tA\t0\t{seq}\n");
+            idem +=
+                &format!("CreateTime:1\tPartition:0\tOffset:{seq}\tNO_HEADERS\tnull\ti-{seq}\n");
+        }
+        ledger += "T\t0\t0\tA\t1\t0\nT\t0\t1\tA\t1\t1\nT\t1\t0\tA\t1\t3\nT\t1\t1\tA\t1\t4\n";
+        ledger += "X\t0\tcommitted\t2\nX\t1\taborted\t2\n";
+        let line = |o: u64, v: &str| {
+            format!("CreateTime:1\tPartition:1\tOffset:{o}\tNO_HEADERS\tnull\t{v}\n")
+        };
+        let committed = line(0, "t-0-0") + &line(1, "t-0-1");
+        let all = committed.clone() + &line(3, "t-1-0") + &line(4, "t-1-1");
+        (ledger, idem, committed, all)
+    }
+
+    /// `log` without the record of value `value`.
+    fn without(log: &str, value: &str) -> String {
+        log.lines()
+            .filter(|x| !x.ends_with(&format!("\t{value}")))
+            .map(|x| format!("{x}\n"))
+            .collect()
+    }
+
+    fn run(files: (String, String, String, String)) -> bool {
+        let dir = std::env::temp_dir().join(format!(
+            "volley-chaos-check-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = ["ledger", "idem", "committed", "all"];
+        let texts = [files.0, files.1, files.2, files.3];
+        let paths: Vec<String> = names
+            .iter()
+            .zip(texts.iter())
+            .map(|(n, t)| {
+                let p = dir.join(n);
+                std::fs::write(&p, t).unwrap();
+                p.to_string_lossy().into_owned()
+            })
+            .collect();
+        let ok = super::main(&paths[0], &paths[1], &paths[2], &paths[3]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        ok
+    }
+
+    #[test]
+    fn a_clean_run_passes() {
+        assert!(run(clean()));
+    }
+
+    #[test]
+    fn a_lost_record_fails() {
+        let (l, idem, c, a) = clean();
+        let idem = without(&idem, "i-2");
+        assert!(!run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn a_duplicate_fails() {
+        let (l, idem, c, a) = clean();
+        let idem = idem + "CreateTime:1\tPartition:0\tOffset:4\tNO_HEADERS\tnull\ti-3\n";
+        assert!(!run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn a_reorder_fails() {
+        let (l, idem, c, a) = clean();
+        // i-1 written after i-2 (and acknowledged so: only the order is wrong).
+        let l = l
+            .replace("I\t1\tA\t0\t1", "I\t1\tA\t0\t2")
+            .replace("I\t2\tA\t0\t2", "I\t2\tA\t0\t1");
+        let idem = idem
+            .replace(
+                "Offset:1\tNO_HEADERS\tnull\ti-1",
+                "Offset:1\tNO_HEADERS\tnull\tX",
+            )
+            .replace(
+                "Offset:2\tNO_HEADERS\tnull\ti-2",
+                "Offset:2\tNO_HEADERS\tnull\ti-1",
+            )
+            .replace(
+                "Offset:1\tNO_HEADERS\tnull\tX",
+                "Offset:1\tNO_HEADERS\tnull\ti-2",
+            );
+        assert!(!run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn an_unresolved_send_fails() {
+        let (l, idem, c, a) = clean();
+        let l = l.replace("I\t3\tA\t0\t3", "I\t3\tP");
+        let idem = without(&idem, "i-3");
+        assert!(!run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn a_failed_record_may_be_written() {
+        let (l, idem, c, a) = clean();
+        let l = l.replace("I\t3\tA\t0\t3", "I\t3\tF\tDeliveryTimeout");
+        assert!(run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn a_visible_aborted_transaction_fails() {
+        let (l, idem, _, a) = clean();
+        assert!(!run((l, idem, a.clone(), a)));
+    }
+
+    #[test]
+    fn a_torn_committed_transaction_fails() {
+        let (l, idem, c, a) = clean();
+        let c: String = c.lines().take(1).map(|x| format!("{x}\n")).collect();
+        assert!(!run((l, idem, c, a)));
+    }
+
+    #[test]
+    fn an_unknown_transaction_may_be_all_or_nothing_but_not_part() {
+        let (l, idem, c, a) = clean();
+        let l = l.replace("X\t1\taborted\t2", "X\t1\tunknown\tFatal(x)\t2");
+        assert!(run((l.clone(), idem.clone(), c.clone(), a.clone())));
+        assert!(run((l.clone(), idem.clone(), a.clone(), a.clone())));
+        let part = c + "CreateTime:1\tPartition:1\tOffset:3\tNO_HEADERS\tnull\tt-1-0\n";
+        assert!(!run((l, idem, part, a)));
+    }
+}
