@@ -259,7 +259,7 @@ impl Scenario {
     }
 
     fn generate_steps(&self, r: &mut Rng) -> Vec<Step> {
-        let n = r.usize(5..=90);
+        let n = r.usize(5..=60);
         let mut steps = Vec::with_capacity(n + 1);
         for _ in 0..n {
             let step = match r.u8(0..100) {
@@ -974,92 +974,4 @@ pub(crate) fn sticky_choices(seed: u64) -> Vec<i32> {
                 .map(|id| r.sim.records[id].partition)
         })
         .collect()
-}
-
-/// Debugging aid: plays the kept steps and prints the requests and logs.
-#[cfg(test)]
-pub(crate) fn debug_run(sc: &Scenario, keep: &[usize]) {
-    let mut r = Runner::new(sc);
-    if sc.mode == Mode::Transactional {
-        r.init_transactions();
-    }
-    for &i in keep {
-        if std::env::var("TRACE_POLLS").is_ok() && matches!(sc.steps[i], Step::Close(_)) {
-            r.sim.close();
-            for _ in 0..12 {
-                r.sim.poll();
-                let d = r.sim.deliver_due();
-                println!(
-                    "delivered {d} reqs {} idem {:?} needs_reset {} outputs?",
-                    r.sim.requests.len(),
-                    r.sim.sender.idem.state,
-                    r.sim.sender.idem.needs_reset
-                );
-                println!(
-                    "t={:?} poll_timeout={:?} finished={} queue={}",
-                    r.sim.elapsed(),
-                    r.sim.sender.poll_timeout().map(|t| t - r.sim.start),
-                    r.sim.sender.is_finished(),
-                    r.sim.queue.len()
-                );
-                if let Some(t) = r.sim.sender.poll_timeout() {
-                    if t > r.sim.now && !d {
-                        r.sim.set_now(t);
-                    }
-                }
-            }
-            break;
-        }
-        let _ = r.step(&sc.steps[i]);
-        println!("after step {i} {:?} at {:?}", sc.steps[i], r.sim.elapsed());
-    }
-    for q in &r.sim.requests {
-        println!(
-            "{:?} {:?} v{} node {} corr {} dropped {} lost {} parts {:?} producer {:?} code {:?}",
-            q.at - r.sim.start,
-            q.api,
-            q.version,
-            q.node,
-            q.correlation_id,
-            q.dropped,
-            q.lost,
-            q.parts
-                .iter()
-                .map(|p| (
-                    p.topic.clone(),
-                    p.partition,
-                    p.producer_id,
-                    p.epoch,
-                    p.base_sequence,
-                    p.values
-                        .iter()
-                        .map(|v| v[..5.min(v.len())].to_string())
-                        .collect::<Vec<_>>(),
-                    p.code
-                ))
-                .collect::<Vec<_>>(),
-            q.producer,
-            q.code
-        );
-    }
-    for (name, t) in &r.sim.topics {
-        for (p, part) in t.partitions.iter().enumerate() {
-            for l in &part.log {
-                println!(
-                    "{name}-{p}@{} {} pid {} epoch {} seq {}",
-                    l.offset,
-                    &l.value[..5.min(l.value.len())],
-                    l.producer_id,
-                    l.epoch,
-                    l.sequence
-                );
-            }
-        }
-    }
-    for id in 0..r.sim.records.len() {
-        if r.sim.is_done(id) {
-            let v = r.sim.records[id].value[..5].to_string();
-            println!("record {id} {v} {:?}", r.sim.outcome(id));
-        }
-    }
 }
