@@ -568,12 +568,7 @@ impl Sim {
             t.lock().maybe_add_partition(&topic_arc, partition)?;
         }
         let id = self.records.len();
-        let resolutions = self.resolutions.clone();
-        let clock = self.clock.clone();
-        let callback = Box::new(move |r: Result<RecordMetadata, Error>| {
-            let at = *clock.lock();
-            resolutions.lock().push((id, at, r));
-        });
+        let callback = self.record_callback(id);
         let rec = RecordRef {
             timestamp: 1_700_000_000_000 + self.elapsed().as_millis() as i64,
             key: None,
@@ -611,6 +606,16 @@ impl Sim {
             outcome: None,
         });
         Ok(id)
+    }
+
+    /// The callback of record `id`: records its resolution and when it came.
+    fn record_callback(&self, id: usize) -> crate::accumulator::batch::Callback {
+        let resolutions = self.resolutions.clone();
+        let clock = self.clock.clone();
+        Box::new(move |r: Result<RecordMetadata, Error>| {
+            let at = *clock.lock();
+            resolutions.lock().push((id, at, r));
+        })
     }
 
     /// Asks for a topic's metadata as `Producer::send` does and runs until it is known; panics

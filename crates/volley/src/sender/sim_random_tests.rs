@@ -223,6 +223,15 @@ fn scenario(seed: u64, brokers: i32, topics: &[&[i32]], steps: Vec<Step>) -> Sce
     }
 }
 
+fn send(thread: u8, topic: u8, target: Target, size: u16) -> Step {
+    Step::Send {
+        thread,
+        topic,
+        target,
+        size,
+    }
+}
+
 fn assert_passes(sc: &Scenario) {
     if let Err(v) = run(sc, None) {
         panic!("seed {:#x}: {v}", sc.seed);
@@ -240,12 +249,7 @@ fn seed_5eed0083_a_finished_sender_has_no_poll_deadline() {
         &[&[3, 2, 3, 1]],
         vec![
             Step::Run(286),
-            Step::Send {
-                thread: 0,
-                topic: 0,
-                target: Target::Keyless,
-                size: 106,
-            },
+            send(0, 0, Target::Keyless, 106),
             Step::Close(End::ForceAfter(1090)),
         ],
     );
@@ -276,18 +280,8 @@ fn seed_5eed0010_no_busy_loop_while_no_node_can_take_a_metadata_refresh() {
                 leader: None,
             }),
             Step::Fault(Fault::LoseProduceRequests { broker: 1, n: 1 }),
-            Step::Send {
-                thread: 2,
-                topic: 0,
-                target: Target::Keyless,
-                size: 101,
-            },
-            Step::Send {
-                thread: 3,
-                topic: 0,
-                target: Target::Key(5),
-                size: 26,
-            },
+            send(2, 0, Target::Keyless, 101),
+            send(3, 0, Target::Key(5), 26),
             Step::Close(End::ForceAfter(1305)),
         ],
     );
@@ -310,12 +304,6 @@ fn seed_5eed0010_no_busy_loop_while_no_node_can_take_a_metadata_refresh() {
 /// answer are now retried as they are before the bump.
 #[test]
 fn seed_5eed0097_an_epoch_bump_does_not_restamp_a_batch_that_may_be_written() {
-    let send = |thread, topic, target, size| Step::Send {
-        thread,
-        topic,
-        target,
-        size,
-    };
     let mut sc = scenario(
         0x5eed_0097,
         1,

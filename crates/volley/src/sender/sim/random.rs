@@ -30,7 +30,6 @@ use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, KafkaCode};
 use crate::partitioner::{self, PartitionSource};
 use crate::protocol::record_batch::BatchBuilder;
-use crate::record::RecordMetadata;
 use crate::txn::{TxnOp, TxnState};
 
 /// What kind of producer a run drives.
@@ -885,12 +884,7 @@ impl Sim {
             BatchBuilder::record_size_upper_bound(key.map(str::len), Some(value.len()), &[]);
         loop {
             let id = self.records.len();
-            let resolutions = self.resolutions.clone();
-            let clock = self.clock.clone();
-            let callback = Box::new(move |r: Result<RecordMetadata, Error>| {
-                let at = *clock.lock();
-                resolutions.lock().push((id, at, r));
-            });
+            let callback = self.record_callback(id);
             let a = Append {
                 topic: &info.name,
                 partition: chosen.partition,
