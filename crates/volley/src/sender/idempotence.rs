@@ -134,8 +134,10 @@ impl Idempotence {
                     p.unacked.insert(s.base_sequence);
                 }
                 return if p.unacked.first() == Some(&s.base_sequence) {
-                    self.unanswered
-                        .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+                    if !self.unanswered.is_empty() {
+                        self.unanswered
+                            .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+                    }
                     Ok(Some(s))
                 } else {
                     Err(())
@@ -177,8 +179,10 @@ impl Idempotence {
         if s.producer_id != self.producer_id || s.epoch != self.epoch {
             return;
         }
-        self.unanswered
-            .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+        if !self.unanswered.is_empty() {
+            self.unanswered
+                .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+        }
         let failed_after_send = !success && b.attempts > 0;
         if let Some(p) = self.partitions.get_mut(&(b.topic.clone(), b.partition)) {
             p.unacked.remove(&s.base_sequence);
