@@ -40,8 +40,10 @@ fn unpack(state: u64) -> (i32, u32) {
 /// Per topic it keeps the current sticky partition, the bytes produced to it, and (with
 /// adaptive partitioning) the load stats of the last [`update_load_stats`](Self::update_load_stats).
 ///
-/// Randomness comes from `fastrand`'s thread-local generator of the calling thread (seed it with
-/// `fastrand::seed` for reproducible choices in tests).
+/// Randomness comes from the partitioner's own generator ([`SeededDraws`]): seeded from entropy
+/// by [`new`](Self::new), or by the caller with [`with_seed`](Self::with_seed) /
+/// [`reseed`](Self::reseed) for reproducible choices (the simulator seeds it from its run's
+/// seed). It is drawn from only when a partition is chosen, not per record.
 #[derive(Debug)]
 pub struct StickyPartitioner {
     /// `batch.size`, at least 1 and at most `i32::MAX` (Java's `int`).
@@ -52,6 +54,26 @@ pub struct StickyPartitioner {
     /// copy on write under `topics_write`, when a topic is added or removed.
     topics: ArcSwap<FxHashMap<Arc<str>, Arc<TopicState>>>,
     topics_write: Mutex<()>,
+    rng: SeededDraws,
+}
+
+/// A random stream shared by every thread without a lock: wyrand's state (a counter advanced by
+/// a fixed odd constant) kept in an atomic, so each draw is one `fetch_add` and a mix. Draws
+/// from several threads interleave in some order; from one thread (the simulator's) the
+/// sequence is a function of the seed alone.
+#[derive(Debug)]
+struct SeededDraws(AtomicU64);
+
+impl SeededDraws {
+    /// wyrand's increment (fastrand's `Rng` uses the same).
+    const GAMMA: u64 = 0xa076_1d64_78bd_642f;
+
+    /// A uniform draw in `0..n` (`n` > 0).
+    fn below(&self, n: u64) -> u64 {
+        let state = self.0.fetch_add(Self::GAMMA, Ordering::Relaxed);
+        // One-shot generator at this point of the stream: its bounded draw is unbiased.
+        fastrand::Rng::with_seed(state).u64(..n)
+    }
 }
 
 #[derive(Debug)]
@@ -85,12 +107,12 @@ struct LoadStats {
 
 impl LoadStats {
     /// A partition drawn from the table, if it is non-empty and the partition is below `count`.
-    fn pick(&self, count: i32) -> Option<i32> {
+    fn pick(&self, count: i32, rng: &SeededDraws) -> Option<i32> {
         let total = *self.cumulative.last()?;
         if total == 0 {
             return None;
         }
-        let r = fastrand::u64(..total);
+        let r = rng.below(total);
         // The first entry strictly greater than r (Java: |binarySearch(...) + 1|).
         let index = self.cumulative.partition_point(|&c| c <= r);
         self.partition_ids
@@ -104,12 +126,24 @@ impl StickyPartitioner {
     /// A partitioner switching partitions after `batch_size` (`batch.size`) bytes, clamped to
     /// `1..=i32::MAX` like Java; `adaptive` is `partitioner.adaptive.partitioning.enable`.
     pub fn new(batch_size: usize, adaptive: bool) -> Self {
+        Self::with_seed(batch_size, adaptive, fastrand::u64(..))
+    }
+
+    /// [`new`](Self::new) with its random choices drawn from a generator seeded with `seed`:
+    /// the same seed and the same calls (from one thread) choose the same partitions.
+    pub fn with_seed(batch_size: usize, adaptive: bool, seed: u64) -> Self {
         StickyPartitioner {
             batch_size: batch_size.clamp(1, i32::MAX as usize) as u32,
             adaptive,
             topics: ArcSwap::from_pointee(FxHashMap::default()),
             topics_write: Mutex::new(()),
+            rng: SeededDraws(AtomicU64::new(seed)),
         }
+    }
+
+    /// Restarts the partitioner's random stream from `seed` (see [`with_seed`](Self::with_seed)).
+    pub fn reseed(&self, seed: u64) {
+        self.rng.0.store(seed, Ordering::Relaxed);
     }
 
     /// The partition a keyless record goes to now (Java `peekCurrentPartitionInfo`, which calls
@@ -303,23 +337,23 @@ impl StickyPartitioner {
     /// `topic` has at least one partition.
     fn next_partition(&self, state: &TopicState, topic: &TopicInfo) -> i32 {
         if self.adaptive && state.has_stats.load(Ordering::Acquire) {
-            if let Some(p) = state.stats.lock().pick(topic.partition_count()) {
+            if let Some(p) = state.stats.lock().pick(topic.partition_count(), &self.rng) {
                 return p;
             }
         }
-        uniform_partition(topic)
+        uniform_partition(topic, &self.rng)
     }
 }
 
 /// A uniformly random partition among those with a leader, or among all when none has one.
 /// Two passes over the partitions instead of collecting the available ones: no allocation.
-fn uniform_partition(topic: &TopicInfo) -> i32 {
+fn uniform_partition(topic: &TopicInfo, rng: &SeededDraws) -> i32 {
     let parts = &topic.partitions;
     let available = parts.iter().filter(|p| partition_available(p)).count();
     if available == 0 || available == parts.len() {
-        return parts[fastrand::usize(..parts.len())].partition;
+        return parts[rng.below(parts.len() as u64) as usize].partition;
     }
-    let k = fastrand::usize(..available);
+    let k = rng.below(available as u64) as usize;
     parts
         .iter()
         .filter(|p| partition_available(p))
@@ -368,8 +402,7 @@ mod tests {
 
     #[test]
     fn stays_until_batch_size_with_boundary_then_switches() {
-        fastrand::seed(7);
-        let sp = StickyPartitioner::new(BATCH, false);
+        let sp = StickyPartitioner::with_seed(BATCH, false, 7);
         let t = topic("t", 6, &[]);
         assert_eq!(sp.state_of("t"), None);
         let p = sp.current_partition(&t);
@@ -462,8 +495,7 @@ mod tests {
 
     #[test]
     fn uniform_over_many_switches() {
-        fastrand::seed(0x5eed);
-        let sp = StickyPartitioner::new(BATCH, true);
+        let sp = StickyPartitioner::with_seed(BATCH, true, 0x5eed);
         let t = topic("t", 6, &[]);
         let counts = histogram(&sp, &t, 10_000);
         let mean = 10_000 / 6;
@@ -477,8 +509,7 @@ mod tests {
 
     #[test]
     fn leaderless_partition_is_avoided() {
-        fastrand::seed(11);
-        let sp = StickyPartitioner::new(BATCH, true);
+        let sp = StickyPartitioner::with_seed(BATCH, true, 11);
         let t = topic("t", 6, &[2, 4]);
         let counts = histogram(&sp, &t, 4000);
         assert_eq!(counts[2], 0, "{counts:?}");
@@ -495,8 +526,7 @@ mod tests {
 
     #[test]
     fn adaptive_stats_avoid_long_queues() {
-        fastrand::seed(42);
-        let sp = StickyPartitioner::new(BATCH, true);
+        let sp = StickyPartitioner::with_seed(BATCH, true, 42);
         let t = topic("t", 6, &[]);
         sp.current_partition(&t);
         // Partition 3's queue is huge: its weight is 1 against 101 for the others.
@@ -532,8 +562,7 @@ mod tests {
 
     #[test]
     fn stats_are_ignored_when_adaptive_is_off() {
-        fastrand::seed(3);
-        let sp = StickyPartitioner::new(BATCH, false);
+        let sp = StickyPartitioner::with_seed(BATCH, false, 3);
         let t = topic("t", 3, &[]);
         sp.update_load_stats("t", &[0, 1, 2], &[1000, 1000, 0]);
         let counts = histogram(&sp, &t, 3000);

@@ -7,7 +7,7 @@
 //! leaves a gap the broker would never accept past, so the producer then bumps its epoch (or
 //! gets a new id) once nothing is in flight, and sequences restart at 0 (KIP-360).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::accumulator::{ProducerBatch, ProducerStamp};
@@ -46,6 +46,11 @@ pub(crate) struct Idempotence {
     /// flight.
     pub needs_reset: bool,
     partitions: HashMap<(Arc<str>, i32), PartitionSeq>,
+    /// `(topic, partition, base sequence)` of batches of this epoch waiting for a retry whose
+    /// last attempt got no answer (timed out or disconnected): the broker may have them. A
+    /// pending epoch bump waits until each has been sent again as it is and answered, since
+    /// under new sequences the broker could not recognise one it already has (a duplicate).
+    unanswered: HashSet<(Arc<str>, i32, i32)>,
 }
 
 fn next_seq(seq: i32, count: u32) -> i32 {
@@ -61,6 +66,28 @@ impl Idempotence {
             state: PidState::Unset,
             needs_reset: false,
             partitions: HashMap::new(),
+            unanswered: HashSet::new(),
+        }
+    }
+
+    /// Whether a pending epoch bump waits for batches to be retried first (see
+    /// [`Idempotence::on_retry`]); those batches may be drained meanwhile.
+    pub(crate) fn retrying_before_reset(&self) -> bool {
+        self.state == PidState::Ready && self.needs_reset && !self.unanswered.is_empty()
+    }
+
+    /// A batch goes back to its queue for a retry; `no_answer`: its attempt got no answer.
+    /// Until it is sent again, a pending epoch bump waits (see the `unanswered` field).
+    pub(crate) fn on_retry(&mut self, b: &ProducerBatch, no_answer: bool) {
+        let Some(s) = b.stamp else { return };
+        if s.producer_id != self.producer_id || s.epoch != self.epoch {
+            return;
+        }
+        let key = (b.topic.clone(), b.partition, s.base_sequence);
+        if no_answer {
+            self.unanswered.insert(key);
+        } else {
+            self.unanswered.remove(&key);
         }
     }
 
@@ -76,6 +103,7 @@ impl Idempotence {
         self.state = PidState::Ready;
         self.needs_reset = false;
         self.partitions.clear();
+        self.unanswered.clear();
     }
 
     /// The stamp for a batch about to be sent, or `Err(())` if the partition must wait.
@@ -84,8 +112,17 @@ impl Idempotence {
     /// only when its sequence is the lowest unacknowledged one of its partition. A batch
     /// without one (or with a stamp from an older epoch, after a bump) gets the partition's
     /// next sequence.
+    ///
+    /// While an epoch bump is pending, only batches whose last attempt got no answer may go
+    /// (with their stamp), so that the broker answers for them under the epoch they were
+    /// written with.
     pub(crate) fn stamp(&mut self, b: &ProducerBatch) -> Result<Option<ProducerStamp>, ()> {
-        if !self.can_send() {
+        let retry_first = self.retrying_before_reset()
+            && b.stamp.is_some_and(|s| {
+                self.unanswered
+                    .contains(&(b.topic.clone(), b.partition, s.base_sequence))
+            });
+        if !self.can_send() && !retry_first {
             return Err(());
         }
         let key = (b.topic.clone(), b.partition);
@@ -97,6 +134,10 @@ impl Idempotence {
                     p.unacked.insert(s.base_sequence);
                 }
                 return if p.unacked.first() == Some(&s.base_sequence) {
+                    if !self.unanswered.is_empty() {
+                        self.unanswered
+                            .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+                    }
                     Ok(Some(s))
                 } else {
                     Err(())
@@ -138,6 +179,10 @@ impl Idempotence {
         if s.producer_id != self.producer_id || s.epoch != self.epoch {
             return;
         }
+        if !self.unanswered.is_empty() {
+            self.unanswered
+                .remove(&(b.topic.clone(), b.partition, s.base_sequence));
+        }
         let failed_after_send = !success && b.attempts > 0;
         if let Some(p) = self.partitions.get_mut(&(b.topic.clone(), b.partition)) {
             p.unacked.remove(&s.base_sequence);
@@ -156,8 +201,18 @@ impl Idempotence {
             }
         }
         if failed_after_send && !maybe_written {
-            self.needs_reset = true;
+            self.gap_at(b);
         }
+    }
+
+    /// The broker does not have the batch's sequence (it failed for sure, or was refused as
+    /// out of order or from an unknown producer): the epoch must be bumped. The broker appends
+    /// a partition's sequences in order, so it has none of the later batches of that
+    /// partition either: they need not be retried before the bump.
+    pub(crate) fn gap_at(&mut self, b: &ProducerBatch) {
+        self.needs_reset = true;
+        self.unanswered
+            .retain(|(t, p, _)| !(*t == b.topic && *p == b.partition));
     }
 
     /// Whether the batch holds its partition's lowest unacknowledged sequence (so an

@@ -20,6 +20,8 @@ mod rebootstrap;
 mod rebootstrap_tests;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod sim_random_tests;
 mod telemetry;
 #[cfg(test)]
 mod telemetry_tests;
@@ -621,8 +623,11 @@ impl Sender {
         {
             self.run = RunState::Finished;
         }
-        // Anything queued for a connection in progress is re-checked at least every 100 ms.
-        self.next_timeout = next.map(|t| t.max(now));
+        // A finished sender needs no more polls: no deadline is left behind (found by the
+        // randomized simulation, seed 0x5eed0083).
+        self.next_timeout = next
+            .filter(|_| self.run != RunState::Finished)
+            .map(|t| t.max(now));
     }
 
     fn check_request_timeouts(&mut self, now: Instant) {
@@ -727,8 +732,11 @@ impl Sender {
 
     fn maybe_init_producer_id(&mut self, now: Instant, wake_at: &mut impl FnMut(Instant)) {
         if self.idem.needs_reset && self.idem.state == PidState::Ready {
+            // Batches that may be in the log under this epoch are retried as they are first
+            // (found by the randomized simulation, seed 0x5eed0097: restamped, one was
+            // written twice).
             let in_flight = self.net.nodes.values().any(|n| n.produce_in_flight() > 0);
-            if in_flight {
+            if in_flight || self.idem.retrying_before_reset() {
                 return;
             }
             tracing::info!(
@@ -889,9 +897,16 @@ impl Sender {
         if ready.unknown_leaders {
             // Batches wait for a leader: poll again when the refresh is due, even if no other
             // event comes (after a rebootstrap, the first metadata may not have the topic yet).
+            // A refresh that was already due was tried earlier in this poll: if no node could
+            // take it, that path chose when to try again; waking at its (past) due time would
+            // poll in a busy loop until a node frees up (found by the randomized simulation,
+            // seed 0x5eed0010).
+            let was_due = self.metadata.should_refresh(now);
             self.metadata.request_update();
             if let Some(t) = self.metadata.next_refresh() {
-                wake_at(t);
+                if t > now || !was_due {
+                    wake_at(t);
+                }
             }
         }
         if self.cfg.adaptive_partitioning {
@@ -902,7 +917,10 @@ impl Sender {
         }
         // After a rebootstrap the leaders are unknown until a bootstrap server answers.
         let leaders_known = self.metadata.brokers_known();
-        if leaders_known && (!self.cfg.idempotent || self.idem.can_send()) {
+        let drain = !self.cfg.idempotent
+            || self.idem.can_send()
+            || (self.shared.txn.is_none() && self.idem.retrying_before_reset());
+        if leaders_known && drain {
             for &node in &ready.ready_nodes {
                 if !self.net.nodes.contains_key(&node) {
                     continue;
@@ -1260,7 +1278,7 @@ impl Sender {
                     self.idem.needs_reset = true;
                     retriable = false;
                 } else {
-                    self.idem.needs_reset = true;
+                    self.idem.gap_at(&b);
                     retriable = true;
                 }
             }
@@ -1286,6 +1304,10 @@ impl Sender {
         let expired = b.has_expired(now, self.cfg.delivery_timeout);
         if retriable && !expired && b.attempts <= self.cfg.retries {
             tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
+            if self.cfg.idempotent && self.shared.txn.is_none() {
+                let no_answer = matches!(err, Error::Network { .. });
+                self.idem.on_retry(&b, no_answer);
+            }
             b.last_error = Some(err);
             // The partition has a new leader since this attempt (KIP-951): no backoff.
             let wait = if self.leader_moved_since(&b.topic, b.partition, b.sent_leader_epoch) {

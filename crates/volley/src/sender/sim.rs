@@ -19,10 +19,14 @@
 //! The harness plays the I/O driver's part (`io/driver.rs`): it polls the sender, carries out
 //! its outputs (a connect is answered on the next step, a request is answered at once or after
 //! the broker's delay), drops events of connections the sender closed, and advances the clock
-//! to the sender's `poll_timeout` or the next scheduled event. The jitter of every backoff
-//! comes from `fastrand`, which [`Sim::new`] seeds, so a run is repeatable.
+//! to the sender's `poll_timeout` or the next scheduled event. Every random choice (backoff
+//! jitter, the sticky partitioner's picks) comes from generators [`Sim::with_seed`] seeds, so a
+//! run is repeatable. Randomized runs (a seed deciding the cluster, workload and faults) and
+//! their invariants are in [`random`] and [`invariants`].
 
 mod cluster;
+mod invariants;
+pub(crate) mod random;
 mod telemetry;
 mod txn;
 
@@ -304,18 +308,29 @@ impl Sim {
         topics: &[(&str, &[i32])],
         configure: impl FnOnce(&mut ProducerConfig),
     ) -> Sim {
+        Sim::with_seed(0x5eed, brokers, topics, configure)
+    }
+
+    /// [`Sim::new`] with the sender's and the sticky partitioner's generators seeded by `seed`.
+    pub(crate) fn with_seed(
+        seed: u64,
+        brokers: &[i32],
+        topics: &[(&str, &[i32])],
+        configure: impl FnOnce(&mut ProducerConfig),
+    ) -> Sim {
         let mut cfg = ProducerConfig::default();
         cfg.bootstrap_servers = vec![addr(brokers[0])];
         cfg.client_id = "sim".into();
         configure(&mut cfg);
         cfg.validate().expect("valid test configuration");
         let (shared, commands) = Shared::new(&cfg, Vec::new(), None).expect("shared state");
+        shared.sticky.reseed(seed ^ 0x5717_c4e5);
         let now = Instant::now();
         let sender = Sender::new(
             SenderConfig::new(&cfg),
             shared.clone(),
             now,
-            fastrand::Rng::with_seed(0x5eed),
+            fastrand::Rng::with_seed(seed),
         );
         let mut sim = Sim {
             now,
@@ -553,12 +568,7 @@ impl Sim {
             t.lock().maybe_add_partition(&topic_arc, partition)?;
         }
         let id = self.records.len();
-        let resolutions = self.resolutions.clone();
-        let clock = self.clock.clone();
-        let callback = Box::new(move |r: Result<RecordMetadata, Error>| {
-            let at = *clock.lock();
-            resolutions.lock().push((id, at, r));
-        });
+        let callback = self.record_callback(id);
         let rec = RecordRef {
             timestamp: 1_700_000_000_000 + self.elapsed().as_millis() as i64,
             key: None,
@@ -596,6 +606,16 @@ impl Sim {
             outcome: None,
         });
         Ok(id)
+    }
+
+    /// The callback of record `id`: records its resolution and when it came.
+    fn record_callback(&self, id: usize) -> crate::accumulator::batch::Callback {
+        let resolutions = self.resolutions.clone();
+        let clock = self.clock.clone();
+        Box::new(move |r: Result<RecordMetadata, Error>| {
+            let at = *clock.lock();
+            resolutions.lock().push((id, at, r));
+        })
     }
 
     /// Asks for a topic's metadata as `Producer::send` does and runs until it is known; panics

@@ -154,6 +154,12 @@ impl Coordinators {
         }
     }
 
+    /// Cancels every pending fault and lost response.
+    pub(super) fn clear_faults(&mut self) {
+        self.faults.clear();
+        self.drops.clear();
+    }
+
     /// The injected error for the next request of `api`, if any.
     pub(super) fn take_fault(&mut self, api: ApiKey) -> Option<KafkaCode> {
         self.faults.get_mut(&api).and_then(VecDeque::pop_front)
