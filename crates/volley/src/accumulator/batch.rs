@@ -411,6 +411,12 @@ pub(crate) struct ProducerBatch {
     /// retry skips its backoff once the leader epoch has moved past it (KIP-951, as Java's
     /// `ProducerBatch.hasLeaderChangedForTheOngoingRetry`).
     pub sent_leader_epoch: i32,
+    /// An attempt under the batch's current producer stamp got no answer (the connection was
+    /// lost or the request timed out): the broker may have appended it, whatever a later
+    /// attempt is answered, until one is acknowledged (DUPLICATE_SEQUENCE_NUMBER included) or
+    /// the broker's OUT_OF_ORDER_SEQUENCE_NUMBER shows it lacks the sequence. While set, an
+    /// epoch bump must not give the batch new sequences (`sender/idempotence.rs`).
+    pub maybe_written: bool,
 }
 
 impl ProducerBatch {
@@ -440,6 +446,7 @@ impl ProducerBatch {
             split: false,
             last_error: None,
             sent_leader_epoch: -1,
+            maybe_written: false,
         }
     }
 

@@ -659,6 +659,7 @@ impl Accumulator {
                                 Error::Serialization(format!("rewriting batch header: {e}"))
                             })?;
                         b.stamp = Some(new);
+                        b.maybe_written = false;
                     }
                 }
                 b.state = BatchState::Closed;

@@ -327,3 +327,53 @@ fn seed_5eed0097_an_epoch_bump_does_not_restamp_a_batch_that_may_be_written() {
     sc.retry_backoff_max_ms = 5000;
     assert_passes(&sc);
 }
+
+/// Seed 0xf493e: a batch's first attempt got no answer (the broker had appended it; the
+/// connection went away before the answer was read), its retry was answered
+/// UNKNOWN_TOPIC_OR_PARTITION with no retries left, and it failed as if surely unwritten: the
+/// epoch was bumped without waiting for the batches behind it, which were also in the log, and
+/// they were written again under new sequences. A batch that once got no answer now stays
+/// "maybe written" (whatever later attempts are answered) until it is acknowledged or the
+/// broker's OUT_OF_ORDER_SEQUENCE_NUMBER shows the sequence is missing.
+#[test]
+fn seed_f493e_an_answered_retry_does_not_make_a_batch_with_an_unanswered_attempt_unwritten() {
+    let mut sc = scenario(
+        0xf493e,
+        1,
+        &[&[1, 1, 1, 1]],
+        vec![
+            send(1, 0, Target::Key(6), 903),
+            Step::Run(57),
+            send(1, 0, Target::Key(1), 12),
+            Step::Fault(Fault::DropProduceResponses { broker: 1, n: 2 }),
+            send(1, 0, Target::Explicit(1), 1410),
+            Step::Fault(Fault::RefuseConnections {
+                broker: 1,
+                ms: 2623,
+            }),
+            send(1, 0, Target::Key(6), 49),
+            Step::Run(2464),
+            Step::Fault(Fault::FailProduce {
+                topic: 0,
+                partition: 1,
+                n: 2,
+                code: 3,
+            }),
+            Step::Fault(Fault::Stall { ms: 8926 }),
+            Step::Run(196),
+            Step::Close(End::HealThenClose),
+        ],
+    );
+    sc.threads = 2;
+    sc.linger_ms = 5;
+    sc.batch_size = 200;
+    sc.buffer_memory = 10_500;
+    sc.max_block_ms = 100;
+    sc.retries = 1;
+    sc.retry_backoff_ms = 10;
+    sc.retry_backoff_max_ms = 5000;
+    sc.request_timeout_ms = 30_000;
+    sc.delivery_timeout_ms = 60_005;
+    sc.max_in_flight = 5;
+    assert_passes(&sc);
+}
