@@ -63,6 +63,11 @@ pub const TARGETS: &[Target] = &[
     ("varint", varints, DECODE_ALLOC_CAP),
     ("properties", properties, DECODE_ALLOC_CAP),
     ("sasl", sasl, DECODE_ALLOC_CAP),
+    (
+        "tls_stores",
+        crate::security::tls::fuzz_stores,
+        DECODE_ALLOC_CAP,
+    ),
 ];
 
 /// Decodes `body` as the response type `T` at `version`; a decoded body never claims more
