@@ -209,30 +209,49 @@ pub fn decompress_any(data: &[u8]) {
     }
 }
 
-/// Every varint reader over the input; a value read is written back to the same value.
+/// Every varint reader over the input; a value read is written back to the same value, in
+/// the size the size function gives.
 pub fn varints(data: &[u8]) {
+    round_trips(
+        data,
+        varint::read_uvarint,
+        varint::write_uvarint,
+        varint::uvarint_size,
+    );
+    round_trips(
+        data,
+        varint::read_varint,
+        varint::write_varint,
+        varint::varint_size,
+    );
+    round_trips(
+        data,
+        varint::read_uvarlong,
+        varint::write_uvarlong,
+        varint::uvarlong_size,
+    );
+    round_trips(
+        data,
+        varint::read_varlong,
+        varint::write_varlong,
+        varint::varlong_size,
+    );
+}
+
+/// Reads values with `read` until it fails, checking each against `write` and `size`.
+fn round_trips<T: Copy + PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    read: fn(&mut &[u8]) -> Result<T, varint::VarintError>,
+    write: fn(&mut Vec<u8>, T),
+    size: fn(T) -> usize,
+) {
     let mut rest = data;
-    while let Ok(v) = varint::read_uvarint(&mut rest) {
+    while let Ok(v) = read(&mut rest) {
         let mut buf = Vec::new();
-        varint::write_uvarint(&mut buf, v);
-        assert_eq!(varint::read_uvarint(&mut &buf[..]), Ok(v));
-        assert_eq!(buf.len(), varint::uvarint_size(v));
+        write(&mut buf, v);
+        assert_eq!(read(&mut &buf[..]), Ok(v));
+        assert_eq!(buf.len(), size(v));
     }
-    let mut rest = data;
-    while let Ok(v) = varint::read_varlong(&mut rest) {
-        let mut buf = Vec::new();
-        varint::write_varlong(&mut buf, v);
-        assert_eq!(varint::read_varlong(&mut &buf[..]), Ok(v));
-        assert_eq!(buf.len(), varint::varlong_size(v));
-    }
-    let mut rest = data;
-    while let Ok(v) = varint::read_varint(&mut rest) {
-        let mut buf = Vec::new();
-        varint::write_varint(&mut buf, v);
-        assert_eq!(varint::read_varint(&mut &buf[..]), Ok(v));
-    }
-    let mut rest = data;
-    while varint::read_uvarlong(&mut rest).is_ok() {}
 }
 
 /// A `.properties` file: parsed, then validated as a producer configuration (the value
