@@ -52,6 +52,9 @@ pub mod serializer;
 pub(crate) mod accumulator;
 #[doc(hidden)]
 pub mod bench_support;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod producer;
 pub(crate) mod sender;
 mod shared;

@@ -32,7 +32,7 @@ use crate::error::ProtocolError;
 
 mod responses;
 #[cfg(test)]
-mod samples;
+pub(crate) mod samples;
 #[cfg(test)]
 mod tests;
 

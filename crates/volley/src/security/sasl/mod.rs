@@ -5,7 +5,7 @@
 pub(crate) mod exchange;
 pub(crate) mod jaas;
 pub(crate) mod oauthbearer;
-mod oidc;
+pub(crate) mod oidc;
 pub(crate) mod scram;
 #[cfg(test)]
 mod tests;

@@ -250,6 +250,19 @@ pub(crate) fn json_status(json: &str) -> Option<&str> {
     Some(&rest[..rest.find('"')?])
 }
 
+/// Fuzzing entry (`crate::fuzzing`): the broker's challenges to an OAUTHBEARER exchange (split
+/// at NUL bytes), and the `status` read from them.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn fuzz_challenges(data: &[u8]) {
+    let mut session = OAuthBearerSession::new("t.o.k".into(), vec![("k".into(), "v".into())]);
+    let _ = session.step(b"");
+    for challenge in data.split(|b| *b == 0) {
+        let _ = session.step(challenge);
+        let _ = session.refusal_detail();
+    }
+    let _ = json_status(&String::from_utf8_lossy(data));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,9 @@ pub(crate) fn login(
     }
 }
 
+#[cfg(all(feature = "oauth-oidc", any(test, fuzzing)))]
+pub(crate) use imp::fuzz_token_response;
+
 #[cfg(feature = "oauth-oidc")]
 mod imp {
     use std::fmt;
@@ -391,6 +394,18 @@ mod imp {
             token.to_string(),
             v.get("expires_in").and_then(|e| e.as_f64()),
         ))
+    }
+
+    /// Fuzzing entry (`crate::fuzzing`): a token endpoint's answer, read as a token (then
+    /// validated as a JWT) and as an error.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn fuzz_token_response(body: &[u8]) {
+        let body = String::from_utf8_lossy(body);
+        let _ = format_error(&body);
+        if let Ok((token, expires_in)) = parse_token_response(&body) {
+            let claims = Claims { sub: "sub".into() };
+            let _ = claims.validate(&token, expires_in, SystemTime::UNIX_EPOCH);
+        }
     }
 
     impl Claims {

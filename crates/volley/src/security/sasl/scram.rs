@@ -175,7 +175,7 @@ impl ScramSession {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     fn with_nonce(hash: ScramHash, creds: Credentials, nonce: &str) -> ScramSession {
         ScramSession {
             hash,
@@ -408,6 +408,50 @@ fn parse_server_final(challenge: &[u8]) -> Result<Vec<u8>, String> {
     STANDARD
         .decode(sig)
         .map_err(|_| bad("the server signature is not base64"))
+}
+
+/// Fuzzing entry (`crate::fuzzing`): a server-first message, parsed.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn fuzz_server_first(msg: &[u8]) {
+    if let Ok(msg) = std::str::from_utf8(msg) {
+        let _ = ServerFirst::parse(msg);
+    }
+}
+
+/// Fuzzing entry (`crate::fuzzing`): a server-final message, parsed.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn fuzz_server_final(msg: &[u8]) {
+    let _ = parse_server_final(msg);
+}
+
+/// Fuzzing entry (`crate::fuzzing`): a whole exchange with RFC 5802's client nonce, the
+/// server-first and server-final messages separated by the first NUL. An iteration count the
+/// session would accept above the minimum is skipped (each would cost a slow PBKDF2 run and
+/// reach no new code).
+#[cfg(any(test, fuzzing))]
+pub(crate) fn fuzz_session(data: &[u8]) {
+    let (first, last) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    if let Some(sf) = std::str::from_utf8(first)
+        .ok()
+        .and_then(|s| ServerFirst::parse(s).ok())
+    {
+        if sf.iterations > MIN_ITERATIONS && sf.iterations <= MAX_ITERATIONS {
+            return;
+        }
+    }
+    let creds = Credentials {
+        username: "user".into(),
+        password: "pencil".into(),
+    };
+    let mut session = ScramSession::with_nonce(ScramHash::Sha256, creds, "rOprNGfwEbeRWgbNEkqO");
+    let _ = session.step(b"");
+    if session.step(first).is_ok() {
+        let _ = session.step(last);
+        let _ = session.step(b"");
+    }
 }
 
 #[cfg(test)]

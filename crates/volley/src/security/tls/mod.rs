@@ -17,6 +17,8 @@
 //! build: that would be aws-lc-rs's `fips` feature (CMake and Go to build), not offered yet.
 
 mod stores;
+#[cfg(any(test, fuzzing))]
+pub(crate) use stores::fuzz_stores;
 mod verify;
 
 use std::sync::Arc;

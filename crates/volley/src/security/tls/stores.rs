@@ -550,6 +550,44 @@ fn pem_key(
     }
 }
 
+/// Fuzzing entry (`crate::fuzzing`): `[kind, bytes...]`, store bytes read as the producer reads
+/// them: inline PEM trust certificates, an inline PEM chain and key (split at the first NUL), or a
+/// PKCS12 trust store and key store (password `changeit`).
+#[cfg(any(test, fuzzing))]
+pub(crate) fn fuzz_stores(data: &[u8]) {
+    let [kind, rest @ ..] = data else {
+        return;
+    };
+    let password = Password::new("changeit");
+    let text = String::from_utf8_lossy(rest);
+    match kind % 3 {
+        0 => {
+            let props = [
+                ("ssl.truststore.type", "PEM"),
+                ("ssl.truststore.certificates", &text),
+            ];
+            if let Ok(cfg) = ProducerConfig::from_properties(props) {
+                let _ = trust_roots(&cfg);
+            }
+        }
+        1 => {
+            let (chain, key) = text.split_once('\0').unwrap_or((&text, ""));
+            let props = [
+                ("ssl.keystore.type", "PEM"),
+                ("ssl.keystore.certificate.chain", chain),
+                ("ssl.keystore.key", key),
+            ];
+            if let Ok(cfg) = ProducerConfig::from_properties(props) {
+                let _ = client_identity(&cfg);
+            }
+        }
+        _ => {
+            let _ = pkcs12_trusted("fuzz", rest, Some(&password));
+            let _ = pkcs12_identity("fuzz", rest, &password, None);
+        }
+    }
+}
+
 /// The PEM block labelled `label` in `text`, from its BEGIN line to its END line.
 fn pem_block<'a>(text: &'a [u8], label: &str) -> Option<&'a [u8]> {
     let begin = format!("-----BEGIN {label}-----");
