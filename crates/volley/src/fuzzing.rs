@@ -46,10 +46,11 @@ pub const DECOMPRESS_LIMIT: usize = 1 << 20;
 /// `read_to_end` doubles its buffer up to twice the limit, and an LZ4 frame's block buffer
 /// takes its block size whatever the limit: up to 4 MiB for the frame format Kafka writes, and
 /// 8 MiB for the legacy format (magic `0x184C2102`) that `lz4_flex` also reads. Found by the
-/// `decompress` and `record_batch` targets: a short legacy frame costs an 8 MiB buffer. Java's
-/// `KafkaLZ4BlockInputStream` refuses the legacy format; Volley reads it, with this constant
-/// cost per decompression (in the producer only the split path decodes batches, and only the
-/// producer's own).
+/// `decompress` and `record_batch` targets: a short legacy frame cost an 8 MiB buffer. Like
+/// Java's `KafkaLZ4BlockInputStream`, `decompress` now refuses input that does not start with
+/// the frame magic; a legacy frame concatenated after a valid one is still read by `lz4_flex`,
+/// with this constant cost per decompression (in the producer only the split path decodes
+/// batches, and only the producer's own).
 pub const DECOMPRESS_ALLOC_CAP: usize = (8 << 20) + MAX_INPUT;
 
 /// A fuzz target: its name, its entry and the largest single allocation it may make.

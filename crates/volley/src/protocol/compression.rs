@@ -437,6 +437,14 @@ pub fn decompress_into(
         }
         CompressionCodec::Snappy => snappy_decompress(input, limit, out)?,
         CompressionCodec::Lz4 => {
+            // Only the LZ4 frame format, as Java's KafkaLZ4BlockInputStream: `lz4_flex` also
+            // reads the legacy format, whose decoder takes an 8 MiB buffer up front.
+            if input.get(..4) != Some(&LZ4_MAGIC.to_le_bytes()[..]) {
+                return Err(corrupt(
+                    codec,
+                    "not an LZ4 frame (no frame magic 0x184D2204)",
+                ));
+            }
             read_limited(codec, lz4_flex::frame::FrameDecoder::new(input), limit, out)?;
         }
         CompressionCodec::Zstd => {
@@ -697,6 +705,32 @@ fn zstd_compress(input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<(), Comp
 
 #[cfg(test)]
 mod tests {
+
+    // Failure: a legacy LZ4 frame (magic 0x184C2102, which Java refuses) decoded, at the cost
+    // of an 8 MiB buffer for a few bytes of input (found by the fuzz targets). Invariant: only
+    // the LZ4 frame format is read; anything else is a typed Corrupt error.
+    #[test]
+    fn lz4_reads_only_the_frame_format() {
+        let legacy = [
+            0x02, 0x21, 0x4C, 0x18, 0x05, 0x00, 0x00, 0x00, 0x50, b'h', b'e', b'l', b'l',
+        ];
+        for input in [&legacy[..], &[][..], &[0x04, 0x22][..]] {
+            match decompress(CompressionCodec::Lz4, input, 1 << 20) {
+                Err(CompressionError::Corrupt { reason, .. }) => {
+                    assert!(reason.contains("not an LZ4 frame"), "{reason}")
+                }
+                other => panic!("{input:?}: {other:?}"),
+            }
+        }
+        let mut frame = Vec::new();
+        Compression::from_codec(CompressionCodec::Lz4)
+            .compress(b"hello hello hello", &mut frame)
+            .unwrap();
+        assert_eq!(
+            decompress(CompressionCodec::Lz4, &frame, 1 << 20).unwrap(),
+            b"hello hello hello"
+        );
+    }
     use super::*;
 
     fn sample(len: usize) -> Vec<u8> {
