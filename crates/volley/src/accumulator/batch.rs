@@ -414,7 +414,8 @@ pub(crate) struct ProducerBatch {
     /// An attempt under the batch's current producer stamp got no answer (the connection was
     /// lost or the request timed out): the broker may have appended it, whatever a later
     /// attempt is answered, until one is acknowledged (DUPLICATE_SEQUENCE_NUMBER included) or
-    /// the broker's OUT_OF_ORDER_SEQUENCE_NUMBER shows it lacks the sequence. While set, an
+    /// the broker's OUT_OF_ORDER_SEQUENCE_NUMBER shows it lacks the sequence (when no later
+    /// sequence was acknowledged). While set, an
     /// epoch bump must not give the batch new sequences (`sender/idempotence.rs`).
     pub maybe_written: bool,
 }

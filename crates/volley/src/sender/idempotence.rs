@@ -215,6 +215,24 @@ impl Idempotence {
             .retain(|(t, p, _)| !(*t == b.topic && *p == b.partition));
     }
 
+    /// Whether the broker acknowledged sequences of this producer id and epoch that come after
+    /// all of the batch's on its partition: it appends a partition's sequences in order, so it
+    /// has the batch too, whatever it answers a retry of it (a retry older than the broker's
+    /// five-batch duplicate window is answered OUT_OF_ORDER_SEQUENCE_NUMBER).
+    pub(crate) fn acked_past(&self, b: &ProducerBatch) -> bool {
+        let Some(s) = b.stamp else { return false };
+        if s.producer_id != self.producer_id || s.epoch != self.epoch {
+            return false;
+        }
+        self.partitions
+            .get(&(b.topic.clone(), b.partition))
+            .is_some_and(|p| {
+                // Sequences wrap at i32::MAX: the distance is taken modulo 2^31.
+                let ahead = p.acked_end.wrapping_sub(s.base_sequence) & i32::MAX;
+                p.acked_any && ahead >= b.record_count as i32 && ahead < (1 << 30)
+            })
+    }
+
     /// Whether the batch holds its partition's lowest unacknowledged sequence (so an
     /// OUT_OF_ORDER_SEQUENCE_NUMBER for it is not explained by an earlier failed batch).
     pub(crate) fn is_first_unacked(&self, b: &ProducerBatch) -> bool {

@@ -1267,9 +1267,30 @@ impl Sender {
             if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER
                 || code == KafkaCode::UNKNOWN_PRODUCER_ID
             {
+                // If the broker acknowledged later sequences, it has this batch: its
+                // acknowledgement was lost and the retry is too old for the broker's duplicate
+                // window. It fails (the record is in the log, at an offset nobody told us) and
+                // nothing is bumped (found by the randomized simulation, seed 0x3603: taken as
+                // a gap, the bump restamped it and it was written twice).
                 // If an earlier batch of the partition is unresolved, this one was refused
                 // because of it: retry in order. Otherwise the broker lost our state: the
                 // epoch is bumped and the batch retried with new sequences.
+                if code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER && self.idem.acked_past(&b) {
+                    b.maybe_written = true;
+                    let err = Error::partition(
+                        &b.topic,
+                        b.partition,
+                        code,
+                        Some(
+                            "the broker has later sequences of this producer, so it has this \
+                             batch too, but its acknowledgement was lost (the records are in \
+                             the log; their offsets are unknown)"
+                                .into(),
+                        ),
+                    );
+                    self.retry_or_fail(now, b, err, false);
+                    return;
+                }
                 if !self.idem.is_first_unacked(&b) {
                     retriable = true;
                 } else if self.shared.txn.is_some() {

@@ -377,3 +377,48 @@ fn seed_f493e_an_answered_retry_does_not_make_a_batch_with_an_unanswered_attempt
     sc.max_in_flight = 5;
     assert_passes(&sc);
 }
+
+/// Seed 0x3603: three batches to the old leader were written but their answers lost; the
+/// partition moved and later batches were acknowledged by the new leader. The first two then
+/// timed out (one expired); the other's retry, older than the broker's five-batch duplicate
+/// window, was answered OUT_OF_ORDER_SEQUENCE_NUMBER and taken for a gap: the epoch bump
+/// restamped it and it was written twice. A batch below the acknowledged sequences is in the
+/// log: it now fails (acknowledgement lost, records written) and nothing is bumped.
+#[test]
+fn seed_3603_out_of_order_for_a_batch_below_acknowledged_sequences_is_no_gap() {
+    let mut sc = scenario(
+        0x3603,
+        3,
+        &[&[2]],
+        vec![
+            send(0, 0, Target::Keyless, 1150),
+            Step::Run(254),
+            Step::Fault(Fault::DropProduceResponses { broker: 2, n: 2 }),
+            Step::Fault(Fault::DropProduceResponses { broker: 2, n: 2 }),
+            send(0, 0, Target::Key(12), 89),
+            send(2, 0, Target::Keyless, 1621),
+            send(1, 0, Target::Keyless, 26),
+            Step::Run(261),
+            send(2, 0, Target::Explicit(0), 105),
+            send(0, 0, Target::Explicit(0), 1424),
+            Step::Fault(Fault::MoveLeader {
+                topic: 0,
+                partition: 0,
+                leader: None,
+            }),
+            send(2, 0, Target::Keyless, 24),
+            Step::Close(End::HealThenClose),
+        ],
+    );
+    sc.threads = 3;
+    sc.batch_size = 512;
+    sc.buffer_memory = 19_456;
+    sc.max_block_ms = 100;
+    sc.retries = i32::MAX as u32;
+    sc.retry_backoff_ms = 100;
+    sc.retry_backoff_max_ms = 5000;
+    sc.request_timeout_ms = 30_000;
+    sc.delivery_timeout_ms = 40_000;
+    sc.max_in_flight = 3;
+    assert_passes(&sc);
+}
