@@ -19,6 +19,8 @@ mod rebootstrap;
 #[cfg(test)]
 mod rebootstrap_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod sim_random_tests;
@@ -1283,6 +1285,14 @@ impl Sender {
                     self.idem.gap_at(&b);
                     retriable = true;
                 }
+            }
+            if code == KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                || code == KafkaCode::REQUEST_TIMED_OUT
+            {
+                // The leader appended it and then waited for the replicas (acks=all): it is
+                // in the log, as after a lost answer (Java: a TimeoutException leaves the
+                // sequence unresolved).
+                b.maybe_written = true;
             }
             if code == KafkaCode::INVALID_PRODUCER_EPOCH || code == KafkaCode::PRODUCER_FENCED {
                 self.fatal(now, err.clone());
