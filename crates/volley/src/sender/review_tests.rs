@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::idempotence::PidState;
 use super::tests::{ms, setup};
-use crate::error::KafkaCode;
+use crate::error::{Error, KafkaCode};
 
 const T: &str = "t";
 
@@ -95,4 +95,50 @@ fn an_error_after_the_append_leaves_the_batch_maybe_written() {
         assert!(sim.outcome(b).is_ok(), "{code:?}: {:?}", sim.outcome(b));
         assert_eq!(sim.log_values(T, 0), vec!["a0", "a", "b"], "{code:?}");
     }
+}
+
+// Failure: a batch whose first attempt got no answer was in the log; before its retry the
+// topic's max.message.bytes was lowered, so the retry was refused MESSAGE_TOO_LARGE (the
+// leader checks the size before it looks for a duplicate) and split. The first half's
+// sequence was then below the broker's (OUT_OF_ORDER_SEQUENCE_NUMBER), taken as a gap: the
+// epoch was bumped and both halves written again. Invariant: a batch that may be in the log is
+// not split; it fails (its records may be in the log, as for any batch that fails maybe
+// written), and no record is in the log twice.
+#[test]
+fn a_batch_that_may_be_written_is_not_split() {
+    let mut sim = setup(&[1], &[1], |c| {
+        c.linger = Duration::ZERO;
+        c.request_timeout = ms(500);
+    });
+    let a0 = sim.send(T, 0, "a0");
+    sim.run_until_all_done(ms(5000));
+    let big = |c: char| std::iter::repeat_n(c, 100).collect::<String>();
+    sim.drop_produce_responses(1, 1);
+    let s1 = sim.send(T, 0, &big('x'));
+    let s2 = sim.send(T, 0, &big('y'));
+    sim.poll();
+    sim.set_max_message_bytes(T, 230);
+    let c = sim.send(T, 0, "c");
+    sim.run_until_all_done(ms(20_000));
+    sim.assert_each_resolved_once();
+    assert!(sim.outcome(a0).is_ok());
+    for id in [s1, s2] {
+        assert!(
+            matches!(
+                sim.error(id),
+                Error::Broker {
+                    code: KafkaCode::MESSAGE_TOO_LARGE,
+                    ..
+                }
+            ),
+            "{:?}",
+            sim.outcome(id)
+        );
+    }
+    assert!(sim.outcome(c).is_ok());
+    // The first attempt's append, once.
+    assert_eq!(
+        sim.log_values(T, 0),
+        vec!["a0".to_string(), big('x'), big('y'), "c".to_string()]
+    );
 }
