@@ -1239,8 +1239,9 @@ impl Sender {
         // Not a batch that may be in the log (an attempt got no answer): the leader checks the
         // size before it looks for a duplicate, so after max.message.bytes was lowered the
         // halves' sequences would be refused as out of order and then written again under a
-        // new epoch. It fails instead (maybe written).
-        let may_be_in_log = self.cfg.idempotent && b.maybe_written;
+        // new epoch. It fails instead (maybe written). In a transaction it is split: a half
+        // refused as out of order fails the transaction, and the abort discards the rest.
+        let may_be_in_log = self.cfg.idempotent && self.shared.txn.is_none() && b.maybe_written;
         if code == KafkaCode::MESSAGE_TOO_LARGE && b.record_count > 1 && !may_be_in_log {
             self.unmute(&b);
             let (topic, partition) = (b.topic.clone(), b.partition);
