@@ -113,14 +113,20 @@ impl Idempotence {
     /// without one (or with a stamp from an older epoch, after a bump) gets the partition's
     /// next sequence.
     ///
-    /// While an epoch bump is pending, only batches whose last attempt got no answer may go
-    /// (with their stamp), so that the broker answers for them under the epoch they were
-    /// written with.
+    /// While an epoch bump is pending, only batches of partitions with a batch whose attempt
+    /// got no answer may go (with their stamp, in sequence order), so that the broker answers
+    /// for them under the epoch they were written with.
     pub(crate) fn stamp(&mut self, b: &ProducerBatch) -> Result<Option<ProducerStamp>, ()> {
+        // Any batch of such a partition keeps its stamp and goes in sequence order: one that
+        // got an answer may sit in front of an unanswered one, which cannot go before it.
         let retry_first = self.retrying_before_reset()
             && b.stamp.is_some_and(|s| {
-                self.unanswered
-                    .contains(&(b.topic.clone(), b.partition, s.base_sequence))
+                s.producer_id == self.producer_id
+                    && s.epoch == self.epoch
+                    && self
+                        .unanswered
+                        .iter()
+                        .any(|(t, p, _)| *t == b.topic && *p == b.partition)
             });
         if !self.can_send() && !retry_first {
             return Err(());

@@ -19,6 +19,8 @@ mod rebootstrap;
 #[cfg(test)]
 mod rebootstrap_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod sim_random_tests;
@@ -1234,7 +1236,13 @@ impl Sender {
             );
             return;
         }
-        if code == KafkaCode::MESSAGE_TOO_LARGE && b.record_count > 1 {
+        // Not a batch that may be in the log (an attempt got no answer): the leader checks the
+        // size before it looks for a duplicate, so after max.message.bytes was lowered the
+        // halves' sequences would be refused as out of order and then written again under a
+        // new epoch. It fails instead (maybe written). In a transaction it is split: a half
+        // refused as out of order fails the transaction, and the abort discards the rest.
+        let may_be_in_log = self.cfg.idempotent && self.shared.txn.is_none() && b.maybe_written;
+        if code == KafkaCode::MESSAGE_TOO_LARGE && b.record_count > 1 && !may_be_in_log {
             self.unmute(&b);
             let (topic, partition) = (b.topic.clone(), b.partition);
             let count = b.record_count;
@@ -1304,6 +1312,14 @@ impl Sender {
                     self.idem.gap_at(&b);
                     retriable = true;
                 }
+            }
+            if code == KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                || code == KafkaCode::REQUEST_TIMED_OUT
+            {
+                // The leader appended it and then waited for the replicas (acks=all): it is
+                // in the log, as after a lost answer (Java: a TimeoutException leaves the
+                // sequence unresolved).
+                b.maybe_written = true;
             }
             if code == KafkaCode::INVALID_PRODUCER_EPOCH || code == KafkaCode::PRODUCER_FENCED {
                 self.fatal(now, err.clone());

@@ -1266,9 +1266,15 @@ impl Sim {
         if p.leader != Some(broker) {
             return (KafkaCode::NOT_LEADER_OR_FOLLOWER, -1);
         }
-        if let Some(code) = p.fail_next.pop_front() {
-            return (code, -1);
-        }
+        // These two come after the leader appended the batch (acks=all then waits for the
+        // replicas): it is in the log, or already was (a duplicate), whatever the answer.
+        let after_append = match p.fail_next.pop_front() {
+            Some(
+                c @ (KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND | KafkaCode::REQUEST_TIMED_OUT),
+            ) => Some(c),
+            Some(code) => return (code, -1),
+            None => None,
+        };
         if bytes.len() > max_message_bytes {
             return (KafkaCode::MESSAGE_TOO_LARGE, -1);
         }
@@ -1310,7 +1316,10 @@ impl Sim {
                     if let Some(&(_, _, offset)) =
                         e.recent.iter().find(|(f, l, _)| *f == first && *l == last)
                     {
-                        return (KafkaCode::DUPLICATE_SEQUENCE_NUMBER, offset);
+                        return (
+                            after_append.unwrap_or(KafkaCode::DUPLICATE_SEQUENCE_NUMBER),
+                            offset,
+                        );
                     }
                     // (-1 after a marker that bumped the epoch: the epoch starts afresh.)
                     let expected = if e.last_seq == i32::MAX {
@@ -1348,7 +1357,7 @@ impl Sim {
                 e.recent.pop_front();
             }
         }
-        (KafkaCode::NONE, base_offset)
+        (after_append.unwrap_or(KafkaCode::NONE), base_offset)
     }
 
     fn handle_metadata(
