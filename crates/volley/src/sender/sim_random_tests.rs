@@ -422,3 +422,51 @@ fn seed_3603_out_of_order_for_a_batch_below_acknowledged_sequences_is_no_gap() {
     sc.max_in_flight = 3;
     assert_passes(&sc);
 }
+
+/// Seed 0x1076b: three batches of a partition were answered REQUEST_TIMED_OUT after the
+/// leader appended them and waited for a retry; the batch after them was refused
+/// (INVALID_RECORD), a sure gap, and the gap cleared the partition's whole list of batches
+/// that may be in the log, the earlier ones included: the epoch bump restamped them and they
+/// were written twice. A gap now clears only the batches at or after it.
+#[test]
+fn seed_1076b_a_gap_does_not_release_earlier_batches_that_may_be_written() {
+    let mut sc = scenario(
+        0x1076b,
+        2,
+        &[&[2, 1, 1], &[2]],
+        vec![
+            send(0, 1, Target::Keyless, 35),
+            send(0, 0, Target::Keyless, 112),
+            send(0, 1, Target::Key(0), 101),
+            send(2, 1, Target::Explicit(0), 54),
+            send(0, 1, Target::Key(8), 8),
+            send(1, 1, Target::Keyless, 61),
+            Step::Fault(Fault::FailProduce {
+                topic: 1,
+                partition: 0,
+                n: 3,
+                code: 7,
+            }),
+            Step::Fault(Fault::FailProduce {
+                topic: 1,
+                partition: 0,
+                n: 2,
+                code: 87,
+            }),
+            Step::Fault(Fault::Delay { broker: 2, ms: 20 }),
+            Step::Run(11318),
+            Step::Close(End::HealThenClose),
+        ],
+    );
+    sc.threads = 3;
+    sc.batch_size = 64;
+    sc.buffer_memory = 11_100;
+    sc.max_block_ms = 100;
+    sc.retries = i32::MAX as u32;
+    sc.retry_backoff_ms = 1;
+    sc.retry_backoff_max_ms = 5000;
+    sc.request_timeout_ms = 30_000;
+    sc.delivery_timeout_ms = 31_000;
+    sc.max_in_flight = 4;
+    assert_passes(&sc);
+}
