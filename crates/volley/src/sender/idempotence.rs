@@ -58,6 +58,13 @@ fn next_seq(seq: i32, count: u32) -> i32 {
     ((seq as i64 + count as i64) % (i32::MAX as i64 + 1)) as i32
 }
 
+/// How far `to` is after `from` in the wrapping sequence space (modulo 2^31), if it is at or
+/// after it by less than half the space; `None` if it is before.
+fn seq_ahead(from: i32, to: i32) -> Option<i32> {
+    let d = to.wrapping_sub(from) & i32::MAX;
+    (d < 1 << 30).then_some(d)
+}
+
 impl Idempotence {
     pub(crate) fn new() -> Idempotence {
         Idempotence {
@@ -223,9 +230,7 @@ impl Idempotence {
             return;
         };
         self.unanswered.retain(|(t, p, seq)| {
-            // Sequences wrap at i32::MAX: "at or after the gap" is a distance modulo 2^31.
-            let from_gap = seq.wrapping_sub(base) & i32::MAX;
-            !(*t == b.topic && *p == b.partition && from_gap < (1 << 30))
+            !(*t == b.topic && *p == b.partition && seq_ahead(base, *seq).is_some())
         });
     }
 
@@ -241,9 +246,9 @@ impl Idempotence {
         self.partitions
             .get(&(b.topic.clone(), b.partition))
             .is_some_and(|p| {
-                // Sequences wrap at i32::MAX: the distance is taken modulo 2^31.
-                let ahead = p.acked_end.wrapping_sub(s.base_sequence) & i32::MAX;
-                p.acked_any && ahead >= b.record_count as i32 && ahead < (1 << 30)
+                p.acked_any
+                    && seq_ahead(s.base_sequence, p.acked_end)
+                        .is_some_and(|ahead| ahead >= b.record_count as i32)
             })
     }
 
