@@ -43,6 +43,7 @@ pub mod io;
 mod lifecycle;
 pub mod metadata;
 pub mod metrics;
+pub mod mock;
 pub mod partitioner;
 pub mod protocol;
 pub mod record;
@@ -56,6 +57,7 @@ pub mod bench_support;
 #[doc(hidden)]
 pub mod fuzzing;
 mod producer;
+mod producer_api;
 pub(crate) mod sender;
 mod shared;
 pub(crate) mod telemetry;
@@ -71,6 +73,7 @@ pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
+pub use producer_api::{BoxFuture, ProducerApi, TxnOffsets};
 pub use record::{Header, Payload, Record, RecordMetadata};
 pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnProtocol, TxnState};
 

@@ -1032,7 +1032,7 @@ impl Producer {
     }
 }
 
-fn headers_of<'a>(record: &'a Record<'_>) -> Vec<RecordHeader<'a>> {
+pub(crate) fn headers_of<'a>(record: &'a Record<'_>) -> Vec<RecordHeader<'a>> {
     record
         .headers
         .iter()

@@ -190,6 +190,26 @@ impl DeliveryFuture {
         DeliveryFuture { shared, facts }
     }
 
+    /// A future for one record of its own, and the handle that resolves it: for producers
+    /// without batches ([`MockProducer`](crate::mock::MockProducer)). Its record is the batch's
+    /// only one (index 0), so a success at `offset` gives the record that offset.
+    pub(crate) fn standalone(
+        topic: Arc<str>,
+        partition: i32,
+        timestamp: i64,
+        key_size: i32,
+        value_size: i32,
+    ) -> (DeliveryFuture, Arc<BatchShared>) {
+        let shared = BatchShared::new(topic, partition);
+        let facts = RecordFacts {
+            index: 0,
+            timestamp,
+            key_size,
+            value_size,
+        };
+        (DeliveryFuture::new(shared.clone(), facts), shared)
+    }
+
     fn step(&self, waker: Option<&Waker>) -> Step {
         let mut o = self.shared.outcome.lock();
         match &mut *o {
