@@ -3,7 +3,8 @@
 //! is the one that builds the producer.
 //!
 //! Run against a broker: `cargo run -p volley --example testing_with_mock -- 127.0.0.1:9092`
-//! (the topic `orders` must exist, or the broker must create topics). Run the tests, which
+//! (the topic `orders` must exist, or the broker must create topics; the transaction's group
+//! offsets go to group `billing`). Run the tests, which
 //! need no broker: `cargo test -p volley --example testing_with_mock`.
 
 use std::sync::Arc;
@@ -76,6 +77,16 @@ fn main() -> Result<()> {
     }];
     let offsets = publish_orders(&producer, &orders)?;
     println!("published at offsets {offsets:?}");
+    producer.close()?;
+
+    // A transactional producer, shared as a trait object.
+    let producer: Arc<dyn ProducerApi> = Arc::new(Producer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("transactional.id", "testing-with-mock-example"),
+    ])?);
+    producer.init_transactions()?;
+    process_batch(&producer, &orders, ("incoming-orders", 0, 1))?;
+    println!("committed a batch with its consumer offset");
     producer.close()
 }
 

@@ -12,6 +12,7 @@ use crate::accumulator::batch::{Callback, DeliveryFuture};
 use crate::error::Result;
 use crate::metadata::PartitionInfo;
 use crate::metrics::Metrics;
+use crate::mock::MockProducer;
 use crate::producer::Producer;
 use crate::record::Record;
 use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata};
@@ -108,71 +109,67 @@ pub trait ProducerApi: Send + Sync {
     fn abort_transaction(&self) -> Result<()>;
 }
 
-impl ProducerApi for Producer {
-    fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        Producer::send(self, record)
-    }
-
-    fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()> {
-        Producer::send_with_callback(self, record, callback)
-    }
-
-    fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
-        Producer::send_with_opaque(self, record, opaque)
-    }
-
-    fn send_async<'a>(&'a self, record: Record<'a>) -> BoxFuture<'a, Result<DeliveryFuture>> {
-        Box::pin(Producer::send_async(self, record))
-    }
-
-    fn flush(&self) -> Result<()> {
-        Producer::flush(self)
-    }
-
-    fn flush_async(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(Producer::flush_async(self))
-    }
-
-    fn close(&self) -> Result<()> {
-        Producer::close(self)
-    }
-
-    fn close_timeout(&self, timeout: Duration) -> Result<()> {
-        Producer::close_timeout(self, timeout)
-    }
-
-    fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
-        Producer::partitions_for(self, topic)
-    }
-
-    fn metrics(&self) -> Metrics {
-        Producer::metrics(self)
-    }
-
-    fn init_transactions(&self) -> Result<()> {
-        Producer::init_transactions(self)
-    }
-
-    fn begin_transaction(&self) -> Result<()> {
-        Producer::begin_transaction(self)
-    }
-
-    fn send_offsets_to_transaction(
-        &self,
-        offsets: TxnOffsets,
-        group: &ConsumerGroupMetadata,
-    ) -> Result<()> {
-        Producer::send_offsets_to_transaction(self, offsets, group)
-    }
-
-    fn commit_transaction(&self) -> Result<()> {
-        Producer::commit_transaction(self)
-    }
-
-    fn abort_transaction(&self) -> Result<()> {
-        Producer::abort_transaction(self)
-    }
+/// Implements [`ProducerApi`] by calling the type's inherent methods of the same names.
+macro_rules! producer_api_by_inherent_methods {
+    ($($ty:ty),*) => {$(
+        impl ProducerApi for $ty {
+            fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+                <$ty>::send(self, record)
+            }
+            fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()> {
+                <$ty>::send_with_callback(self, record, callback)
+            }
+            fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+                <$ty>::send_with_opaque(self, record, opaque)
+            }
+            fn send_async<'a>(
+                &'a self,
+                record: Record<'a>,
+            ) -> BoxFuture<'a, Result<DeliveryFuture>> {
+                Box::pin(<$ty>::send_async(self, record))
+            }
+            fn flush(&self) -> Result<()> {
+                <$ty>::flush(self)
+            }
+            fn flush_async(&self) -> BoxFuture<'_, Result<()>> {
+                Box::pin(<$ty>::flush_async(self))
+            }
+            fn close(&self) -> Result<()> {
+                <$ty>::close(self)
+            }
+            fn close_timeout(&self, timeout: Duration) -> Result<()> {
+                <$ty>::close_timeout(self, timeout)
+            }
+            fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
+                <$ty>::partitions_for(self, topic)
+            }
+            fn metrics(&self) -> Metrics {
+                <$ty>::metrics(self)
+            }
+            fn init_transactions(&self) -> Result<()> {
+                <$ty>::init_transactions(self)
+            }
+            fn begin_transaction(&self) -> Result<()> {
+                <$ty>::begin_transaction(self)
+            }
+            fn send_offsets_to_transaction(
+                &self,
+                offsets: TxnOffsets,
+                group: &ConsumerGroupMetadata,
+            ) -> Result<()> {
+                <$ty>::send_offsets_to_transaction(self, offsets, group)
+            }
+            fn commit_transaction(&self) -> Result<()> {
+                <$ty>::commit_transaction(self)
+            }
+            fn abort_transaction(&self) -> Result<()> {
+                <$ty>::abort_transaction(self)
+            }
+        }
+    )*};
 }
+
+producer_api_by_inherent_methods!(Producer, MockProducer);
 
 /// Forwards every call to the pointee: `Arc<dyn ProducerApi>`, `Arc<MockProducer>`, `&P` and
 /// `Box<dyn ProducerApi>` are producers too, so they can be passed where `impl ProducerApi` is

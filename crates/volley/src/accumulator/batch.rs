@@ -365,6 +365,43 @@ pub(crate) struct CompletionHooks<'a> {
     pub delivery_handler: Option<&'a dyn DeliveryHandler>,
 }
 
+/// One record's completion hooks, as Java's `ProducerBatch.completeFutureAndFireCallbacks` runs
+/// them per record: the interceptors' `on_acknowledgement`, then its callback or the delivery
+/// handler, each guarded (a panic is logged). A [`Delivery::Future`] needs nothing here: its
+/// future reads the batch's outcome, which the caller sets afterwards.
+pub(crate) fn run_record_hooks(
+    delivery: Delivery,
+    result: &Result<Ack, Error>,
+    md: &RecordMetadata,
+    hooks: &CompletionHooks<'_>,
+) {
+    if !hooks.interceptors.is_empty() {
+        hooks
+            .interceptors
+            .on_acknowledgement(md, result.as_ref().err());
+    }
+    match delivery {
+        Delivery::Future => {}
+        Delivery::Opaque(o) => {
+            if let Some(h) = hooks.delivery_handler {
+                let r = match result {
+                    Ok(_) => Ok(md),
+                    Err(e) => Err(e),
+                };
+                if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
+                    tracing::warn!("delivery handler panicked");
+                }
+            }
+        }
+        Delivery::Callback(cb) => {
+            let r = result.clone().map(|_| md.clone());
+            if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
+                tracing::warn!("send callback panicked");
+            }
+        }
+    }
+}
+
 /// What a completed batch gives back to the accumulator: its memory.
 #[derive(Debug)]
 pub(crate) struct Released {
@@ -525,31 +562,7 @@ impl ProducerBatch {
             };
             md.serialized_key_size = t.facts.key_size;
             md.serialized_value_size = t.facts.value_size;
-            if !hooks.interceptors.is_empty() {
-                hooks
-                    .interceptors
-                    .on_acknowledgement(&md, result.as_ref().err());
-            }
-            match t.delivery {
-                Delivery::Future => {}
-                Delivery::Opaque(o) => {
-                    if let Some(h) = hooks.delivery_handler {
-                        let r = match &result {
-                            Ok(_) => Ok(&md),
-                            Err(e) => Err(e),
-                        };
-                        if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
-                            tracing::warn!("delivery handler panicked");
-                        }
-                    }
-                }
-                Delivery::Callback(cb) => {
-                    let r = result.clone().map(|_| md.clone());
-                    if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
-                        tracing::warn!("send callback panicked");
-                    }
-                }
-            }
+            run_record_hooks(t.delivery, &result, &md, hooks);
         }
         this.shared.complete(result);
         this.into_released()

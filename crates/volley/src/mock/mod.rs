@@ -41,12 +41,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use state::{Completion, Hooks, Reply, State};
+use state::{Completion, State};
 pub use state::{GroupOffsets, MockCall, MockRecord};
 
-use crate::accumulator::batch::{Callback, DeliveryFuture};
+use crate::accumulator::batch::{CompletionHooks, Delivery, DeliveryFuture};
 use crate::config::{PartitionerClass, ProducerConfig};
-use crate::error::{Error, KafkaCode, Result};
+use crate::error::{Error, Result};
 use crate::interceptor::{DeliveryHandler, Interceptor, Interceptors};
 use crate::metadata::{PartitionInfo, TopicInfo};
 use crate::metrics::Metrics;
@@ -54,7 +54,6 @@ use crate::partitioner::{
     self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyPartitioner,
 };
 use crate::producer::{headers_of, validate_topic};
-use crate::producer_api::{BoxFuture, ProducerApi, TxnOffsets};
 use crate::protocol::record_batch::RecordSizeBounds;
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::txn::ConsumerGroupMetadata;
@@ -192,23 +191,7 @@ fn check_partition_count(partitions: i32) -> Result<()> {
 fn topic_info(name: &str, partitions: i32) -> Result<Arc<TopicInfo>> {
     validate_topic(name)?;
     check_partition_count(partitions)?;
-    Ok(Arc::new(TopicInfo {
-        name: Arc::from(name),
-        id: 0,
-        error: KafkaCode::NONE,
-        internal: false,
-        partitions: (0..partitions)
-            .map(|p| PartitionInfo {
-                partition: p,
-                leader: Some(0),
-                leader_epoch: 0,
-                metadata_epoch: 0,
-                replicas: vec![0],
-                isr: vec![0],
-                error: KafkaCode::NONE,
-            })
-            .collect(),
-    }))
+    Ok(Arc::new(TopicInfo::led_by(name, 0, partitions, 0)))
 }
 
 struct Inner {
@@ -277,13 +260,6 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// How a send asked for its outcome.
-enum Delivery {
-    Future,
-    Callback(Callback),
-    Opaque(u64),
-}
-
 impl MockProducer {
     /// A builder with no topics, `auto_complete` on and the default configuration.
     pub fn builder() -> MockProducerBuilder {
@@ -299,8 +275,8 @@ impl MockProducer {
         }
     }
 
-    fn hooks(&self) -> Hooks<'_> {
-        Hooks {
+    fn hooks(&self) -> CompletionHooks<'_> {
+        CompletionHooks {
             interceptors: &self.inner.interceptors,
             delivery_handler: self.inner.delivery_handler.as_deref(),
         }
@@ -412,7 +388,7 @@ impl MockProducer {
             headers: owned.headers,
             timestamp,
         };
-        let (future, reply) = match delivery {
+        let (future, shared) = match delivery {
             Delivery::Future => {
                 let (f, shared) = DeliveryFuture::standalone(
                     topic.name.clone(),
@@ -421,21 +397,25 @@ impl MockProducer {
                     key_size,
                     value_size,
                 );
-                (Some(f), Reply::Future(shared))
+                (Some(f), Some(shared))
             }
-            Delivery::Callback(cb) => (None, Reply::Callback(cb)),
-            Delivery::Opaque(o) => (None, Reply::Opaque(o)),
+            _ => (None, None),
+        };
+        let metadata = RecordMetadata {
+            topic: topic.name.clone(),
+            partition,
+            offset: -1,
+            timestamp,
+            serialized_key_size: key_size,
+            serialized_value_size: value_size,
         };
         let now = {
             let mut s = self.inner.state.lock();
             let completion = Completion {
                 offset: s.next_offset(&topic.name, partition),
-                topic: topic.name.clone(),
-                partition,
-                timestamp,
-                key_size,
-                value_size,
-                reply,
+                metadata,
+                delivery,
+                future: shared,
             };
             if s.txn_in_flight {
                 s.uncommitted.push(sent);
@@ -515,6 +495,11 @@ impl MockProducer {
         Ok(())
     }
 
+    /// [`flush`](Self::flush) as a future (ready at once).
+    pub async fn flush_async(&self) -> Result<()> {
+        self.flush()
+    }
+
     /// The oldest pending send completes successfully; `false` if none was pending (Java's
     /// `completeNext`).
     pub fn complete_next(&self) -> bool {
@@ -555,6 +540,17 @@ impl MockProducer {
             }
         }
         Ok(())
+    }
+
+    /// [`close`](Self::close): the mock has nothing to wait for, so `timeout` is not used.
+    pub fn close_timeout(&self, timeout: Duration) -> Result<()> {
+        let _ = timeout;
+        self.close()
+    }
+
+    /// All zero: the mock keeps no metrics.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::default()
     }
 
     /// The partitions of a topic the mock knows; [`Error::UnknownTopic`] otherwise (or the
@@ -768,74 +764,5 @@ impl MockProducer {
     /// How many transactions were committed.
     pub fn commit_count(&self) -> u64 {
         self.inner.state.lock().commit_count
-    }
-}
-
-impl ProducerApi for MockProducer {
-    fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        MockProducer::send(self, record)
-    }
-
-    fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()> {
-        MockProducer::send_with_callback(self, record, callback)
-    }
-
-    fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
-        MockProducer::send_with_opaque(self, record, opaque)
-    }
-
-    fn send_async<'a>(&'a self, record: Record<'a>) -> BoxFuture<'a, Result<DeliveryFuture>> {
-        let r = MockProducer::send(self, record);
-        Box::pin(std::future::ready(r))
-    }
-
-    fn flush(&self) -> Result<()> {
-        MockProducer::flush(self)
-    }
-
-    fn flush_async(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(std::future::ready(MockProducer::flush(self)))
-    }
-
-    fn close(&self) -> Result<()> {
-        MockProducer::close(self)
-    }
-
-    /// As [`close`](MockProducer::close): the mock has nothing to wait for.
-    fn close_timeout(&self, _timeout: Duration) -> Result<()> {
-        MockProducer::close(self)
-    }
-
-    fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>> {
-        MockProducer::partitions_for(self, topic)
-    }
-
-    /// All zero: the mock keeps no metrics.
-    fn metrics(&self) -> Metrics {
-        Metrics::default()
-    }
-
-    fn init_transactions(&self) -> Result<()> {
-        MockProducer::init_transactions(self)
-    }
-
-    fn begin_transaction(&self) -> Result<()> {
-        MockProducer::begin_transaction(self)
-    }
-
-    fn send_offsets_to_transaction(
-        &self,
-        offsets: TxnOffsets,
-        group: &ConsumerGroupMetadata,
-    ) -> Result<()> {
-        MockProducer::send_offsets_to_transaction(self, offsets, group)
-    }
-
-    fn commit_transaction(&self) -> Result<()> {
-        MockProducer::commit_transaction(self)
-    }
-
-    fn abort_transaction(&self) -> Result<()> {
-        MockProducer::abort_transaction(self)
     }
 }

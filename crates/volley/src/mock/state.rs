@@ -2,12 +2,10 @@
 //! flags (Java `MockProducer`'s fields), and how one send is completed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::accumulator::batch::{Ack, BatchShared, Callback};
+use crate::accumulator::batch::{run_record_hooks, Ack, BatchShared, CompletionHooks, Delivery};
 use crate::error::{Error, KafkaCode};
-use crate::interceptor::{DeliveryHandler, Interceptors};
 use crate::metadata::TopicInfo;
 use crate::producer_api::TxnOffsets;
 use crate::record::{Header, RecordMetadata};
@@ -76,74 +74,34 @@ pub enum MockCall {
     Close,
 }
 
-/// How a pending send reports its outcome.
-pub(super) enum Reply {
-    Future(Arc<BatchShared>),
-    Callback(Callback),
-    Opaque(u64),
-}
-
 /// A send waiting for `complete_next`, `error_next` or `flush` (Java's `Completion`).
 pub(super) struct Completion {
     pub offset: i64,
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub timestamp: i64,
-    pub key_size: i32,
-    pub value_size: i32,
-    pub reply: Reply,
-}
-
-/// What completing a send needs from the producer.
-pub(super) struct Hooks<'a> {
-    pub interceptors: &'a Interceptors,
-    pub delivery_handler: Option<&'a dyn DeliveryHandler>,
+    pub metadata: RecordMetadata,
+    pub delivery: Delivery,
+    /// The state of the send's [`DeliveryFuture`](crate::DeliveryFuture), if it returned one.
+    pub future: Option<Arc<BatchShared>>,
 }
 
 impl Completion {
-    /// Resolves the send as the real producer resolves a record (`ProducerBatch.complete`):
-    /// the interceptors' `on_acknowledgement`, then the callback or delivery handler (a panic
-    /// is caught and logged), then the future. `None` succeeds at the record's offset.
-    pub(super) fn complete(self, error: Option<Error>, hooks: &Hooks<'_>) {
-        let md = RecordMetadata {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            offset: if error.is_some() { -1 } else { self.offset },
-            timestamp: self.timestamp,
-            serialized_key_size: self.key_size,
-            serialized_value_size: self.value_size,
-        };
-        if !hooks.interceptors.is_empty() {
-            hooks.interceptors.on_acknowledgement(&md, error.as_ref());
-        }
+    /// Resolves the send as the real producer resolves a record: its hooks (interceptors,
+    /// then callback or delivery handler), then its future. `None` succeeds at the record's
+    /// offset.
+    pub(super) fn complete(self, error: Option<Error>, hooks: &CompletionHooks<'_>) {
+        let mut md = self.metadata;
         let result = match error {
-            None => Ok(Ack {
-                base_offset: self.offset,
-                log_append_time: -1,
-            }),
+            None => {
+                md.offset = self.offset;
+                Ok(Ack {
+                    base_offset: self.offset,
+                    log_append_time: -1,
+                })
+            }
             Some(e) => Err(e),
         };
-        match self.reply {
-            Reply::Future(shared) => {
-                shared.complete(result);
-            }
-            Reply::Callback(cb) => {
-                let r = result.map(|_| md);
-                if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
-                    tracing::warn!("send callback panicked");
-                }
-            }
-            Reply::Opaque(o) => {
-                if let Some(h) = hooks.delivery_handler {
-                    let r = match &result {
-                        Ok(_) => Ok(&md),
-                        Err(e) => Err(e),
-                    };
-                    if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
-                        tracing::warn!("delivery handler panicked");
-                    }
-                }
-            }
+        run_record_hooks(self.delivery, &result, &md, hooks);
+        if let Some(f) = self.future {
+            f.complete(result);
         }
     }
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::partitioner::partition_for_key;
 use crate::record::Header;
 use crate::OffsetAndMetadata;
+use crate::{KafkaCode, ProducerApi};
 
 fn mock(topics: &[(&str, i32)], auto_complete: bool) -> MockProducer {
     let mut b = MockProducer::builder().auto_complete(auto_complete);
@@ -13,11 +14,14 @@ fn mock(topics: &[(&str, i32)], auto_complete: bool) -> MockProducer {
     b.build().unwrap()
 }
 
-/// Every outcome an interceptor saw: (topic, partition, offset, error?).
+/// One outcome an interceptor saw: topic, partition, offset, error.
+type Ack = (String, i32, i64, Option<String>);
+
+/// Every call an interceptor saw.
 #[derive(Default)]
 struct Seen {
     sends: AtomicUsize,
-    acks: Mutex<Vec<(String, i32, i64, Option<String>)>>,
+    acks: Mutex<Vec<Ack>>,
     closes: AtomicUsize,
 }
 
@@ -120,7 +124,7 @@ fn the_real_partitioners_choose() {
         .property("batch.size", "1000")
         .build()
         .unwrap();
-    let v = vec![b'x'; 100];
+    let v = [b'x'; 100];
     let parts: Vec<i32> = (0..40)
         .map(|_| {
             p.send(Record::new("t").value(&v[..]))
@@ -538,15 +542,7 @@ fn a_fenced_producer_fails_fatally() {
     let p = mock(&[("t", 1)], true);
     p.init_transactions().unwrap();
     p.fence_producer().unwrap();
-    let fenced = |r: Result<()>| match r {
-        Err(e @ Error::Fatal(_)) => {
-            e.code() == Some(KafkaCode::PRODUCER_FENCED)
-                || {
-                    matches!(&e, Error::Fatal(inner) if inner.code() == Some(KafkaCode::PRODUCER_FENCED))
-                }
-        }
-        _ => false,
-    };
+    let fenced = |r: Result<()>| matches!(r, Err(Error::Fatal(inner)) if inner.code() == Some(KafkaCode::PRODUCER_FENCED));
     assert!(fenced(p.begin_transaction()));
     assert!(fenced(p.send(Record::new("t")).map(drop)));
     assert!(fenced(p.fence_producer()));
