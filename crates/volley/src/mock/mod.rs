@@ -8,8 +8,8 @@
 //! [`Producer`](crate::Producer): an explicit partition, then a custom partitioner, then
 //! murmur2 of the key, then the sticky partitioner) to the topics it is given, runs the
 //! interceptors, callbacks and delivery handler as the real producer does, and keeps Java's
-//! transaction bookkeeping. It implements [`ProducerApi`], so code written against that trait
-//! runs against the mock or the real producer unchanged.
+//! transaction bookkeeping. It implements [`ProducerApi`](crate::ProducerApi), so code written
+//! against that trait runs against the mock or the real producer unchanged.
 //!
 //! ```
 //! use volley::mock::MockProducer;
@@ -37,7 +37,7 @@ mod state;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -53,7 +53,7 @@ use crate::metrics::Metrics;
 use crate::partitioner::{
     self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyPartitioner,
 };
-use crate::producer::{headers_of, validate_topic};
+use crate::producer::{headers_of, now_ms, validate_topic};
 use crate::protocol::record_batch::RecordSizeBounds;
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::txn::ConsumerGroupMetadata;
@@ -251,13 +251,6 @@ impl std::fmt::Debug for MockProducer {
             .field("closed", &s.closed)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl MockProducer {
