@@ -3,9 +3,10 @@
 //! is the one that builds the producer.
 //!
 //! Run against a broker: `cargo run -p volley --example testing_with_mock -- 127.0.0.1:9092`
-//! (the topic `orders` must exist, or the broker must create topics; the transaction's group
-//! offsets go to group `billing`). Run the tests, which
-//! need no broker: `cargo test -p volley --example testing_with_mock`.
+//! (the topics `orders` and `incoming-orders` must exist: offsets of a topic the broker does
+//! not know are retried until `max.block.ms`; the transaction's offsets go to group
+//! `billing`). Run the tests, which need no broker:
+//! `cargo test -p volley --example testing_with_mock`.
 
 use std::sync::Arc;
 

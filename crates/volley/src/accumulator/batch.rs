@@ -369,6 +369,7 @@ pub(crate) struct CompletionHooks<'a> {
 /// them per record: the interceptors' `on_acknowledgement`, then its callback or the delivery
 /// handler, each guarded (a panic is logged). A [`Delivery::Future`] needs nothing here: its
 /// future reads the batch's outcome, which the caller sets afterwards.
+#[inline]
 pub(crate) fn run_record_hooks(
     delivery: Delivery,
     result: &Result<Ack, Error>,

@@ -118,13 +118,19 @@ fn the_real_partitioners_choose() {
             .unwrap();
         assert_eq!(md.partition, partition_for_key(key.as_bytes(), 7));
     }
-    // Keyless records stick to one partition until about batch.size bytes went there.
+    // Keyless records stick to one partition until batch.size bytes went there, then the
+    // sticky partitioner picks again at random (possibly the same partition): every run but
+    // the last is a whole number of turns.
     let p = MockProducer::builder()
         .topic("t", 7)
         .property("batch.size", "1000")
         .build()
         .unwrap();
+    // A fixed seed: the random choices, and so this run, are the same every time.
+    p.inner.sticky.reseed(7);
     let v = [b'x'; 100];
+    let per_record = RecordSizeBounds::of(None, Some(v.len()), &[]).in_batch;
+    let turn = 1000usize.div_ceil(per_record);
     let parts: Vec<i32> = (0..40)
         .map(|_| {
             p.send(Record::new("t").value(&v[..]))
@@ -134,10 +140,12 @@ fn the_real_partitioners_choose() {
                 .partition
         })
         .collect();
-    let first_run = parts.iter().take_while(|&&x| x == parts[0]).count();
+    let runs: Vec<usize> = parts.chunk_by(|a, b| a == b).map(<[i32]>::len).collect();
+    let (_, complete) = runs.split_last().unwrap();
+    assert!(complete.len() >= 2, "the partition changed: {parts:?}");
     assert!(
-        (8..=10).contains(&first_run),
-        "switches after about batch.size bytes: {parts:?}"
+        complete.iter().all(|r| r % turn == 0),
+        "turns of {turn} records: {parts:?}"
     );
     // An explicit partition wins over the key.
     let md = p
