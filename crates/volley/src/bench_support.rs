@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 
 use crate::accumulator::{Ack, Append, DeliveryFuture, PartitionQueue, ProducerBatch, RecordRef};
 use crate::config::ProducerConfig;
-use crate::error::{KafkaCode, Result};
-use crate::metadata::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
+use crate::error::Result;
+use crate::metadata::{BrokerInfo, Cluster, TopicInfo};
 use crate::producer::Producer;
 use crate::protocol::record_batch::BatchBuilder;
 use crate::record::Record;
@@ -46,23 +46,7 @@ impl SendHarness {
         let producer = Producer::detached(cfg)?;
         let shared = producer.shared().clone();
         let cfg = producer.config().clone();
-        let info = Arc::new(TopicInfo {
-            name: Arc::from(topic),
-            id: 1,
-            error: KafkaCode::NONE,
-            internal: false,
-            partitions: (0..partitions)
-                .map(|p| PartitionInfo {
-                    partition: p,
-                    leader: Some(0),
-                    leader_epoch: 0,
-                    metadata_epoch: 0,
-                    replicas: vec![0],
-                    isr: vec![0],
-                    error: KafkaCode::NONE,
-                })
-                .collect(),
-        });
+        let info = Arc::new(TopicInfo::led_by(topic, 1, partitions, 0));
         let mut cluster = Cluster::default();
         cluster.brokers.insert(
             0,

@@ -55,6 +55,7 @@ pub mod io;
 mod lifecycle;
 pub mod metadata;
 pub mod metrics;
+pub mod mock;
 pub mod partitioner;
 #[doc(hidden)]
 pub mod protocol;
@@ -69,6 +70,7 @@ pub mod bench_support;
 #[doc(hidden)]
 pub mod fuzzing;
 mod producer;
+mod producer_api;
 pub(crate) mod sender;
 mod shared;
 pub(crate) mod telemetry;
@@ -84,6 +86,7 @@ pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
+pub use producer_api::{BoxFuture, ProducerApi, TxnOffsets};
 pub use record::{Header, Payload, Record, RecordMetadata};
 pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnProtocol, TxnState};
 

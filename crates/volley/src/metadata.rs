@@ -82,6 +82,28 @@ pub struct TopicInfo {
 }
 
 impl TopicInfo {
+    /// A healthy topic whose partitions `0..partitions` all have broker `leader` as leader and
+    /// only replica (the topics of benchmarks and of the mock producer).
+    pub(crate) fn led_by(name: &str, id: u128, partitions: i32, leader: i32) -> TopicInfo {
+        TopicInfo {
+            name: Arc::from(name),
+            id,
+            error: KafkaCode::NONE,
+            internal: false,
+            partitions: (0..partitions)
+                .map(|p| PartitionInfo {
+                    partition: p,
+                    leader: Some(leader),
+                    leader_epoch: 0,
+                    metadata_epoch: 0,
+                    replicas: vec![leader],
+                    isr: vec![leader],
+                    error: KafkaCode::NONE,
+                })
+                .collect(),
+        }
+    }
+
     /// Partition count.
     pub fn partition_count(&self) -> i32 {
         self.partitions.len() as i32

@@ -175,7 +175,8 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in milliseconds since the epoch (a record's default timestamp).
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -1032,7 +1033,7 @@ impl Producer {
     }
 }
 
-fn headers_of<'a>(record: &'a Record<'_>) -> Vec<RecordHeader<'a>> {
+pub(crate) fn headers_of<'a>(record: &'a Record<'_>) -> Vec<RecordHeader<'a>> {
     record
         .headers
         .iter()

@@ -190,6 +190,26 @@ impl DeliveryFuture {
         DeliveryFuture { shared, facts }
     }
 
+    /// A future for one record of its own, and the handle that resolves it: for producers
+    /// without batches ([`MockProducer`](crate::mock::MockProducer)). Its record is the batch's
+    /// only one (index 0), so a success at `offset` gives the record that offset.
+    pub(crate) fn standalone(
+        topic: Arc<str>,
+        partition: i32,
+        timestamp: i64,
+        key_size: i32,
+        value_size: i32,
+    ) -> (DeliveryFuture, Arc<BatchShared>) {
+        let shared = BatchShared::new(topic, partition);
+        let facts = RecordFacts {
+            index: 0,
+            timestamp,
+            key_size,
+            value_size,
+        };
+        (DeliveryFuture::new(shared.clone(), facts), shared)
+    }
+
     fn step(&self, waker: Option<&Waker>) -> Step {
         let mut o = self.shared.outcome.lock();
         match &mut *o {
@@ -343,6 +363,44 @@ pub(crate) struct Thunk {
 pub(crate) struct CompletionHooks<'a> {
     pub interceptors: &'a Interceptors,
     pub delivery_handler: Option<&'a dyn DeliveryHandler>,
+}
+
+/// One record's completion hooks, as Java's `ProducerBatch.completeFutureAndFireCallbacks` runs
+/// them per record: the interceptors' `on_acknowledgement`, then its callback or the delivery
+/// handler, each guarded (a panic is logged). A [`Delivery::Future`] needs nothing here: its
+/// future reads the batch's outcome, which the caller sets afterwards.
+#[inline]
+pub(crate) fn run_record_hooks(
+    delivery: Delivery,
+    result: &Result<Ack, Error>,
+    md: &RecordMetadata,
+    hooks: &CompletionHooks<'_>,
+) {
+    if !hooks.interceptors.is_empty() {
+        hooks
+            .interceptors
+            .on_acknowledgement(md, result.as_ref().err());
+    }
+    match delivery {
+        Delivery::Future => {}
+        Delivery::Opaque(o) => {
+            if let Some(h) = hooks.delivery_handler {
+                let r = match result {
+                    Ok(_) => Ok(md),
+                    Err(e) => Err(e),
+                };
+                if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
+                    tracing::warn!("delivery handler panicked");
+                }
+            }
+        }
+        Delivery::Callback(cb) => {
+            let r = result.clone().map(|_| md.clone());
+            if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
+                tracing::warn!("send callback panicked");
+            }
+        }
+    }
 }
 
 /// What a completed batch gives back to the accumulator: its memory.
@@ -505,31 +563,7 @@ impl ProducerBatch {
             };
             md.serialized_key_size = t.facts.key_size;
             md.serialized_value_size = t.facts.value_size;
-            if !hooks.interceptors.is_empty() {
-                hooks
-                    .interceptors
-                    .on_acknowledgement(&md, result.as_ref().err());
-            }
-            match t.delivery {
-                Delivery::Future => {}
-                Delivery::Opaque(o) => {
-                    if let Some(h) = hooks.delivery_handler {
-                        let r = match &result {
-                            Ok(_) => Ok(&md),
-                            Err(e) => Err(e),
-                        };
-                        if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
-                            tracing::warn!("delivery handler panicked");
-                        }
-                    }
-                }
-                Delivery::Callback(cb) => {
-                    let r = result.clone().map(|_| md.clone());
-                    if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
-                        tracing::warn!("send callback panicked");
-                    }
-                }
-            }
+            run_record_hooks(t.delivery, &result, &md, hooks);
         }
         this.shared.complete(result);
         this.into_released()
