@@ -49,6 +49,8 @@
 
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fake-cluster"))]
+pub mod fake;
 pub mod interceptor;
 #[doc(hidden)]
 pub mod io;
