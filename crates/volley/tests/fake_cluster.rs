@@ -159,9 +159,10 @@ fn transactions_commit_and_abort_with_markers_and_offsets() {
     p.begin_transaction().unwrap();
     for i in 0..4 {
         // (The commit fails if a record of the transaction failed.)
-        let _ = p
-            .send(Record::new("out").partition(i % 2).value(format!("c{i}")))
-            .unwrap();
+        drop(
+            p.send(Record::new("out").partition(i % 2).value(format!("c{i}")))
+                .unwrap(),
+        );
     }
     p.send_offsets_to_transaction(
         [(("in".to_string(), 0), OffsetAndMetadata::new(42))],

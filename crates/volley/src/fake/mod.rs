@@ -45,6 +45,8 @@
 pub(crate) mod model;
 #[cfg(feature = "fake-cluster")]
 mod server;
+#[cfg(all(test, feature = "fake-cluster"))]
+mod server_tests;
 
 #[cfg(feature = "fake-cluster")]
 pub use server::{Api, FakeCluster, FakeClusterBuilder, StoredRecord, TxnMarker, TxnOutcome};

@@ -236,7 +236,7 @@ struct State {
 }
 
 /// What a connection does after a request.
-enum Reply {
+pub(super) enum Reply {
     Frame(Bytes, Duration),
     /// No response (acks=0).
     Nothing,
@@ -350,6 +350,12 @@ impl FakeCluster {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// Handles a request frame (no size prefix) as broker `broker` would.
+    #[cfg(test)]
+    pub(super) fn handle_for_test(&self, broker: i32, frame: Bytes) -> Reply {
+        self.state.lock().handle(broker, frame)
     }
 
     /// `bootstrap.servers` for a client: every broker's `127.0.0.1:port`, comma-separated.

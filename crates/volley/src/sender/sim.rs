@@ -35,10 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest, ProducerId,
-    RequestHeader,
+    ApiKey, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest, RequestHeader,
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion};
 use parking_lot::Mutex;
