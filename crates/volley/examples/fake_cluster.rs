@@ -1,7 +1,7 @@
 //! Testing code that produces, against the in-process fake cluster: start it, produce with
 //! Volley, read back what the brokers stored, inject an error the producer retries.
 //!
-//! `cargo run -p volley --example fake_cluster --features fake-cluster`
+//! `cargo run -p volley-kafka --example fake_cluster --features fake-cluster`
 
 use volley::fake::{Api, FakeCluster};
 use volley::{KafkaCode, Producer, Record};

@@ -78,6 +78,16 @@ pub(crate) struct ProducePart {
     pub code: KafkaCode,
 }
 
+/// The marker that ends the transaction of `log[i]` (a transactional data record): its
+/// producer's next marker in the log; `None` while the transaction is open.
+pub(crate) fn end_marker(log: &[LogRecord], i: usize) -> Option<Marker> {
+    let producer_id = log[i].producer_id;
+    log[i + 1..]
+        .iter()
+        .find(|m| m.control.is_some() && m.producer_id == producer_id)
+        .and_then(|m| m.control)
+}
+
 /// A request the sender wrote, as the broker saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestLog {
@@ -111,6 +121,39 @@ pub(crate) struct RequestLog {
     pub key: Option<(i8, String)>,
     /// Non-produce requests: the (first) error code answered.
     pub code: KafkaCode,
+}
+
+impl RequestLog {
+    /// A request of `api` at `version`, `size` bytes, from the client's node `node` to
+    /// `broker`, with nothing else known yet.
+    pub(crate) fn new(
+        at: Instant,
+        (node, broker): (i32, i32),
+        api: ApiKey,
+        version: i16,
+        size: usize,
+    ) -> RequestLog {
+        RequestLog {
+            at,
+            node,
+            broker,
+            api,
+            version,
+            correlation_id: 0,
+            size,
+            acks: -1,
+            parts: Vec::new(),
+            topics: None,
+            dropped: false,
+            lost: false,
+            transactional_id: None,
+            producer: None,
+            txn_partitions: Vec::new(),
+            committed: None,
+            key: None,
+            code: KafkaCode::NONE,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -222,10 +265,7 @@ impl Model {
                 continue;
             }
             if r.transactional {
-                let end = log[i + 1..]
-                    .iter()
-                    .find(|m| m.control.is_some() && m.producer_id == r.producer_id);
-                match end.and_then(|m| m.control) {
+                match end_marker(log, i) {
                     Some(Marker::Commit) => {}
                     Some(Marker::Abort) => continue,
                     None => break,
@@ -234,6 +274,16 @@ impl Model {
             out.push(r);
         }
         out
+    }
+
+    /// The group's offsets committed by transactions: `(topic, partition) → offset`.
+    pub(crate) fn committed_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
+        self.coordinators
+            .committed
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), o)| ((t.clone(), *p), *o))
+            .collect()
     }
 
     // ------------------------------------------------------------------ the brokers

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
 use super::model::txn::decode;
-use super::model::{encode_response, LogRecord, Marker, Model, RequestLog};
+use super::model::{encode_response, end_marker, LogRecord, Marker, Model, RequestLog};
 use crate::error::{Error, KafkaCode, Result};
 
 /// The largest request frame accepted (a larger size prefix closes the connection, as a
@@ -68,11 +68,12 @@ impl Api {
     }
 }
 
-/// The versions the fake brokers announce: `(api, min, max)`. Produce stops at v12 (v13 names
-/// topics by id) and AddPartitionsToTxn at v3 (v4+ is the brokers' own form).
+/// The versions the fake brokers announce: `(api, min, max)`, within Kafka 4.x's (KIP-896
+/// removed Produce v0-2 and Metadata v0-3). Produce stops at v12 (v13 names topics by id) and
+/// AddPartitionsToTxn at v3 (v4+ is the brokers' own form).
 const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
-    (ApiKey::Metadata, 0, 12),
+    (ApiKey::Metadata, 4, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::FindCoordinator, 0, 6),
@@ -444,14 +445,7 @@ impl FakeCluster {
     /// The offsets committed for `group` by transactions (TxnOffsetCommit, made the group's at
     /// commit): `(topic, partition) → offset`.
     pub fn committed_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
-        let s = self.state.lock();
-        s.model
-            .coordinators
-            .committed
-            .iter()
-            .filter(|((g, _, _), _)| g == group)
-            .map(|((_, t, p), o)| ((t.clone(), *p), *o))
-            .collect()
+        self.state.lock().model.committed_offsets(group)
     }
 
     /// How many requests of `api` the brokers received so far (all brokers, faulted ones
@@ -590,10 +584,7 @@ fn outcome(log: &[LogRecord], i: usize) -> TxnOutcome {
     if !r.transactional || r.control.is_some() {
         return TxnOutcome::NotTransactional;
     }
-    let end = log[i + 1..]
-        .iter()
-        .find(|m| m.control.is_some() && m.producer_id == r.producer_id);
-    match end.and_then(|m| m.control) {
+    match end_marker(log, i) {
         Some(Marker::Commit) => TxnOutcome::Committed,
         Some(Marker::Abort) => TxnOutcome::Aborted,
         None => TxnOutcome::Ongoing,
@@ -630,9 +621,18 @@ impl State {
         Ok(())
     }
 
+    /// A running broker's `(host, port)`.
     fn endpoint(&self, id: i32) -> Option<(String, i32)> {
         let b = self.brokers.get(&id).filter(|b| !b.stopped)?;
         Some((b.addr.ip().to_string(), i32::from(b.addr.port())))
+    }
+
+    /// Every running broker's `(host, port)`, for the model's answers.
+    fn endpoints(&self) -> HashMap<i32, (String, i32)> {
+        self.brokers
+            .keys()
+            .filter_map(|&id| Some((id, self.endpoint(id)?)))
+            .collect()
     }
 
     /// Handles one request frame (no size prefix) at `broker`.
@@ -691,11 +691,10 @@ impl State {
                 })
             }
             _ => {
-                let mut log = request_log(broker, api, version);
-                let endpoint = |id: i32| self.endpoint(id);
-                let endpoints: HashMap<i32, Option<(String, i32)>> =
-                    self.brokers.keys().map(|&id| (id, endpoint(id))).collect();
-                let endpoint = |id: i32| endpoints.get(&id).cloned().flatten();
+                let mut log =
+                    RequestLog::new(Instant::now(), (broker, broker), api, version, body.len());
+                let endpoints = self.endpoints();
+                let endpoint = |id: i32| endpoints.get(&id).cloned();
                 self.model
                     .handle_coordinator_request(
                         (broker, api, version),
@@ -787,39 +786,11 @@ impl State {
                 .collect();
             return ProduceResponse::default().with_responses(responses);
         }
-        let endpoints: HashMap<i32, Option<(String, i32)>> = self
-            .brokers
-            .keys()
-            .map(|&id| (id, self.endpoint(id)))
-            .collect();
-        let endpoint = |id: i32| endpoints.get(&id).cloned().flatten();
+        let endpoints = self.endpoints();
+        let endpoint = |id: i32| endpoints.get(&id).cloned();
         let mut parts = Vec::new();
         self.model
             .handle_produce((broker, version), req, false, &mut parts, &endpoint)
-    }
-}
-
-/// The request log the model's handlers fill (the fake keeps only counts).
-fn request_log(broker: i32, api: ApiKey, version: i16) -> RequestLog {
-    RequestLog {
-        at: Instant::now(),
-        node: broker,
-        broker,
-        api,
-        version,
-        correlation_id: 0,
-        size: 0,
-        acks: -1,
-        parts: Vec::new(),
-        topics: None,
-        dropped: false,
-        lost: false,
-        transactional_id: None,
-        producer: None,
-        txn_partitions: Vec::new(),
-        committed: None,
-        key: None,
-        code: KafkaCode::NONE,
     }
 }
 

@@ -3,14 +3,16 @@
 //! No sockets and no clock: time is an [`Instant`] the test advances (through
 //! [`Sim::run_until`]), connections are entries in a map, and the brokers are a model that
 //! decodes the sender's request frames with the `kafka-protocol` crate, keeps a log per
-//! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
+//! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does
+//! (the broker model of [`crate::fake::model`], which the fake cluster serves over TCP).
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
 //! leader moves, lost requests and responses, delays, disconnects and refused connections.
 //! Whole clusters can be replaced ([`cluster`]): brokers added, stopped, given another cluster
 //! id, reached through extra addresses (a load balancer in front of the bootstrap servers),
 //! or made to answer Metadata with REBOOTSTRAP_REQUIRED.
 //!
-//! Transactions (Kafka's transaction versions 1 and 2) are modelled in [`txn`]: a transaction
+//! Transactions (Kafka's transaction versions 1 and 2) are modelled in the broker model's
+//! `txn` (the test's controls in [`txn`]): a transaction
 //! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
 //! transactional id and epoch fencing, AddPartitionsToTxn, the leaders' verification of
 //! transactional produce requests, EndTxn writing commit/abort markers into the partitions, and
@@ -900,26 +902,7 @@ impl Sim {
         let key = i16::from_be_bytes([body[0], body[1]]);
         let version = i16::from_be_bytes([body[2], body[3]]);
         let api = ApiKey::try_from(key).expect("known api key");
-        let mut log = RequestLog {
-            at: self.now,
-            node,
-            broker,
-            api,
-            version,
-            correlation_id: 0,
-            size,
-            acks: -1,
-            parts: Vec::new(),
-            topics: None,
-            dropped: false,
-            lost: false,
-            transactional_id: None,
-            producer: None,
-            txn_partitions: Vec::new(),
-            committed: None,
-            key: None,
-            code: KafkaCode::NONE,
-        };
+        let mut log = RequestLog::new(self.now, (node, broker), api, version, size);
         let (corr, response) = match api {
             ApiKey::Produce => {
                 let h = RequestHeader::decode(&mut body, ProduceRequest::header_version(version))

@@ -88,13 +88,7 @@ impl Sim {
 
     /// The group's committed offsets: `(topic, partition) → offset`.
     pub(crate) fn committed_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
-        self.model
-            .coordinators
-            .committed
-            .iter()
-            .filter(|((g, _, _), _)| g == group)
-            .map(|((_, t, p), o)| ((t.clone(), *p), *o))
-            .collect()
+        self.model.committed_offsets(group)
     }
 
     /// What a partition leader answers a transactional batch of `producer`, once the rest of
