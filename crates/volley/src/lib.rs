@@ -35,6 +35,8 @@
 //! - `oauth-oidc`: SASL/OAUTHBEARER tokens from an OAuth 2 token endpoint (the client-credentials
 //!   flow of Kafka's `OAuthBearerLoginCallbackHandler`, KIP-768), through `ureq`.
 //! - `aws-lc-rs`: TLS through AWS-LC instead of ring (see DESIGN.md).
+//! - `fake-cluster`: [`fake::FakeCluster`], an in-process fake Kafka cluster on loopback for
+//!   integration tests of code that produces.
 //! - `gzip`, `snappy`, `lz4`, `zstd` (all default): the compression codecs. `zstd` compiles C
 //!   (zstd-sys); `default-features = false` and a pick of the others leaves it out. A
 //!   `compression.type` whose feature is off fails `Producer::new` with `Error::Config`.
@@ -49,6 +51,9 @@
 
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fake-cluster"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake-cluster")))]
+pub mod fake;
 pub mod interceptor;
 #[doc(hidden)]
 pub mod io;

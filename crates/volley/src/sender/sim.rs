@@ -3,14 +3,16 @@
 //! No sockets and no clock: time is an [`Instant`] the test advances (through
 //! [`Sim::run_until`]), connections are entries in a map, and the brokers are a model that
 //! decodes the sender's request frames with the `kafka-protocol` crate, keeps a log per
-//! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does.
+//! partition, allocates producer ids and checks sequence numbers the way a Kafka broker does
+//! (the broker model of [`crate::fake::model`], which the fake cluster serves over TCP).
 //! Faults are injected by the test: error codes for the next produce requests of a partition,
 //! leader moves, lost requests and responses, delays, disconnects and refused connections.
 //! Whole clusters can be replaced ([`cluster`]): brokers added, stopped, given another cluster
 //! id, reached through extra addresses (a load balancer in front of the bootstrap servers),
 //! or made to answer Metadata with REBOOTSTRAP_REQUIRED.
 //!
-//! Transactions (Kafka's transaction versions 1 and 2) are modelled in [`txn`]: a transaction
+//! Transactions (Kafka's transaction versions 1 and 2) are modelled in the broker model's
+//! `txn` (the test's controls in [`txn`]): a transaction
 //! coordinator and a group coordinator (each one broker, movable), InitProducerId with a
 //! transactional id and epoch fencing, AddPartitionsToTxn, the leaders' verification of
 //! transactional produce requests, EndTxn writing commit/abort markers into the partitions, and
@@ -30,27 +32,22 @@ pub(crate) mod random;
 mod telemetry;
 mod txn;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
-};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, ProducerId, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProduceRequest, RequestHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::{Decodable, HeaderVersion};
 use parking_lot::Mutex;
 
 pub(crate) use telemetry::SimSubscription;
-pub(crate) use txn::{Marker, TxnStatus};
+
+pub(crate) use crate::fake::model::{
+    encode_response, LogRecord, Marker, Model, PartitionModel, ProducePart, RequestLog, TxnStatus,
+};
 
 use super::{Output, Sender, SenderConfig};
 use crate::accumulator::{Append, DeliveryFuture, RecordRef};
@@ -75,80 +72,9 @@ pub(crate) const KAFKA_4_VERSIONS: &[(i16, i16, i16)] = &[
     (28, 0, 5), // TxnOffsetCommit
 ];
 
-/// How many appended batches per producer and partition the broker remembers to recognise a
-/// retry of one of them (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
-const DUPLICATE_WINDOW: usize = 5;
-
 /// The address of a simulated broker.
 pub(crate) fn addr(broker: i32) -> String {
     format!("broker{broker}:9092")
-}
-
-/// One record in a partition's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LogRecord {
-    pub offset: i64,
-    pub value: String,
-    pub producer_id: i64,
-    pub epoch: i16,
-    /// The record's own sequence (batch base sequence + offset delta); -1 without idempotence.
-    pub sequence: i32,
-    /// Written by a transactional producer (the batch's transactional attribute).
-    pub transactional: bool,
-    /// A transaction marker (control record) rather than data.
-    pub control: Option<Marker>,
-}
-
-/// One partition of a produce request, as the broker saw it.
-#[derive(Debug, Clone)]
-pub(crate) struct ProducePart {
-    pub topic: String,
-    pub partition: i32,
-    pub producer_id: i64,
-    pub epoch: i16,
-    pub base_sequence: i32,
-    /// The batch's transactional attribute.
-    pub transactional: bool,
-    pub values: Vec<String>,
-    /// The batch bytes.
-    pub bytes: usize,
-    /// What the broker answered.
-    pub code: KafkaCode,
-}
-
-/// A request the sender wrote, as the broker saw it.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestLog {
-    pub at: Instant,
-    /// The sender's node id (negative for a bootstrap connection).
-    pub node: i32,
-    pub broker: i32,
-    pub api: ApiKey,
-    pub version: i16,
-    pub correlation_id: i32,
-    /// The frame's size, size prefix included.
-    pub size: usize,
-    pub acks: i16,
-    /// Produce: the partitions it carried.
-    pub parts: Vec<ProducePart>,
-    /// Metadata: the topics asked for (`None` = all).
-    pub topics: Option<Vec<String>>,
-    /// The response was lost (fault injection).
-    pub dropped: bool,
-    /// The request itself was lost: the broker never handled it (fault injection).
-    pub lost: bool,
-    /// Transactional requests (Produce included): the transactional id.
-    pub transactional_id: Option<String>,
-    /// InitProducerId and transactional requests: the producer id and epoch they carried.
-    pub producer: Option<(i64, i16)>,
-    /// AddPartitionsToTxn and TxnOffsetCommit: the partitions named.
-    pub txn_partitions: Vec<(String, i32)>,
-    /// EndTxn: commit (`true`) or abort.
-    pub committed: Option<bool>,
-    /// FindCoordinator: `(key type, key)`; AddOffsetsToTxn: `(0, group)`.
-    pub key: Option<(i8, String)>,
-    /// Non-produce requests: the (first) error code answered.
-    pub code: KafkaCode,
 }
 
 /// Connection-level events, in order.
@@ -174,37 +100,6 @@ pub(crate) enum ConnEvent {
     Disconnected {
         node: i32,
     },
-}
-
-#[derive(Debug, Default)]
-struct ProducerEntry {
-    epoch: i16,
-    /// The sequence of the last record appended.
-    last_seq: i32,
-    /// `(first sequence, last sequence, base offset)` of the last appended batches.
-    recent: VecDeque<(i32, i32, i64)>,
-}
-
-#[derive(Debug, Default)]
-struct PartitionModel {
-    leader: Option<i32>,
-    /// Bumped by every leader change, as Kafka's partition leader epoch.
-    leader_epoch: i32,
-    /// What a NOT_LEADER_OR_FOLLOWER answer names as the current leader (KIP-951):
-    /// `Some((leader id, epoch))` overrides the truth (to test bad hints).
-    hint_override: Option<(i32, i32)>,
-    log: Vec<LogRecord>,
-    fail_next: VecDeque<KafkaCode>,
-    producers: HashMap<i64, ProducerEntry>,
-    /// See `Sim::forget_producers`.
-    strict_unknown_producer: bool,
-}
-
-#[derive(Debug)]
-struct TopicModel {
-    partitions: Vec<PartitionModel>,
-    /// The topic's `max.message.bytes`: a larger batch is refused with MESSAGE_TOO_LARGE.
-    max_message_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -284,18 +179,14 @@ pub(crate) struct Sim {
     brokers: BTreeMap<i32, BrokerModel>,
     /// Extra addresses and the broker each reaches (see [`Sim::alias`]).
     aliases: HashMap<String, i32>,
-    topics: BTreeMap<String, TopicModel>,
+    /// The brokers' shared state (logs, producer ids, coordinators).
+    pub(crate) model: Model,
     conns: HashMap<i32, SimConn>,
     queue: BTreeMap<(Instant, u64), Delivery>,
     seq: u64,
     generation: u64,
-    next_producer_id: i64,
-    producer_epochs: HashMap<i64, i16>,
-    coordinators: txn::Coordinators,
     resolutions: Resolutions,
     clock: Arc<Mutex<Instant>>,
-    /// See [`Sim::set_leader_hints`].
-    leader_hints: bool,
     /// The client telemetry receiver (KIP-714), when a test turns it on.
     pub telemetry: Option<telemetry::TelemetryBroker>,
 }
@@ -346,17 +237,13 @@ impl Sim {
                 .map(|&b| (b, BrokerModel::default()))
                 .collect(),
             aliases: HashMap::new(),
-            topics: BTreeMap::new(),
+            model: Model::new(brokers[0]),
             conns: HashMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
             generation: 0,
-            next_producer_id: 1000,
-            producer_epochs: HashMap::new(),
-            coordinators: txn::Coordinators::new(brokers[0]),
             resolutions: Arc::new(Mutex::new(Vec::new())),
             clock: Arc::new(Mutex::new(now)),
-            leader_hints: true,
             telemetry: None,
         };
         for (name, leaders) in topics {
@@ -374,20 +261,7 @@ impl Sim {
 
     /// Creates a topic: one partition per leader (`-1` = no leader).
     pub(crate) fn create_topic(&mut self, name: &str, leaders: &[i32]) {
-        let partitions = leaders
-            .iter()
-            .map(|&l| PartitionModel {
-                leader: (l >= 0).then_some(l),
-                ..PartitionModel::default()
-            })
-            .collect();
-        self.topics.insert(
-            name.to_string(),
-            TopicModel {
-                partitions,
-                max_message_bytes: 1024 * 1024,
-            },
-        );
+        self.model.create_topic(name, leaders);
     }
 
     /// Moves a partition's leadership (`None`: no leader). The old leader answers
@@ -397,9 +271,7 @@ impl Sim {
     /// and epoch (KIP-951's `CurrentLeader`, with the leader's `NodeEndpoints`) unless
     /// [`Sim::set_leader_hints`] turned that off.
     pub(crate) fn set_leader(&mut self, topic: &str, partition: i32, leader: Option<i32>) {
-        let p = self.partition_mut(topic, partition);
-        p.leader = leader;
-        p.leader_epoch += 1;
+        self.model.set_leader(topic, partition, leader);
     }
 
     /// Sets a partition's leader and leader epoch outright (a cluster restored from older
@@ -419,7 +291,7 @@ impl Sim {
     /// Whether NOT_LEADER_OR_FOLLOWER answers carry KIP-951's new-leader hint (Kafka 3.7+: on
     /// by default); off, the producer has to wait for metadata, as with older brokers.
     pub(crate) fn set_leader_hints(&mut self, on: bool) {
-        self.leader_hints = on;
+        self.model.leader_hints = on;
     }
 
     /// NOT_LEADER_OR_FOLLOWER answers for the partition name `leader` at `epoch` as its current
@@ -459,7 +331,11 @@ impl Sim {
 
     /// The topic's `max.message.bytes`.
     pub(crate) fn set_max_message_bytes(&mut self, topic: &str, bytes: usize) {
-        self.topics.get_mut(topic).expect("topic").max_message_bytes = bytes;
+        self.model
+            .topics
+            .get_mut(topic)
+            .expect("topic")
+            .max_message_bytes = bytes;
     }
 
     /// The broker handles the next `n` produce requests (appends what it accepts) but their
@@ -523,7 +399,7 @@ impl Sim {
     }
 
     fn partition_mut(&mut self, topic: &str, partition: i32) -> &mut PartitionModel {
-        &mut self.topics.get_mut(topic).expect("topic").partitions[partition as usize]
+        self.model.partition_mut(topic, partition)
     }
 
     fn broker_mut(&mut self, broker: i32) -> &mut BrokerModel {
@@ -733,7 +609,7 @@ impl Sim {
 
     /// The partition's log, in offset order.
     pub(crate) fn log(&self, topic: &str, partition: i32) -> &[LogRecord] {
-        &self.topics[topic].partitions[partition as usize].log
+        &self.model.topics[topic].partitions[partition as usize].log
     }
 
     /// The values of the data records in the partition's log (markers left out), in offset
@@ -911,8 +787,11 @@ impl Sim {
                                 .chain(telemetry_apis.into_iter().flatten()),
                         )
                         .with_finalized_features(
-                            self.coordinators.features_epoch,
-                            [("transaction.version", self.coordinators.transaction_version)],
+                            self.model.coordinators.features_epoch,
+                            [(
+                                "transaction.version",
+                                self.model.coordinators.transaction_version,
+                            )],
                         );
                         self.sender.handle_connected(self.now, node, v);
                     }
@@ -1023,26 +902,7 @@ impl Sim {
         let key = i16::from_be_bytes([body[0], body[1]]);
         let version = i16::from_be_bytes([body[2], body[3]]);
         let api = ApiKey::try_from(key).expect("known api key");
-        let mut log = RequestLog {
-            at: self.now,
-            node,
-            broker,
-            api,
-            version,
-            correlation_id: 0,
-            size,
-            acks: -1,
-            parts: Vec::new(),
-            topics: None,
-            dropped: false,
-            lost: false,
-            transactional_id: None,
-            producer: None,
-            txn_partitions: Vec::new(),
-            committed: None,
-            key: None,
-            code: KafkaCode::NONE,
-        };
+        let mut log = RequestLog::new(self.now, (node, broker), api, version, size);
         let (corr, response) = match api {
             ApiKey::Produce => {
                 let h = RequestHeader::decode(&mut body, ProduceRequest::header_version(version))
@@ -1056,8 +916,21 @@ impl Sim {
                     b.lose_produce_requests -= 1;
                 }
                 let throttle = b.produce_throttle_ms;
+                for t in req.topic_data.iter().filter(|_| !log.lost) {
+                    for p in &t.partition_data {
+                        let bytes = p.records.as_deref().unwrap_or_default();
+                        decode_batches(bytes).expect("the sender's batches decode");
+                    }
+                }
+                let brokers = &self.brokers;
+                let endpoint = |id: i32| {
+                    brokers
+                        .contains_key(&id)
+                        .then(|| (format!("broker{id}"), 9092))
+                };
                 let resp = self
-                    .handle_produce(broker, &req, version, log.lost, &mut log.parts)
+                    .model
+                    .handle_produce((broker, version), &req, log.lost, &mut log.parts, &endpoint)
                     .with_throttle_time_ms(throttle);
                 let frame = (req.acks != 0 && !log.lost)
                     .then(|| encode_response(h.correlation_id, version, &resp));
@@ -1088,16 +961,7 @@ impl Sim {
                     InitProducerIdRequest::decode(&mut body, version).expect("init pid request");
                 log.producer = Some((req.producer_id.0, req.producer_epoch));
                 log.transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
-                let resp = match self.coordinators.take_fault(api) {
-                    Some(code) => InitProducerIdResponse::default()
-                        .with_error_code(code.0)
-                        .with_producer_id(ProducerId(-1))
-                        .with_producer_epoch(-1),
-                    None if log.transactional_id.is_some() => {
-                        self.handle_init_transactional(broker, &req)
-                    }
-                    None => self.handle_init_producer_id(&req),
-                };
+                let resp = self.model.init_producer_id(broker, &req);
                 log.code = KafkaCode(resp.error_code);
                 (
                     h.correlation_id,
@@ -1107,7 +971,21 @@ impl Sim {
             ApiKey::GetTelemetrySubscriptions | ApiKey::PushTelemetry => {
                 self.handle_telemetry_request(api, version, &mut body, &mut log)
             }
-            _ => self.handle_coordinator_request(broker, api, version, &mut body, &mut log),
+            _ => {
+                assert!(
+                    api != ApiKey::AddPartitionsToTxn || version <= 3,
+                    "transaction version 1 adds partitions with v3 or below"
+                );
+                let endpoint = |id: i32| Some((format!("broker{id}"), 9092));
+                self.model
+                    .handle_coordinator_request(
+                        (broker, api, version),
+                        &mut body,
+                        &mut log,
+                        &endpoint,
+                    )
+                    .unwrap_or_else(|| panic!("the simulation answers {api:?} v{version}"))
+            }
         };
         assert!(
             body.is_empty(),
@@ -1130,7 +1008,7 @@ impl Sim {
                 b.drop_produce_responses -= 1;
                 drop = true;
             } else {
-                drop = self.coordinators.take_drop(api);
+                drop = self.model.coordinators.take_drop(api);
             }
         }
         let delay = b.delay;
@@ -1151,215 +1029,8 @@ impl Sim {
         }
     }
 
-    // ------------------------------------------------------------------ the brokers
-
-    /// Handles a produce request (`lost`: records it without handling it, every part with
-    /// UNKNOWN_SERVER_ERROR).
-    fn handle_produce(
-        &mut self,
-        broker: i32,
-        req: &ProduceRequest,
-        version: i16,
-        lost: bool,
-        parts: &mut Vec<ProducePart>,
-    ) -> ProduceResponse {
-        let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
-        let mut responses = Vec::new();
-        let mut hinted = Vec::new();
-        for t in &req.topic_data {
-            let topic = t.name.0.to_string();
-            let mut partition_responses = Vec::new();
-            for p in &t.partition_data {
-                let bytes = p.records.clone().unwrap_or_default();
-                let (code, base_offset) = if lost {
-                    (KafkaCode::UNKNOWN_SERVER_ERROR, -1)
-                } else {
-                    self.append(
-                        broker,
-                        (txn_id.as_deref(), version),
-                        &topic,
-                        p.index,
-                        &bytes,
-                    )
-                };
-                let decoded = decode_batches(&bytes).expect("the sender's batches decode");
-                let first = decoded.first();
-                parts.push(ProducePart {
-                    topic: topic.clone(),
-                    partition: p.index,
-                    producer_id: first.map_or(-1, |b| b.producer_id),
-                    epoch: first.map_or(-1, |b| b.producer_epoch),
-                    base_sequence: first.map_or(-1, |b| b.base_sequence),
-                    transactional: first.is_some_and(|b| b.is_transactional()),
-                    values: decoded
-                        .iter()
-                        .flat_map(|b| b.records.iter())
-                        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).into())
-                        .collect(),
-                    bytes: bytes.len(),
-                    code,
-                });
-                let mut r = PartitionProduceResponse::default()
-                    .with_index(p.index)
-                    .with_error_code(code.0)
-                    .with_base_offset(base_offset)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(0);
-                if code == KafkaCode::NOT_LEADER_OR_FOLLOWER && self.leader_hints {
-                    if let Some((leader, epoch)) = self.leader_hint(&topic, p.index) {
-                        r = r.with_current_leader(
-                            LeaderIdAndEpoch::default()
-                                .with_leader_id(BrokerId(leader))
-                                .with_leader_epoch(epoch),
-                        );
-                        hinted.push(leader);
-                    }
-                }
-                partition_responses.push(r);
-            }
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(t.name.clone())
-                    .with_partition_responses(partition_responses),
-            );
-        }
-        hinted.sort_unstable();
-        hinted.dedup();
-        let endpoints = hinted
-            .into_iter()
-            .filter(|id| self.brokers.contains_key(id))
-            .map(|id| {
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(id))
-                    .with_host(StrBytes::from_string(format!("broker{id}")))
-                    .with_port(9092)
-            })
-            .collect();
-        ProduceResponse::default()
-            .with_responses(responses)
-            .with_node_endpoints(endpoints)
-    }
-
-    /// The current leader and epoch a NOT_LEADER_OR_FOLLOWER answer names (KIP-951).
-    fn leader_hint(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
-        let p = self.topics.get(topic)?.partitions.get(partition as usize)?;
-        p.hint_override
-            .or_else(|| Some((p.leader?, p.leader_epoch)))
-    }
-
-    /// A partition leader's checks and append: `(error code, base offset)`.
-    fn append(
-        &mut self,
-        broker: i32,
-        (txn_id, version): (Option<&str>, i16),
-        topic: &str,
-        partition: i32,
-        bytes: &[u8],
-    ) -> (KafkaCode, i64) {
-        let Some(t) = self.topics.get_mut(topic) else {
-            return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
-        };
-        let max_message_bytes = t.max_message_bytes;
-        let Some(p) = t.partitions.get_mut(partition as usize) else {
-            return (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
-        };
-        if p.leader != Some(broker) {
-            return (KafkaCode::NOT_LEADER_OR_FOLLOWER, -1);
-        }
-        // These two come after the leader appended the batch (acks=all then waits for the
-        // replicas): it is in the log, or already was (a duplicate), whatever the answer.
-        let after_append = match p.fail_next.pop_front() {
-            Some(
-                c @ (KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND | KafkaCode::REQUEST_TIMED_OUT),
-            ) => Some(c),
-            Some(code) => return (code, -1),
-            None => None,
-        };
-        if bytes.len() > max_message_bytes {
-            return (KafkaCode::MESSAGE_TOO_LARGE, -1);
-        }
-        let Ok(batches) = decode_batches(bytes) else {
-            return (KafkaCode::CORRUPT_MESSAGE, -1);
-        };
-        let [b] = batches.as_slice() else {
-            return (KafkaCode::INVALID_RECORD, -1);
-        };
-        let pid = b.producer_id;
-        let first = b.base_sequence;
-        let last = first + b.last_offset_delta;
-        if b.is_transactional() {
-            // Kafka 4.x verifies a transactional batch with the coordinator first (the
-            // partition must be in the producer's open transaction, at its current epoch), or,
-            // for transaction version 2 (Produce v12+), adds the partition to it.
-            let code =
-                self.coordinators
-                    .admit(txn_id, version, topic, partition, pid, b.producer_epoch);
-            if !code.is_ok() {
-                return (code, -1);
-            }
-        }
-        if pid >= 0 {
-            match p.producers.get(&pid) {
-                None if first != 0 && p.strict_unknown_producer => {
-                    return (KafkaCode::UNKNOWN_PRODUCER_ID, -1)
-                }
-                None => {}
-                Some(e) if b.producer_epoch < e.epoch => {
-                    return (KafkaCode::INVALID_PRODUCER_EPOCH, -1)
-                }
-                // A new epoch starts at sequence 0.
-                Some(e) if b.producer_epoch > e.epoch && first != 0 => {
-                    return (KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1)
-                }
-                Some(e) if b.producer_epoch > e.epoch => {}
-                Some(e) => {
-                    if let Some(&(_, _, offset)) =
-                        e.recent.iter().find(|(f, l, _)| *f == first && *l == last)
-                    {
-                        return (
-                            after_append.unwrap_or(KafkaCode::DUPLICATE_SEQUENCE_NUMBER),
-                            offset,
-                        );
-                    }
-                    // (-1 after a marker that bumped the epoch: the epoch starts afresh.)
-                    let expected = if e.last_seq == i32::MAX {
-                        0
-                    } else {
-                        e.last_seq + 1
-                    };
-                    if first != expected {
-                        return (KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
-                    }
-                }
-            }
-        }
-        let base_offset = p.log.len() as i64;
-        for (i, r) in b.records.iter().enumerate() {
-            p.log.push(LogRecord {
-                offset: base_offset + i as i64,
-                value: String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"")).into(),
-                producer_id: pid,
-                epoch: b.producer_epoch,
-                sequence: if pid >= 0 { first + r.offset_delta } else { -1 },
-                transactional: b.is_transactional(),
-                control: None,
-            });
-        }
-        if pid >= 0 {
-            let e = p.producers.entry(pid).or_default();
-            if e.epoch != b.producer_epoch {
-                e.recent.clear();
-            }
-            e.epoch = b.producer_epoch;
-            e.last_seq = last;
-            e.recent.push_back((first, last, base_offset));
-            if e.recent.len() > DUPLICATE_WINDOW {
-                e.recent.pop_front();
-            }
-        }
-        (after_append.unwrap_or(KafkaCode::NONE), base_offset)
-    }
-
+    /// Metadata: REBOOTSTRAP_REQUIRED if the test asked for it, else the model's answer
+    /// listing the broker's cluster.
     fn handle_metadata(
         &mut self,
         broker: i32,
@@ -1370,89 +1041,14 @@ impl Sim {
             return resp;
         }
         let (members, cluster_id) = self.cluster_of(broker);
-        let brokers = members
-            .iter()
-            .map(|&id| {
-                MetadataResponseBroker::default()
-                    .with_node_id(BrokerId(id))
-                    .with_host(StrBytes::from_string(format!("broker{id}")))
-                    .with_port(9092)
-            })
-            .collect();
-        let names: Vec<String> = match &req.topics {
-            None => self.topics.keys().cloned().collect(),
-            Some(ts) => ts
-                .iter()
-                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
-                .collect(),
-        };
-        let topics = names
+        let members: Vec<(i32, String, i32)> = members
             .into_iter()
-            .map(|name| {
-                let t = MetadataResponseTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
-                match self.topics.get(&name) {
-                    None => t.with_error_code(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0),
-                    Some(model) => t.with_partitions(
-                        model
-                            .partitions
-                            .iter()
-                            .enumerate()
-                            .map(|(i, p)| {
-                                let leader = p.leader.unwrap_or(-1);
-                                MetadataResponsePartition::default()
-                                    .with_partition_index(i as i32)
-                                    .with_leader_id(BrokerId(leader))
-                                    .with_leader_epoch(p.leader_epoch)
-                                    .with_error_code(if leader < 0 {
-                                        KafkaCode::LEADER_NOT_AVAILABLE.0
-                                    } else {
-                                        0
-                                    })
-                                    .with_replica_nodes(vec![BrokerId(leader)])
-                                    .with_isr_nodes(vec![BrokerId(leader)])
-                            })
-                            .collect(),
-                    ),
-                }
-            })
+            .map(|id| (id, format!("broker{id}"), 9092))
             .collect();
-        MetadataResponse::default()
-            .with_brokers(brokers)
-            .with_cluster_id(Some(StrBytes::from_string(cluster_id)))
-            .with_controller_id(BrokerId(members[0]))
-            .with_topics(topics)
-    }
-
-    /// InitProducerId without a transactional id. (A KIP-360 bump of the current id and epoch
-    /// is answered with the same id and the next epoch; Kafka hands out a new id at epoch 0.)
-    fn handle_init_producer_id(&mut self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
-        let resp = InitProducerIdResponse::default();
-        let asked = req.producer_id.0;
-        if asked < 0 {
-            let pid = self.next_producer_id;
-            self.next_producer_id += 1;
-            self.producer_epochs.insert(pid, 0);
-            return resp
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(0);
-        }
-        match self.producer_epochs.get_mut(&asked) {
-            Some(epoch) if *epoch == req.producer_epoch => {
-                *epoch += 1;
-                resp.with_producer_id(ProducerId(asked))
-                    .with_producer_epoch(*epoch)
-            }
-            _ => resp
-                .with_error_code(KafkaCode::INVALID_PRODUCER_EPOCH.0)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1),
-        }
+        self.model.metadata_response(&members, cluster_id, req)
     }
 }
 
-/// A response frame as `handle_frame` takes it: header (correlation id first) and body, no size
-/// prefix.
 /// `frame` (a response to `api` at `version` whose body begins with `throttle_time_ms`, as
 /// every non-produce response the simulated brokers give) with that field set to `ms`.
 fn with_throttle(frame: Bytes, api: ApiKey, version: i16, ms: i32) -> Bytes {
@@ -1471,19 +1067,5 @@ fn with_throttle(frame: Bytes, api: ApiKey, version: i16, ms: i32) -> Bytes {
     };
     let mut buf = BytesMut::from(&frame[..]);
     buf[at..at + 4].copy_from_slice(&ms.to_be_bytes());
-    buf.freeze()
-}
-
-fn encode_response<R: Encodable + HeaderVersion>(
-    correlation_id: i32,
-    version: i16,
-    resp: &R,
-) -> Bytes {
-    let mut buf = BytesMut::new();
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut buf, R::header_version(version))
-        .expect("response header");
-    resp.encode(&mut buf, version).expect("response body");
     buf.freeze()
 }

@@ -60,7 +60,7 @@ impl Sim {
     /// Deletes a topic: its metadata answers UNKNOWN_TOPIC_OR_PARTITION, and so do its
     /// partitions' leaders, until [`Sim::create_topic`] makes it again (empty).
     pub(crate) fn delete_topic(&mut self, name: &str) {
-        self.topics.remove(name);
+        self.model.topics.remove(name);
     }
 
     /// The broker a connection to `address` reaches.

@@ -112,7 +112,7 @@ impl Checker {
         let acks0 = self.mode == Mode::Plain(Acks::None);
         // value → (topic, partition, offsets in the log)
         let mut in_log: HashMap<String, Vec<(String, i32, i64)>> = HashMap::new();
-        for (name, t) in &sim.topics {
+        for (name, t) in &sim.model.topics {
             for (p, part) in t.partitions.iter().enumerate() {
                 for r in part.log.iter().filter(|r| r.control.is_none()) {
                     in_log.entry(r.value.clone()).or_default().push((
@@ -233,7 +233,7 @@ impl Checker {
         txns: &[TxnFate],
     ) -> Result<(), String> {
         let mut visible: HashMap<String, ()> = HashMap::new();
-        for (name, t) in &sim.topics {
+        for (name, t) in &sim.model.topics {
             for p in 0..t.partitions.len() as i32 {
                 for v in sim.read_committed(name, p) {
                     visible.insert(v, ());

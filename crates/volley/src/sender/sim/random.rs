@@ -788,11 +788,14 @@ impl<'a> Runner<'a> {
             m.lose_produce_requests = 0;
         }
         sim.set_leader_hints(true);
-        sim.coordinators.clear_faults();
+        sim.model.coordinators.clear_faults();
         for (i, (name, leaders)) in self.sc.topics.iter().enumerate() {
             for p in 0..leaders.len() as i32 {
                 sim.clear_faults(name, p);
-                if sim.topics[name].partitions[p as usize].leader.is_none() {
+                if sim.model.topics[name].partitions[p as usize]
+                    .leader
+                    .is_none()
+                {
                     let leader = self.sc.brokers[(i + p as usize) % self.sc.brokers.len()];
                     sim.set_leader(name, p, Some(leader));
                 }

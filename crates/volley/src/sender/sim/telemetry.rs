@@ -118,7 +118,10 @@ impl Sim {
         match api {
             ApiKey::GetTelemetrySubscriptions => {
                 let (corr, req) =
-                    super::txn::decode::<GetTelemetrySubscriptionsRequest>(body, version);
+                    crate::fake::model::txn::decode::<GetTelemetrySubscriptionsRequest>(
+                        body, version,
+                    )
+                    .expect("telemetry request");
                 t.gets.push((now, req.client_instance_id));
                 let s = &t.subscription;
                 let resp = match fault {
@@ -147,7 +150,9 @@ impl Sim {
                 (corr, Some(encode_response(corr, version, &resp)))
             }
             _ => {
-                let (corr, req) = super::txn::decode::<PushTelemetryRequest>(body, version);
+                let (corr, req) =
+                    crate::fake::model::txn::decode::<PushTelemetryRequest>(body, version)
+                        .expect("telemetry request");
                 let codec = u8::try_from(req.compression_type)
                     .ok()
                     .and_then(CompressionCodec::from_id);
