@@ -43,6 +43,8 @@ pub mod io;
 mod lifecycle;
 pub mod metadata;
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 pub mod partitioner;
 pub mod protocol;
 pub mod record;
