@@ -472,6 +472,36 @@ fn perf_with_payload_file_keys_and_metrics() {
             && l.ends_with(" : 300.000")),
         "stdout: {stdout}"
     );
+    // Java's per-topic and per-broker groups, and windowed values (NaN only while empty).
+    let value_of = |prefix: &str| -> Option<String> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit_once(" : "))
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(
+        value_of(&format!(
+            "producer-topic-metrics:record-send-total:{{client-id=perf-producer-client, topic={topic}}}"
+        ))
+        .as_deref(),
+        Some("300.000"),
+        "stdout: {stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with(
+            "producer-node-metrics:request-latency-avg:{client-id=perf-producer-client, node-id=node-"
+        )),
+        "stdout: {stdout}"
+    );
+    for name in ["request-latency-avg", "record-size-max", "batch-size-avg", "record-send-rate"] {
+        let v = value_of(&format!(
+            "producer-metrics:{name}:{{client-id=perf-producer-client}}"
+        ))
+        .unwrap_or_else(|| panic!("{name} missing: {stdout}"));
+        let v: f64 = v.parse().unwrap_or_else(|_| panic!("{name} = {v}"));
+        assert!(v > 0.0, "{name} = {v}");
+    }
     let records = consume(&topic, 300);
     assert_eq!(records.len(), 300);
     let keys: BTreeSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
