@@ -1046,7 +1046,7 @@ fn run_loop(s: &Settings, producer: &Producer, shared: &'static Shared, client_i
         }
     }
     if s.print_metrics {
-        print!("{}", metrics_table(&producer, client_id));
+        print!("{}", metrics_table(producer, client_id));
         if let Err(e) = producer.close() {
             print_error("perf", format!("close: {e}"));
         }

@@ -13,6 +13,8 @@ pub(crate) mod idempotence;
 mod leader;
 #[cfg(test)]
 mod leader_tests;
+#[cfg(test)]
+mod metrics_tests;
 mod network;
 mod observe;
 pub(crate) mod produce;
