@@ -494,7 +494,12 @@ fn perf_with_payload_file_keys_and_metrics() {
         )),
         "stdout: {stdout}"
     );
-    for name in ["request-latency-avg", "record-size-max", "batch-size-avg", "record-send-rate"] {
+    for name in [
+        "request-latency-avg",
+        "record-size-max",
+        "batch-size-avg",
+        "record-send-rate",
+    ] {
         let v = value_of(&format!(
             "producer-metrics:{name}:{{client-id=perf-producer-client}}"
         ))

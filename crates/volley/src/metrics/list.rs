@@ -97,23 +97,15 @@ impl Builder {
         self.push(name, MetricKind::Gauge, value, description);
     }
 
-    fn rate(&mut self, name: &'static str, s: &Sampled, description: &'static str) {
-        let v = s.rate(self.now);
-        self.gauge(name, v, description);
-    }
-
-    fn event_rate(&mut self, name: &'static str, s: &Sampled, description: &'static str) {
-        let v = s.event_rate(self.now);
-        self.gauge(name, v, description);
-    }
-
-    fn avg(&mut self, name: &'static str, s: &Sampled, description: &'static str) {
-        let v = s.avg(self.now);
-        self.gauge(name, v, description);
-    }
-
-    fn max(&mut self, name: &'static str, s: &Sampled, description: &'static str) {
-        let v = s.max(self.now);
+    /// A windowed value (`read` is one of `Sampled`'s measures), always a gauge.
+    fn sampled(
+        &mut self,
+        read: fn(&Sampled, Instant) -> f64,
+        name: &'static str,
+        s: &Sampled,
+        description: &'static str,
+    ) {
+        let v = read(s, self.now);
         self.gauge(name, v, description);
     }
 }
@@ -142,7 +134,8 @@ pub(crate) fn build(
     b.group = TOPIC_GROUP;
     for (topic, t) in &s.topics {
         b.tags = vec![client.clone(), ("topic", topic.to_string())];
-        b.rate(
+        b.sampled(
+            Sampled::rate,
             "record-send-rate",
             &t.records,
             "The average number of records sent per second for a topic.",
@@ -152,7 +145,8 @@ pub(crate) fn build(
             t.records_total,
             "The total number of records sent for a topic.",
         );
-        b.rate(
+        b.sampled(
+            Sampled::rate,
             "byte-rate",
             &t.bytes,
             "The average number of bytes sent per second for a topic.",
@@ -162,8 +156,9 @@ pub(crate) fn build(
             t.bytes_total,
             "The total number of bytes sent for a topic.",
         );
-        b.avg("compression-rate", &t.compression, "The average compression rate of record batches for a topic, defined as the average ratio of the compressed batch size over the uncompressed size.");
-        b.rate(
+        b.sampled(Sampled::avg, "compression-rate", &t.compression, "The average compression rate of record batches for a topic, defined as the average ratio of the compressed batch size over the uncompressed size.");
+        b.sampled(
+            Sampled::rate,
             "record-retry-rate",
             &t.retries,
             "The average per-second number of retried record sends for a topic",
@@ -173,7 +168,8 @@ pub(crate) fn build(
             t.retries_total,
             "The total number of retried record sends for a topic",
         );
-        b.rate(
+        b.sampled(
+            Sampled::rate,
             "record-error-rate",
             &t.errors,
             "The average per-second number of record sends that resulted in errors for a topic",
@@ -187,7 +183,8 @@ pub(crate) fn build(
     b.group = NODE_GROUP;
     for (node, n) in &s.nodes {
         b.tags = vec![client.clone(), ("node-id", format!("node-{node}"))];
-        b.event_rate(
+        b.sampled(
+            Sampled::event_rate,
             "request-rate",
             &n.sent,
             "The number of requests sent per second",
@@ -197,17 +194,20 @@ pub(crate) fn build(
             n.requests_total,
             "The total number of requests sent",
         );
-        b.avg(
+        b.sampled(
+            Sampled::avg,
             "request-size-avg",
             &n.sent,
             "The average size of requests sent.",
         );
-        b.max(
+        b.sampled(
+            Sampled::max,
             "request-size-max",
             &n.sent,
             "The maximum size of any request sent.",
         );
-        b.rate(
+        b.sampled(
+            Sampled::rate,
             "outgoing-byte-rate",
             &n.sent,
             "The number of outgoing bytes per second",
@@ -217,7 +217,8 @@ pub(crate) fn build(
             n.sent_bytes_total,
             "The total number of outgoing bytes",
         );
-        b.event_rate(
+        b.sampled(
+            Sampled::event_rate,
             "response-rate",
             &n.received,
             "The number of responses received per second",
@@ -227,7 +228,8 @@ pub(crate) fn build(
             n.responses_total,
             "The total number of responses received",
         );
-        b.rate(
+        b.sampled(
+            Sampled::rate,
             "incoming-byte-rate",
             &n.received,
             "The number of incoming bytes per second",
@@ -237,12 +239,14 @@ pub(crate) fn build(
             n.received_bytes_total,
             "The total number of incoming bytes",
         );
-        b.avg(
+        b.sampled(
+            Sampled::avg,
             "request-latency-avg",
             &n.latency,
             "The average request latency in ms for a node",
         );
-        b.max(
+        b.sampled(
+            Sampled::max,
             "request-latency-max",
             &n.latency,
             "The maximum request latency in ms for a node",
@@ -255,7 +259,8 @@ pub(crate) fn build(
 
 fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReading) {
     // The sender's (Java's SenderMetricsRegistry).
-    b.rate(
+    b.sampled(
+        Sampled::rate,
         "record-send-rate",
         &s.records_per_request,
         "The average number of records sent per second.",
@@ -265,12 +270,14 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         s.records_sent_total,
         "The total number of records sent.",
     );
-    b.avg(
+    b.sampled(
+        Sampled::avg,
         "records-per-request-avg",
         &s.records_per_request,
         "The average number of records per request.",
     );
-    b.rate(
+    b.sampled(
+        Sampled::rate,
         "record-retry-rate",
         &s.retries,
         "The average per-second number of retried record sends",
@@ -280,7 +287,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.record_retry_total,
         "The total number of retried record sends",
     );
-    b.rate(
+    b.sampled(
+        Sampled::rate,
         "record-error-rate",
         &s.errors,
         "The average per-second number of record sends that resulted in errors",
@@ -290,40 +298,57 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.record_error_total,
         "The total number of record sends that resulted in errors",
     );
-    b.avg(
+    b.sampled(
+        Sampled::avg,
         "request-latency-avg",
         &s.request_latency,
         "The average request latency in ms",
     );
-    b.max(
+    b.sampled(
+        Sampled::max,
         "request-latency-max",
         &s.request_latency,
         "The maximum request latency in ms",
     );
-    b.avg(
+    b.sampled(
+        Sampled::avg,
         "batch-size-avg",
         &s.batch_size,
         "The average number of bytes sent per partition per-request.",
     );
-    b.max(
+    b.sampled(
+        Sampled::max,
         "batch-size-max",
         &s.batch_size,
         "The max number of bytes sent per partition per-request.",
     );
-    b.avg("compression-rate-avg", &s.compression, "The average compression rate of record batches, defined as the average ratio of the compressed batch size over the uncompressed size.");
-    b.avg(
+    b.sampled(Sampled::avg, "compression-rate-avg", &s.compression, "The average compression rate of record batches, defined as the average ratio of the compressed batch size over the uncompressed size.");
+    b.sampled(
+        Sampled::avg,
         "record-queue-time-avg",
         &s.queue_time,
         "The average time in ms record batches spent in the send buffer.",
     );
-    b.max(
+    b.sampled(
+        Sampled::max,
         "record-queue-time-max",
         &s.queue_time,
         "The maximum time in ms record batches spent in the send buffer.",
     );
-    b.avg("record-size-avg", &s.record_size, "The average record size");
-    b.max("record-size-max", &s.record_size, "The maximum record size");
-    b.rate(
+    b.sampled(
+        Sampled::avg,
+        "record-size-avg",
+        &s.record_size,
+        "The average record size",
+    );
+    b.sampled(
+        Sampled::max,
+        "record-size-max",
+        &s.record_size,
+        "The maximum record size",
+    );
+    b.sampled(
+        Sampled::rate,
         "batch-split-rate",
         &s.splits,
         "The average number of batch splits per second",
@@ -333,12 +358,14 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.batch_split_total,
         "The total number of batch splits",
     );
-    b.avg(
+    b.sampled(
+        Sampled::avg,
         "produce-throttle-time-avg",
         &s.throttle,
         "The average time in ms a request was throttled by a broker",
     );
-    b.max(
+    b.sampled(
+        Sampled::max,
         "produce-throttle-time-max",
         &s.throttle,
         "The maximum time in ms a request was throttled by a broker",
@@ -357,7 +384,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         "The total time in nanoseconds an appender waits for space allocation.",
     );
     // The network's (Java's Selector, group producer-metrics).
-    b.event_rate(
+    b.sampled(
+        Sampled::event_rate,
         "request-rate",
         &s.sent,
         "The number of requests sent per second",
@@ -367,17 +395,20 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         s.requests_total,
         "The total number of requests sent",
     );
-    b.avg(
+    b.sampled(
+        Sampled::avg,
         "request-size-avg",
         &s.sent,
         "The average size of requests sent.",
     );
-    b.max(
+    b.sampled(
+        Sampled::max,
         "request-size-max",
         &s.sent,
         "The maximum size of any request sent.",
     );
-    b.event_rate(
+    b.sampled(
+        Sampled::event_rate,
         "response-rate",
         &s.received,
         "The number of responses received per second",
@@ -387,7 +418,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.response_total,
         "The total number of responses received",
     );
-    b.rate(
+    b.sampled(
+        Sampled::rate,
         "outgoing-byte-rate",
         &s.sent,
         "The number of outgoing bytes sent to all servers per second",
@@ -397,7 +429,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.outgoing_byte_total,
         "The total number of outgoing bytes sent to all servers",
     );
-    b.rate(
+    b.sampled(
+        Sampled::rate,
         "incoming-byte-rate",
         &s.received,
         "The number of bytes read off all sockets per second",
@@ -407,7 +440,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.incoming_byte_total,
         "The total number of bytes read off all sockets",
     );
-    b.event_rate(
+    b.sampled(
+        Sampled::event_rate,
         "connection-creation-rate",
         &s.connections_created,
         "The number of new connections established per second",
@@ -417,7 +451,8 @@ fn producer_wide(b: &mut Builder, m: &Metrics, s: &SenderStats, pool: PoolReadin
         m.connection_creation_total,
         "The total number of new connections established",
     );
-    b.event_rate(
+    b.sampled(
+        Sampled::event_rate,
         "connection-close-rate",
         &s.connections_closed,
         "The number of connections closed per second",
