@@ -509,7 +509,7 @@ impl Producer {
     fn report_send_error(&self, record: &Record<'_>, e: &Error) {
         let shared = &self.inner.shared;
         Counters::add(&shared.counters.record_error, 1);
-        (shared.stats.lock()).records_failed(Instant::now(), None, 1);
+        shared.stats.lock().records_failed(Instant::now(), None, 1);
         if !shared.interceptors.is_empty() {
             let md = RecordMetadata {
                 topic: Arc::from(&*record.topic),

@@ -451,7 +451,10 @@ impl Sender {
     /// A response frame arrived on `node`'s connection.
     pub(crate) fn handle_frame(&mut self, now: Instant, node: i32, frame: Bytes) {
         Counters::add(&self.shared.counters.incoming_bytes, frame.len() as u64 + 4);
-        (self.shared.stats.lock()).response_received(now, node, frame.len() + 4);
+        self.shared
+            .stats
+            .lock()
+            .response_received(now, node, frame.len() + 4);
         let Some(n) = self.net.nodes.get_mut(&node) else {
             return;
         };
@@ -488,7 +491,10 @@ impl Sender {
                 let latency = now.saturating_duration_since(f.sent).as_micros() as u64;
                 Counters::add(&self.shared.counters.request_latency_us, latency);
                 Counters::max(&self.shared.counters.request_latency_us_max, latency);
-                (self.shared.stats.lock()).produce_latency(now, node, latency as f64 / 1000.0);
+                self.shared
+                    .stats
+                    .lock()
+                    .produce_latency(now, node, latency as f64 / 1000.0);
                 let decoded = frame::decode_response::<ProduceRequest>(frame, f.version, corr);
                 observe::request_answered(&f.span, latency, &decoded);
                 match decoded {
@@ -567,7 +573,7 @@ impl Sender {
         Counters::add(&c.produce_throttle_time_ms, ms_u);
         Counters::add(&c.produce_throttle_count, 1);
         Counters::max(&c.produce_throttle_time_ms_max, ms_u);
-        (self.shared.stats.lock()).produce_throttle(now, ms_u as f64);
+        self.shared.stats.lock().produce_throttle(now, ms_u as f64);
         self.net.throttle(now, node, ApiKey::Produce, version, ms);
     }
 
