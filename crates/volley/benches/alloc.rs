@@ -12,7 +12,7 @@
 //! the real `Producer::send` against an in-process loopback mock broker (only the sending
 //! thread counted; the I/O thread's allocations are reported apart).
 //!
-//! Run: `cargo bench -p volley --bench alloc` (`ALLOC_RECORDS=n` to change the count).
+//! Run: `cargo bench -p volley-kafka --bench alloc` (`ALLOC_RECORDS=n` to change the count).
 
 mod common;
 

@@ -289,7 +289,7 @@ pub fn sasl(data: &[u8]) {
 mod tests {
     //! The committed corpora (`fuzz/corpus/<target>/`) replayed through every target, so that
     //! `cargo test` runs what the fuzzer found interesting; and their seeds, written with
-    //! `VOLLEY_WRITE_FUZZ_CORPUS=1 cargo test -p volley --lib fuzzing::` (valid responses from
+    //! `VOLLEY_WRITE_FUZZ_CORPUS=1 cargo test -p volley-kafka --lib fuzzing::` (valid responses from
     //! the decoder tests' samples at every version, frames, batches of every codec, ...).
 
     use std::path::{Path, PathBuf};

@@ -35,17 +35,36 @@
 //! - `oauth-oidc`: SASL/OAUTHBEARER tokens from an OAuth 2 token endpoint (the client-credentials
 //!   flow of Kafka's `OAuthBearerLoginCallbackHandler`, KIP-768), through `ureq`.
 //! - `aws-lc-rs`: TLS through AWS-LC instead of ring (see DESIGN.md).
+//! - `metrics-exporter`: the metrics under Java's names published through the `metrics` facade
+//!   crate (`metrics::publish`, `metrics::MetricsPublisher`), for any Prometheus or StatsD
+//!   exporter.
+//! - `opentelemetry`: `otel::TraceContextInterceptor`, the current OpenTelemetry context as W3C
+//!   `traceparent`/`tracestate` record headers.
+//! - `gzip`, `snappy`, `lz4`, `zstd` (all default): the compression codecs. `zstd` compiles C
+//!   (zstd-sys); `default-features = false` and a pick of the others leaves it out. A
+//!   `compression.type` whose feature is off fails `Producer::new` with `Error::Config`.
+//!
+//! # Stability
+//! The modules and items hidden from this documentation (`protocol`, `io`, and the helpers for
+//! benchmarks and fuzzing) are Volley's wire layer, public only for its own benchmarks, fuzz
+//! targets and tests: they carry no semver promise and may change in any release.
+
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
 pub mod error;
 pub mod interceptor;
+#[doc(hidden)]
 pub mod io;
 mod lifecycle;
 pub mod metadata;
 pub mod metrics;
 #[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;
 pub mod partitioner;
+#[doc(hidden)]
 pub mod protocol;
 pub mod record;
 pub mod security;

@@ -90,6 +90,7 @@ impl TopicInfo {
 
 /// A Produce response's new-leader hint for one partition (KIP-951's `CurrentLeader`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct LeaderHint {
     /// The topic.
     pub topic: Arc<str>,
@@ -102,10 +103,12 @@ pub struct LeaderHint {
 }
 
 /// A topic and one of its partitions.
+#[doc(hidden)]
 pub type TopicPartition = (Arc<str>, i32);
 
 /// An immutable metadata snapshot.
 #[derive(Debug, Clone, Default)]
+#[doc(hidden)]
 pub struct Cluster {
     /// Cluster id.
     pub cluster_id: Option<String>,
@@ -332,6 +335,7 @@ impl Cluster {
 }
 
 /// Builds a Metadata request for `topics` (an empty list asks for no topics, only brokers).
+#[doc(hidden)]
 pub fn metadata_request(topics: &[Arc<str>], allow_auto_topic_creation: bool) -> MetadataRequest {
     MetadataRequest::default()
         .with_topics(Some(
@@ -350,6 +354,7 @@ pub fn metadata_request(topics: &[Arc<str>], allow_auto_topic_creation: bool) ->
 /// KIP-1102): the metadata layer's recovery state. Java keeps the same facts in
 /// `DefaultMetadataUpdater` (`metadataAttemptStartMs`) and `Metadata` (the bootstrap cluster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[doc(hidden)]
 pub enum BootstrapState {
     /// The only nodes are `bootstrap.servers`: before the first metadata, and after each
     /// rebootstrap until a bootstrap server answers.
@@ -371,6 +376,7 @@ pub enum BootstrapState {
 /// Metadata from a cluster other than the producer's: the cluster id it carried, and the one
 /// the producer pinned from its first metadata. See [`MetadataState::check_cluster_id`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct ClusterIdMismatch {
     /// The producer's cluster id (the first one seen).
     pub expected: String,
@@ -385,6 +391,7 @@ pub struct ClusterIdMismatch {
 /// spaced by `retry.backoff.ms` after a failure or an incomplete answer. Topics not used for
 /// `metadata.max.idle.ms` are dropped from the interest set.
 #[derive(Debug)]
+#[doc(hidden)]
 pub struct MetadataState {
     created: Instant,
     cluster: Arc<Cluster>,

@@ -1102,6 +1102,32 @@ mod tests {
         assert!(validate_topic(&"x".repeat(249)).is_ok());
     }
 
+    // Invariant: a compression.type whose cargo feature is off parses, but building the
+    // producer fails with a typed Config error naming the key and the feature.
+    #[test]
+    fn a_codec_left_out_of_the_build_fails_the_producer() {
+        use crate::protocol::compression::CompressionCodec;
+        for codec in CompressionCodec::ALL {
+            let props = [
+                ("bootstrap.servers", "127.0.0.1:1"),
+                ("compression.type", codec.name()),
+            ];
+            let config = ProducerConfig::from_properties(props).expect("any codec parses");
+            match Producer::detached(config) {
+                Ok(_) => assert!(codec.is_enabled(), "{codec}"),
+                Err(Error::Config { key, message }) => {
+                    assert!(!codec.is_enabled(), "{codec}: {message}");
+                    assert_eq!(key, "compression.type");
+                    assert!(
+                        message.contains(&format!("`{codec}` cargo feature")),
+                        "{message}"
+                    );
+                }
+                Err(e) => panic!("{codec}: {e}"),
+            }
+        }
+    }
+
     /// Polls a future once with a no-op waker; `None` if it is pending.
     fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

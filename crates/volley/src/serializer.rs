@@ -69,6 +69,7 @@ impl Serializer<i64> for BigEndianSerializer {
 
 /// JSON through serde (cargo feature `json`).
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonSerializer;
 

@@ -83,6 +83,14 @@ fn compression_of(cfg: &ProducerConfig) -> Result<Compression> {
         CompressionType::Lz4 => CompressionCodec::Lz4,
         CompressionType::Zstd => CompressionCodec::Zstd,
     };
+    if !codec.is_enabled() {
+        // Checked when the producer is built, not when the configuration is parsed, so that a
+        // configuration file stays readable by any build.
+        return Err(Error::config(
+            "compression.type",
+            crate::protocol::compression::CompressionError::Disabled(codec).to_string(),
+        ));
+    }
     Compression::with_level(codec, cfg.compression_level())
         .map_err(|m| Error::config("compression.type", m))
 }

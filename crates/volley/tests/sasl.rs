@@ -3,7 +3,7 @@
 //! token sources that fail or hang, wrong passwords and unknown users fail with
 //! `Error::Authentication` in bounded time, and never show a password.
 //!
-//! The OIDC test needs the `oauth-oidc` feature: `cargo test -p volley --features oauth-oidc
+//! The OIDC test needs the `oauth-oidc` feature: `cargo test -p volley-kafka --features oauth-oidc
 //! --test sasl`.
 
 mod common;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::shared::Shared;
 
 #[cfg(feature = "metrics-exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-exporter")))]
 pub use export::{publish, MetricsPublisher};
 pub use list::{MetricEntry, MetricKind, NODE_GROUP, PRODUCER_GROUP, TOPIC_GROUP};
 pub use window::{SAMPLES, SAMPLE_WINDOW};

@@ -40,7 +40,7 @@ fn unpack(state: u64) -> (i32, u32) {
 /// Per topic it keeps the current sticky partition, the bytes produced to it, and (with
 /// adaptive partitioning) the load stats of the last [`update_load_stats`](Self::update_load_stats).
 ///
-/// Randomness comes from the partitioner's own generator ([`SeededDraws`]): seeded from entropy
+/// Randomness comes from the partitioner's own generator (`SeededDraws`): seeded from entropy
 /// by [`new`](Self::new), or by the caller with [`with_seed`](Self::with_seed) /
 /// [`reseed`](Self::reseed) for reproducible choices (the simulator seeds it from its run's
 /// seed). It is drawn from only when a partition is chosen, not per record.

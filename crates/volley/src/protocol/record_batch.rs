@@ -1114,6 +1114,48 @@ fn decode_record(
     })
 }
 
-#[cfg(test)]
+// Every codec's tests: built with all four codec features (the default).
+#[cfg(all(
+    test,
+    feature = "gzip",
+    feature = "snappy",
+    feature = "lz4",
+    feature = "zstd"
+))]
 #[path = "record_batch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod disabled_codec_tests {
+    use super::*;
+
+    // Invariant: a batch compressed with a codec this build leaves out (its cargo feature off)
+    // decodes to a typed `Decompress` error naming the feature, never a panic; with the codec
+    // built, the same bytes (not really compressed) are a `Decompress` error too.
+    #[test]
+    fn a_batch_of_a_left_out_codec_is_a_typed_error() {
+        for codec in CompressionCodec::ALL.into_iter().skip(1) {
+            let mut builder = BatchBuilder::new(Vec::new(), 1_700_000_000_000);
+            builder.append(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]);
+            let closed = builder
+                .close(&BatchParams::NONE, &Compression::None)
+                .unwrap();
+            let mut bytes = closed.as_bytes().to_vec();
+            let attrs =
+                i16::from_be_bytes([bytes[ATTRIBUTES_OFFSET], bytes[ATTRIBUTES_OFFSET + 1]]);
+            let attrs = attrs | i16::from(codec.id());
+            bytes[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+            let crc = compute_crc(&bytes).unwrap();
+            bytes[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+            let err = decode_batches(&bytes).unwrap_err();
+            let DecodeError::Decompression { source, .. } = &err else {
+                panic!("{codec}: {err}");
+            };
+            assert_eq!(
+                matches!(source, CompressionError::Disabled(c) if *c == codec),
+                !codec.is_enabled(),
+                "{codec}: {err}"
+            );
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! The security layer: TLS (rustls) and SASL authentication, configured from Java's `ssl.*`
-//! and `sasl.*` keys and applied by [`crate::io::connection`] to every broker connection.
+//! and `sasl.*` keys and applied by the connection layer to every broker connection.
 //!
-//! - [`tls`] builds one rustls client configuration per producer (trust and key stores read
+//! - `tls` builds one rustls client configuration per producer (trust and key stores read
 //!   once, at build time) and wraps each TCP stream in TLS.
-//! - [`sasl`] runs SaslHandshake + SaslAuthenticate with the configured mechanism (PLAIN,
+//! - `sasl` runs SaslHandshake + SaslAuthenticate with the configured mechanism (PLAIN,
 //!   SCRAM-SHA-256/512, OAUTHBEARER), and again before a session's lifetime ends (KIP-368).
 //!
 //! Secrets never reach `Debug` output, logs or error messages: the configuration holds them as

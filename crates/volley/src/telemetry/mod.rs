@@ -427,11 +427,15 @@ impl ClientTelemetry {
             );
             DEFAULT_PUSH_INTERVAL
         };
-        // The broker lists them by preference; ids this client does not know are skipped.
+        // The broker lists them by preference; ids this client does not know, or whose cargo
+        // feature is off, are skipped.
         let codec = resp
             .accepted_compression_types
             .iter()
-            .find_map(|&id| u8::try_from(id).ok().and_then(CompressionCodec::from_id))
+            .find_map(|&id| {
+                let codec = u8::try_from(id).ok().and_then(CompressionCodec::from_id);
+                codec.filter(|c| c.is_enabled())
+            })
             .unwrap_or(CompressionCodec::None);
         let selector = Selector::from_requested(&resp.requested_metrics);
         let sub = Subscription {
