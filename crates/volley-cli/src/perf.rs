@@ -765,65 +765,29 @@ fn decimal(v: i64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// The producer's metrics as Java's `ToolsUtils.printMetrics` prints them: sorted
-/// `group:name:{tags}` names padded to one width, ` : `, the value with `%.3f`.
-fn metrics_table(m: &Metrics, client_id: &str) -> String {
-    let ms = |us: u64| us as f64 / 1000.0;
-    let ratio = |a: u64, b: u64| a as f64 / b as f64;
-    let rows: Vec<(&str, f64)> = vec![
-        ("record-send-total", m.record_send_total as f64),
-        ("record-error-total", m.record_error_total as f64),
-        ("record-retry-total", m.record_retry_total as f64),
-        ("batch-send-total", m.batch_send_total as f64),
-        ("batch-split-total", m.batch_split_total as f64),
-        ("produce-request-total", m.request_total as f64),
-        ("response-total", m.response_total as f64),
-        ("outgoing-byte-total", m.outgoing_byte_total as f64),
-        ("incoming-byte-total", m.incoming_byte_total as f64),
-        (
-            "request-latency-avg",
-            ms(m.request_latency_us_total) / m.request_total as f64,
-        ),
-        ("request-latency-max", ms(m.request_latency_us_max)),
-        (
-            "connection-creation-total",
-            m.connection_creation_total as f64,
-        ),
-        ("connection-close-total", m.connection_close_total as f64),
-        (
-            "successful-reauthentication-total",
-            m.successful_reauthentication_total as f64,
-        ),
-        ("metadata-update-total", m.metadata_update_total as f64),
-        ("leader-hint-total", m.leader_hint_total as f64),
-        ("buffer-available-bytes", m.buffer_available_bytes as f64),
-        ("buffer-total-bytes", m.buffer_total_bytes as f64),
-        (
-            "batch-uncompressed-byte-total",
-            m.uncompressed_bytes_total as f64,
-        ),
-        (
-            "batch-compressed-byte-total",
-            m.compressed_bytes_total as f64,
-        ),
-        (
-            "compression-rate-avg",
-            ratio(m.compressed_bytes_total, m.uncompressed_bytes_total),
-        ),
-        ("produce-throttle-time-avg", m.produce_throttle_time_avg()),
-        (
-            "produce-throttle-time-max",
-            m.produce_throttle_time_max as f64,
-        ),
-    ];
-    let mut named: Vec<(String, String)> = rows
-        .into_iter()
-        .map(|(name, v)| {
-            (
-                format!("producer-metrics:{name}:{{client-id={client_id}}}"),
-                java::fixed(v, 3),
-            )
-        })
+/// `group:name:{tags}` names padded to one width, ` : `, the value with `%.3f`. Every metric of
+/// [`Producer::metric_list`] (Java's names), then Volley's own counters that Java lacks.
+fn metrics_table(producer: &Producer, client_id: &str) -> String {
+    let m: Metrics = producer.metrics();
+    let mut named: Vec<(String, String)> = producer
+        .metric_list()
+        .iter()
+        .map(|e| (e.display_key(), java::fixed(e.value, 3)))
         .collect();
+    let volley_only: [(&str, u64); 6] = [
+        ("batch-send-total", m.batch_send_total),
+        ("produce-request-total", m.request_total),
+        ("metadata-update-total", m.metadata_update_total),
+        ("leader-hint-total", m.leader_hint_total),
+        ("batch-uncompressed-byte-total", m.uncompressed_bytes_total),
+        ("batch-compressed-byte-total", m.compressed_bytes_total),
+    ];
+    for (name, v) in volley_only {
+        named.push((
+            format!("producer-metrics:{name}:{{client-id={client_id}}}"),
+            java::fixed(v as f64, 3),
+        ));
+    }
     // Java's String-valued metrics print with %s.
     named.push((
         format!("app-info:version:{{client-id={client_id}}}"),
@@ -1082,7 +1046,7 @@ fn run_loop(s: &Settings, producer: &Producer, shared: &'static Shared, client_i
         }
     }
     if s.print_metrics {
-        print!("{}", metrics_table(&producer.metrics(), client_id));
+        print!("{}", metrics_table(producer, client_id));
         if let Err(e) = producer.close() {
             print_error("perf", format!("close: {e}"));
         }

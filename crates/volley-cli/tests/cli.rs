@@ -468,10 +468,48 @@ fn perf_with_payload_file_keys_and_metrics() {
     assert!(stdout.contains("Metric Name"), "stdout: {stdout}");
     assert!(
         stdout.lines().any(|l| l
-            .starts_with("producer-metrics:record-send-total:{client-id=perf-producer-client}")
-            && l.ends_with(" : 300.000")),
+            .starts_with("producer-metrics:record-send-total:{client-id=perf-producer-client}")),
         "stdout: {stdout}"
     );
+    // Java's per-topic and per-broker groups, and windowed values (NaN only while empty).
+    let value_of = |prefix: &str| -> Option<String> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit_once(" : "))
+            .map(|(_, v)| v.to_string())
+    };
+    // Java's record-send-total: records as their batches are sent, so 300 plus any retried.
+    let number = |prefix: &str| -> f64 {
+        let v = value_of(prefix).unwrap_or_else(|| panic!("{prefix} missing: {stdout}"));
+        v.parse().unwrap_or_else(|_| panic!("{prefix} = {v}"))
+    };
+    let sent = number("producer-metrics:record-send-total:{client-id=perf-producer-client}");
+    let retried = number("producer-metrics:record-retry-total:{client-id=perf-producer-client}");
+    assert_eq!(sent, 300.0 + retried, "stdout: {stdout}");
+    let topic_sent = number(&format!(
+        "producer-topic-metrics:record-send-total:{{client-id=perf-producer-client, topic={topic}}}"
+    ));
+    assert_eq!(topic_sent, sent, "stdout: {stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with(
+            "producer-node-metrics:request-latency-avg:{client-id=perf-producer-client, node-id=node-"
+        )),
+        "stdout: {stdout}"
+    );
+    for name in [
+        "request-latency-avg",
+        "record-size-max",
+        "batch-size-avg",
+        "record-send-rate",
+    ] {
+        let v = value_of(&format!(
+            "producer-metrics:{name}:{{client-id=perf-producer-client}}"
+        ))
+        .unwrap_or_else(|| panic!("{name} missing: {stdout}"));
+        let v: f64 = v.parse().unwrap_or_else(|_| panic!("{name} = {v}"));
+        assert!(v > 0.0, "{name} = {v}");
+    }
     let records = consume(&topic, 300);
     assert_eq!(records.len(), 300);
     let keys: BTreeSet<&str> = records.iter().map(|r| r.key.as_str()).collect();

@@ -37,6 +37,11 @@
 //! - `aws-lc-rs`: TLS through AWS-LC instead of ring (see DESIGN.md).
 //! - `fake-cluster`: [`fake::FakeCluster`], an in-process fake Kafka cluster on loopback for
 //!   integration tests of code that produces.
+//! - `metrics-exporter`: the metrics under Java's names published through the `metrics` facade
+//!   crate (`metrics::publish`, `metrics::MetricsPublisher`), for any Prometheus or StatsD
+//!   exporter.
+//! - `opentelemetry`: `otel::TraceContextInterceptor`, the current OpenTelemetry context as W3C
+//!   `traceparent`/`tracestate` record headers.
 //! - `gzip`, `snappy`, `lz4`, `zstd` (all default): the compression codecs. `zstd` compiles C
 //!   (zstd-sys); `default-features = false` and a pick of the others leaves it out. A
 //!   `compression.type` whose feature is off fails `Producer::new` with `Error::Config`.
@@ -61,6 +66,9 @@ mod lifecycle;
 pub mod metadata;
 pub mod metrics;
 pub mod mock;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod otel;
 pub mod partitioner;
 #[doc(hidden)]
 pub mod protocol;

@@ -17,7 +17,7 @@ use crate::interceptor::{DeliveryHandler, Interceptor};
 use crate::io::connection::ConnectOptions;
 use crate::lifecycle::{Ends, State};
 use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::{self, Counters, MetricEntry, Metrics};
 use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
 use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
@@ -510,6 +510,7 @@ impl Producer {
     fn report_send_error(&self, record: &Record<'_>, e: &Error) {
         let shared = &self.inner.shared;
         Counters::add(&shared.counters.record_error, 1);
+        shared.stats.lock().records_failed(Instant::now(), None, 1);
         if !shared.interceptors.is_empty() {
             let md = RecordMetadata {
                 topic: Arc::from(&*record.topic),
@@ -1023,12 +1024,30 @@ impl Producer {
         Ok(t.partitions.clone())
     }
 
-    /// A snapshot of the producer's metrics.
+    /// A snapshot of the producer's counters (typed; see [`Producer::metric_list`] for every
+    /// metric under Java's names).
     pub fn metrics(&self) -> Metrics {
-        let shared = &self.inner.shared;
-        shared.counters.snapshot(
-            shared.acc.pool.available() as u64,
-            shared.acc.pool.total() as u64,
+        metrics::snapshot_of(&self.inner.shared)
+    }
+
+    /// Every metric with the Java producer's group, name, tags (`client-id`, and `topic` or
+    /// `node-id`), value and description, sorted by group, name and tags: what Java's
+    /// `producer.metrics()` map holds. Groups `producer-metrics` (producer-wide: the sender's,
+    /// the buffer pool's and the network's), `producer-topic-metrics` (per topic, from the
+    /// first batch sent to it) and `producer-node-metrics` (per broker, from the first request
+    /// sent to it). Units, windows and `NaN`s as Java's: see [`MetricEntry`]. Reading takes a
+    /// lock the I/O thread records under (per request and per batch): read it every few
+    /// seconds, not per record.
+    pub fn metric_list(&self) -> Vec<MetricEntry> {
+        metrics::list_of(&self.inner.shared, &self.inner.cfg.client_id)
+    }
+
+    /// What a metrics publisher reads, without keeping the producer open.
+    #[cfg(feature = "metrics-exporter")]
+    pub(crate) fn metrics_source(&self) -> (std::sync::Weak<Shared>, String) {
+        (
+            Arc::downgrade(&self.inner.shared),
+            self.inner.cfg.client_id.clone(),
         )
     }
 }

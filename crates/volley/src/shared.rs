@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::interceptor::{DeliveryHandler, Interceptor, Interceptors};
 use crate::lifecycle::Lifecycle;
 use crate::metadata::Cluster;
+use crate::metrics::stats::SenderStats;
 use crate::metrics::Counters;
 use crate::partitioner::StickyPartitioner;
 use crate::protocol::compression::{Compression, CompressionCodec};
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     /// `maybe_add_partition`, synchronous as in Java); every other call is a `Command::Txn`.
     pub txn: Option<Mutex<TxnManager>>,
     pub counters: Counters,
+    /// The windowed metrics and per-topic and per-broker counts, recorded by the I/O thread.
+    pub stats: Mutex<SenderStats>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -134,6 +137,7 @@ impl Shared {
             ),
             interceptors: Interceptors::new(interceptors),
             counters: Counters::default(),
+            stats: Mutex::default(),
             commands: tx,
         });
         Ok((shared, rx))

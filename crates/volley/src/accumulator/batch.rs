@@ -452,6 +452,9 @@ pub(crate) struct ProducerBatch {
     /// Capacity accounted to the buffer pool for this batch's buffer.
     pub pool_bytes: usize,
     pub record_count: u32,
+    /// The largest record appended, in encoded bytes (Java's `ProducerBatch.maxRecordSize`,
+    /// for `record-size-avg`/`-max`).
+    pub max_record_size: u32,
     pub created: Instant,
     /// When the batch was last sent (or created, before the first send).
     pub last_attempt: Instant,
@@ -496,6 +499,7 @@ impl ProducerBatch {
             closed: None,
             pool_bytes,
             record_count: 0,
+            max_record_size: 0,
             created: now,
             last_attempt: now,
             attempts: 0,

@@ -282,6 +282,7 @@ impl Accumulator {
         let index = builder.append(rec.timestamp, rec.key, rec.value, rec.headers) as u32;
         let appended_bytes = builder.estimated_size() - before;
         last.record_count += 1;
+        last.max_record_size = last.max_record_size.max(appended_bytes as u32);
         let facts = RecordFacts {
             index,
             timestamp: rec.timestamp,
@@ -722,11 +723,14 @@ impl Accumulator {
             let mut builder = BatchBuilder::new(Vec::new(), ts0);
             let mut nb_thunks = Vec::new();
             let shared = BatchShared::new(b.topic.clone(), b.partition);
+            let mut max_record_size = 0;
             for r in part {
                 let headers: Vec<RecordHeader<'_>> =
                     r.headers.iter().map(|h| h.as_record_header()).collect();
                 let ts = r.timestamp;
+                let before = builder.estimated_size();
                 let idx = builder.append(ts, r.key.as_deref(), r.value.as_deref(), &headers) as u32;
+                max_record_size = max_record_size.max((builder.estimated_size() - before) as u32);
                 moved.push((shared.clone(), idx));
                 nb_thunks.push((r.offset_delta as u32, idx));
             }
@@ -734,6 +738,7 @@ impl Accumulator {
             nb.shared = shared;
             nb.id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
             nb.record_count = part.len() as u32;
+            nb.max_record_size = max_record_size;
             nb.split = true;
             nb.attempts = b.attempts;
             if let (Some(s), Some(base)) = (b.stamp, seq) {

@@ -9,7 +9,7 @@
 //! completed batches give memory back. Waiters are woken together and race for the memory;
 //! the bound on each wait is what keeps this from starving anyone forever.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,9 @@ pub(crate) struct BufferPool {
     state: Mutex<PoolState>,
     /// Waiters wait on the producer's lifecycle, which `deallocate` notifies.
     lifecycle: Arc<Lifecycle>,
+    /// Nanoseconds callers spent waiting for memory (`bufferpool-wait-time-ns-total`), added
+    /// when a wait ends (only waits read the clock).
+    wait_ns: AtomicU64,
 }
 
 impl BufferPool {
@@ -51,6 +54,7 @@ impl BufferPool {
                 waiters: 0,
             }),
             lifecycle,
+            wait_ns: AtomicU64::new(0),
         }
     }
 
@@ -63,6 +67,17 @@ impl BufferPool {
     pub(crate) fn available(&self) -> usize {
         let s = self.state.lock();
         s.unallocated + s.free.len() * self.poolable
+    }
+
+    /// Callers waiting for memory now (Java's `waiting-threads`).
+    pub(crate) fn waiting(&self) -> usize {
+        self.state.lock().waiters
+    }
+
+    /// Total time callers waited for memory, in nanoseconds (Java's
+    /// `bufferpool-wait-time-ns-total`; a wait in progress is not counted yet).
+    pub(crate) fn wait_time_ns(&self) -> u64 {
+        self.wait_ns.load(Ordering::Relaxed)
     }
 
     /// Whether someone is waiting for memory: the sender then treats every batch as ready, so
@@ -218,6 +233,7 @@ struct Waiter<'a> {
     pool: &'a BufferPool,
     /// An atomic only so that an async wait holding it is `Send`.
     counted: AtomicBool,
+    started: Instant,
 }
 
 impl<'a> Waiter<'a> {
@@ -225,6 +241,7 @@ impl<'a> Waiter<'a> {
         Waiter {
             pool,
             counted: AtomicBool::new(false),
+            started: Instant::now(),
         }
     }
 
@@ -242,6 +259,8 @@ impl<'a> Waiter<'a> {
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
+        let waited = self.started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.pool.wait_ns.fetch_add(waited, Ordering::Relaxed);
         if self.counted.load(Ordering::Relaxed) {
             self.pool.state.lock().waiters -= 1;
         }

@@ -13,7 +13,10 @@ pub(crate) mod idempotence;
 mod leader;
 #[cfg(test)]
 mod leader_tests;
+#[cfg(test)]
+mod metrics_tests;
 mod network;
+mod observe;
 pub(crate) mod produce;
 mod rebootstrap;
 #[cfg(test)]
@@ -366,6 +369,7 @@ impl Sender {
                 n.unavailable_since = None;
                 self.shared.lifecycle.set_io_error(None);
                 Counters::add(&self.shared.counters.connection_creation, 1);
+                self.shared.stats.lock().connection_created(now);
                 self.shared.lifecycle.clear_auth_failure();
                 tracing::debug!(node, addr = %n.addr, "connected");
             }
@@ -390,7 +394,7 @@ impl Sender {
             self.shared.lifecycle.set_auth_failure(error.clone());
             let cluster = self.shared.cluster.load_full();
             for b in self.shared.acc.take_led_by(&cluster, node) {
-                self.complete(b, Err(error.clone()));
+                self.complete(now, b, Err(error.clone()));
             }
         }
         // The broker may have moved or gone: look again.
@@ -411,6 +415,7 @@ impl Sender {
             return;
         }
         tracing::info!(node, addr = %n.addr, %reason, "disconnected");
+        let was_up = matches!(n.conn, Conn::Up(_));
         n.conn = Conn::Down;
         n.failures += 1;
         n.back_off(now, n.failures, &self.cfg, &mut self.rng);
@@ -418,7 +423,9 @@ impl Sender {
         let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
         let broker = n.addr.clone();
         Counters::add(&self.shared.counters.connection_close, 1);
+        self.shared.stats.lock().connection_closed(now, was_up);
         for f in in_flight {
+            observe::request_lost(&f.span, &reason);
             match f.pending {
                 Pending::Produce(batches) => {
                     for b in batches {
@@ -444,6 +451,10 @@ impl Sender {
     /// A response frame arrived on `node`'s connection.
     pub(crate) fn handle_frame(&mut self, now: Instant, node: i32, frame: Bytes) {
         Counters::add(&self.shared.counters.incoming_bytes, frame.len() as u64 + 4);
+        self.shared
+            .stats
+            .lock()
+            .response_received(now, node, frame.len() + 4);
         let Some(n) = self.net.nodes.get_mut(&node) else {
             return;
         };
@@ -480,7 +491,13 @@ impl Sender {
                 let latency = now.saturating_duration_since(f.sent).as_micros() as u64;
                 Counters::add(&self.shared.counters.request_latency_us, latency);
                 Counters::max(&self.shared.counters.request_latency_us_max, latency);
-                match frame::decode_response::<ProduceRequest>(frame, f.version, corr) {
+                self.shared
+                    .stats
+                    .lock()
+                    .produce_latency(now, node, latency as f64 / 1000.0);
+                let decoded = frame::decode_response::<ProduceRequest>(frame, f.version, corr);
+                observe::request_answered(&f.span, latency, &decoded);
+                match decoded {
                     Ok(resp) => {
                         self.record_produce_throttle(now, node, f.version, resp.throttle_time_ms);
                         self.apply_leader_hints(now, &resp);
@@ -556,6 +573,7 @@ impl Sender {
         Counters::add(&c.produce_throttle_time_ms, ms_u);
         Counters::add(&c.produce_throttle_count, 1);
         Counters::max(&c.produce_throttle_time_ms_max, ms_u);
+        self.shared.stats.lock().produce_throttle(now, ms_u as f64);
         self.net.throttle(now, node, ApiKey::Produce, version, ms);
     }
 
@@ -576,6 +594,7 @@ impl Sender {
                 sent,
                 deadline: sent,
                 pending: Pending::Produce(batches),
+                span: tracing::Span::none(),
             });
         }
     }
@@ -683,7 +702,7 @@ impl Sender {
             req,
             pending,
             &self.cfg,
-            &self.shared.counters,
+            &self.shared,
             network::ANY_VERSION,
         )
     }
@@ -837,13 +856,17 @@ impl Sender {
 
     fn abort_everything(&mut self, now: Instant, err: Error) {
         for b in self.shared.acc.take_all() {
-            self.complete(b, Err(err.clone()));
+            self.complete(now, b, Err(err.clone()));
         }
         let ids: Vec<i32> = self.net.nodes.keys().copied().collect();
         for id in ids {
             let n = self.net.nodes.get_mut(&id).expect("node exists");
             let in_flight: Vec<InFlight> = n.in_flight.drain(..).collect();
             if !matches!(n.conn, Conn::Down) {
+                if matches!(n.conn, Conn::Up(_)) {
+                    Counters::add(&self.shared.counters.connection_close, 1);
+                    self.shared.stats.lock().connection_closed(now, true);
+                }
                 n.conn = Conn::Down;
                 self.net.outputs.push_back(Output::Close { node: id });
             }
@@ -851,7 +874,7 @@ impl Sender {
                 match f.pending {
                     Pending::Produce(batches) => {
                         for b in batches {
-                            self.complete(b, Err(err.clone()));
+                            self.complete(now, b, Err(err.clone()));
                         }
                     }
                     Pending::Telemetry(_) => self.telemetry_failed(now),
@@ -890,7 +913,7 @@ impl Sender {
                 after: self.cfg.delivery_timeout,
                 last_error: b.last_error.clone().map(Box::new),
             };
-            self.complete(b, Err(err));
+            self.complete(now, b, Err(err));
         }
         self.expired_scratch = expired;
         for t in &ready.active_topics {
@@ -1065,7 +1088,7 @@ impl Sender {
                 .last_error
                 .take()
                 .unwrap_or(Error::Closed("batch could not be closed"));
-            self.complete(b, Err(e));
+            self.complete(now, b, Err(e));
         }
         if batches.is_empty() {
             return true;
@@ -1099,6 +1122,7 @@ impl Sender {
         Counters::add(&c.request, 1);
         Counters::add(&c.outgoing_bytes, frame.len() as u64);
         Counters::add(&c.batch_send, batches.len() as u64);
+        let span = observe::produce_sent(&self.shared, now, node, frame.len(), &batches);
         let mut batches = batches;
         for b in &mut batches {
             b.sent_leader_epoch = cluster.leader_epoch(&b.topic, b.partition);
@@ -1127,6 +1151,7 @@ impl Sender {
             // No response will come: the batches are done once written.
             for b in batches {
                 self.complete(
+                    now,
                     b,
                     Ok(Ack {
                         base_offset: -1,
@@ -1142,6 +1167,7 @@ impl Sender {
                 sent: now,
                 deadline: deadline(now, self.cfg.request_timeout),
                 pending: Pending::Produce(batches),
+                span,
             });
         }
         true
@@ -1228,6 +1254,7 @@ impl Sender {
     ) {
         if code.is_ok() || code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER {
             self.complete(
+                now,
                 b,
                 Ok(Ack {
                     base_offset,
@@ -1250,6 +1277,7 @@ impl Sender {
                 Ok(()) => {
                     tracing::info!(topic = %topic, partition, records = count, "batch too large for the broker; split in two");
                     Counters::add(&self.shared.counters.batch_split, 1);
+                    self.shared.stats.lock().batch_split(now);
                     // The parent's base sequence stays unacknowledged: the first half starts
                     // there (the second half's is added when it is drained). Dropping it would
                     // make a later batch, refused as OUT_OF_ORDER because of this one, look like
@@ -1259,7 +1287,7 @@ impl Sender {
                 Err(b) => {
                     let b = *b;
                     let err = Error::partition(&b.topic, b.partition, code, message);
-                    self.complete(b, Err(err));
+                    self.complete(now, b, Err(err));
                     return;
                 }
             }
@@ -1323,7 +1351,7 @@ impl Sender {
             }
             if code == KafkaCode::INVALID_PRODUCER_EPOCH || code == KafkaCode::PRODUCER_FENCED {
                 self.fatal(now, err.clone());
-                self.complete(b, Err(Error::Fatal(Box::new(err))));
+                self.complete(now, b, Err(Error::Fatal(Box::new(err))));
                 return;
             }
         }
@@ -1377,11 +1405,11 @@ impl Sender {
         } else {
             err
         };
-        self.complete(b, Err(err));
+        self.complete(now, b, Err(err));
     }
 
     /// Resolves a batch, exactly once.
-    fn complete(&mut self, b: ProducerBatch, result: Result<Ack, Error>) {
+    fn complete(&mut self, now: Instant, b: ProducerBatch, result: Result<Ack, Error>) {
         self.unmute(&b);
         if self.cfg.idempotent {
             // Failed after a request that got no answer (connection lost or timed out), at
@@ -1405,13 +1433,17 @@ impl Sender {
         let c = &self.shared.counters;
         match &result {
             Ok(_) => Counters::add(&c.record_send, b.record_count as u64),
-            Err(e) => {
+            Err(_) => {
                 Counters::add(&c.record_error, b.record_count as u64);
-                tracing::debug!(topic = %b.topic, partition = b.partition, error = %e, "batch failed");
+                let mut stats = self.shared.stats.lock();
+                stats.records_failed(now, Some(&b.topic), b.record_count);
             }
         }
-        self.shared
-            .acc
-            .complete(b, result, &self.shared.interceptors);
+        let span = observe::batch_span(&b, &result);
+        span.in_scope(|| {
+            self.shared
+                .acc
+                .complete(b, result, &self.shared.interceptors)
+        });
     }
 }

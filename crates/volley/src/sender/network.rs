@@ -18,6 +18,7 @@ use super::{backoff, Output, Pending, SenderConfig};
 use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::shared::Shared;
 use crate::util::time::deadline;
 
 /// Any version both sides speak (for [`NetworkClient::send_request`]).
@@ -75,6 +76,9 @@ pub(super) struct InFlight {
     /// `request.timeout.ms` after `sent`.
     pub deadline: Instant,
     pub pending: Pending,
+    /// A Produce request's `produce_request` span (`sender/observe.rs`), closed with its
+    /// answer; `Span::none()` otherwise or when the span is disabled.
+    pub span: tracing::Span,
 }
 
 /// A broker (or, with a negative id, a bootstrap server) and its connection.
@@ -392,7 +396,7 @@ impl NetworkClient {
         req: &R,
         pending: Pending,
         cfg: &SenderConfig,
-        counters: &Counters,
+        shared: &Shared,
         allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
         let versions = match &self.nodes[&node].conn {
@@ -420,7 +424,8 @@ impl NetworkClient {
         frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)
             .map_err(|e| Error::protocol(&addr, e))?;
         let frame = buf.freeze();
-        Counters::add(&counters.outgoing_bytes, frame.len() as u64);
+        Counters::add(&shared.counters.outgoing_bytes, frame.len() as u64);
+        shared.stats.lock().request_sent(now, node, frame.len());
         let n = self.nodes.get_mut(&node).expect("node exists");
         n.in_flight.push_back(InFlight {
             correlation_id: corr,
@@ -429,6 +434,7 @@ impl NetworkClient {
             sent: now,
             deadline: deadline(now, cfg.request_timeout),
             pending,
+            span: tracing::Span::none(),
         });
         n.last_activity = now;
         self.outputs.push_back(Output::Send { node, frame });

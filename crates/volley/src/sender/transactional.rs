@@ -75,7 +75,7 @@ impl Sender {
                 let err = Error::Abortable(Box::new(Error::IllegalState(
                     "the record's transaction was aborted before it was sent".into(),
                 )));
-                self.complete(b, Err(err));
+                self.complete(now, b, Err(err));
             }
         }
         // A commit waits for every batch: send them now rather than after linger.ms.
@@ -184,9 +184,9 @@ impl Sender {
         p: TxnPending,
         allowed: RangeInclusive<i16>,
     ) -> Result<(), Error> {
-        let (cfg, counters) = (&self.cfg, &self.shared.counters);
+        let (cfg, shared) = (&self.cfg, &self.shared);
         self.net
-            .send_request(now, node, req, Pending::Txn(p), cfg, counters, allowed)
+            .send_request(now, node, req, Pending::Txn(p), cfg, shared, allowed)
     }
 
     /// `node` if its connection is up and the broker is not throttling us; otherwise starts

@@ -1,13 +1,33 @@
-//! Producer metrics: counters kept with relaxed atomics, read as a [`Metrics`] snapshot.
+//! Producer metrics: counters kept with relaxed atomics, read as a [`Metrics`] snapshot, and
+//! the full list under the Java producer's names ([`MetricEntry`], from
+//! [`crate::Producer::metric_list`]): totals from the counters, rates, averages and maxima from
+//! windowed samples that the I/O thread records per request, response and batch (never per
+//! record). Rates, averages and maxima cover Java's default window: [`SAMPLES`] samples of
+//! [`SAMPLE_WINDOW`] (the last 30 to 60 seconds).
+
+#[cfg(feature = "metrics-exporter")]
+mod export;
+mod list;
+pub(crate) mod stats;
+mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::shared::Shared;
+
+#[cfg(feature = "metrics-exporter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics-exporter")))]
+pub use export::{publish, MetricsPublisher};
+pub use list::{MetricEntry, MetricKind, NODE_GROUP, PRODUCER_GROUP, TOPIC_GROUP};
+pub use window::{SAMPLES, SAMPLE_WINDOW};
 
 /// A point-in-time snapshot of the producer's counters (names follow the Java producer's
 /// `producer-metrics` group where one exists).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// Records acknowledged (`record-send-total`).
+    /// Records acknowledged. (Java's `record-send-total`, in [`MetricEntry`]'s list, counts
+    /// records as they are sent instead, retries included.)
     pub record_send_total: u64,
     /// Records that ended in an error (`record-error-total`).
     pub record_error_total: u64,
@@ -62,6 +82,9 @@ pub struct Metrics {
     /// Largest `throttle_time_ms` of a Produce response, in milliseconds
     /// (`produce-throttle-time-max`).
     pub produce_throttle_time_max: u64,
+    /// Total time callers waited for buffer memory, in nanoseconds
+    /// (`bufferpool-wait-time-ns-total`; a wait is counted when it ends).
+    pub bufferpool_wait_time_ns_total: u64,
 }
 
 impl Metrics {
@@ -71,6 +94,26 @@ impl Metrics {
     pub fn produce_throttle_time_avg(&self) -> f64 {
         self.produce_throttle_time_ms_total as f64 / self.produce_throttle_time_count as f64
     }
+}
+
+/// The typed snapshot of a producer's state.
+pub(crate) fn snapshot_of(shared: &Shared) -> Metrics {
+    let pool = &shared.acc.pool;
+    let mut m = shared
+        .counters
+        .snapshot(pool.available() as u64, pool.total() as u64);
+    m.bufferpool_wait_time_ns_total = pool.wait_time_ns();
+    m
+}
+
+/// The full list under Java's names (see [`crate::Producer::metric_list`]).
+pub(crate) fn list_of(shared: &Shared, client_id: &str) -> Vec<MetricEntry> {
+    let m = snapshot_of(shared);
+    let pool = list::PoolReading {
+        waiting_threads: shared.acc.pool.waiting(),
+    };
+    let stats = shared.stats.lock();
+    list::build(client_id, &m, &stats, pool, std::time::Instant::now())
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +178,7 @@ impl Counters {
             produce_throttle_time_ms_total: g(&self.produce_throttle_time_ms),
             produce_throttle_time_count: g(&self.produce_throttle_count),
             produce_throttle_time_max: g(&self.produce_throttle_time_ms_max),
+            bufferpool_wait_time_ns_total: 0,
         }
     }
 }
