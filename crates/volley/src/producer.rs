@@ -152,7 +152,11 @@ impl Drop for Inner {
 /// buffer pool (`buffer.memory`) is full; it then waits up to `max.block.ms`.
 /// [`send_async`](Producer::send_async) awaits instead. [`flush`](Producer::flush) and
 /// [`close`](Producer::close) block the calling thread; don't call them from an async task
-/// (use [`flush_async`](Producer::flush_async), or `spawn_blocking`).
+/// (use [`flush_async`](Producer::flush_async), or `spawn_blocking`). The transactional calls
+/// that wait for the coordinator ([`init_transactions`](Producer::init_transactions),
+/// [`send_offsets_to_transaction`](Producer::send_offsets_to_transaction),
+/// [`commit_transaction`](Producer::commit_transaction),
+/// [`abort_transaction`](Producer::abort_transaction)) block too; their `_async` forms await.
 ///
 /// # Ordering
 /// Records sent from one thread to one partition are appended in send order. The broker keeps
@@ -911,10 +915,10 @@ impl Producer {
         }
     }
 
-    /// Hands a transactional call to the I/O thread (`Command::Txn`) and waits up to
-    /// `max.block.ms` for its result. A call repeated after a timeout waits for the pending
-    /// result of the same call instead of starting another.
-    fn txn_call(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+    /// Hands a transactional call to the I/O thread (`Command::Txn`), or finds the pending
+    /// result of the same call (a call repeated after a timeout waits for it instead of
+    /// starting another). Its wait is [`Producer::txn_wait`] or [`Producer::txn_wait_async`].
+    fn txn_start(&self, operation: &'static str, op: TxnOp) -> Result<Arc<TxnResult>> {
         let shared = &self.inner.shared;
         let lifecycle = &shared.lifecycle;
         lifecycle.check(Ends::on_close("transactional call after close"))?;
@@ -924,21 +928,61 @@ impl Producer {
             )));
         };
         let pending = txn.lock().pending(op.kind());
-        let result = pending.unwrap_or_else(|| {
+        Ok(pending.unwrap_or_else(|| {
             let r = Arc::new(TxnResult::new(lifecycle.clone()));
             shared.command(Command::Txn(op, r.clone()));
             r
-        });
-        let max_block = self.inner.cfg.max_block;
-        let deadline = time::deadline(Instant::now(), max_block);
-        match lifecycle.wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get())? {
+        }))
+    }
+
+    /// The deadline of a transactional call's wait: `max.block.ms` from now.
+    fn txn_deadline(&self) -> Instant {
+        time::deadline(Instant::now(), self.inner.cfg.max_block)
+    }
+
+    /// A transactional call's result from its finished wait: `Timeout` (with the last
+    /// connection error as its cause) when `max.block.ms` passed first.
+    fn txn_outcome(
+        &self,
+        operation: &'static str,
+        waited: Result<Option<Result<()>>>,
+    ) -> Result<()> {
+        match waited? {
             Some(r) => r,
             None => Err(Error::Timeout {
                 operation,
-                after: max_block,
-                cause: lifecycle.io_error(),
+                after: self.inner.cfg.max_block,
+                cause: self.inner.shared.lifecycle.io_error(),
             }),
         }
+    }
+
+    /// Starts (or rejoins) a transactional call and blocks up to `max.block.ms` for its result.
+    fn txn_call(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+        let result = self.txn_start(operation, op)?;
+        let deadline = self.txn_deadline();
+        let waited =
+            self.inner
+                .shared
+                .lifecycle
+                .wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get());
+        self.txn_outcome(operation, waited)
+    }
+
+    /// [`Producer::txn_call`] for async callers: the same call, result and bounds, awaited on
+    /// the producer's lifecycle (woken by the I/O thread; no thread of the executor blocks).
+    /// Cancellation-safe: dropped, the call goes on in the I/O thread, and calling the same
+    /// operation again waits for its result.
+    async fn txn_call_async(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+        let result = self.txn_start(operation, op)?;
+        let deadline = self.txn_deadline();
+        let waited = self
+            .inner
+            .shared
+            .lifecycle
+            .wait_async(TXN_WAIT_ENDS, Some(deadline), || result.try_get())
+            .await;
+        self.txn_outcome(operation, waited)
     }
 
     /// Registers the `transactional.id` with its coordinator, fencing any earlier producer with
@@ -950,7 +994,8 @@ impl Producer {
     }
 
     /// Starts a transaction. Records sent from now on belong to it until it is committed or
-    /// aborted. Does not block.
+    /// aborted. Does not block (it only changes local state, as Java's `beginTransaction`), so
+    /// async code calls it as it is: it has no `_async` form.
     pub fn begin_transaction(&self) -> Result<()> {
         if let Some(e) = self.inner.shared.lifecycle.fatal() {
             return Err(e.clone());
@@ -975,15 +1020,8 @@ impl Producer {
         I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
         T: Into<String>,
     {
-        let offsets: std::collections::BTreeMap<(String, i32), OffsetAndMetadata> = offsets
-            .into_iter()
-            .map(|((t, p), o)| ((t.into(), p), o))
-            .collect();
-        let group = group.clone();
-        self.txn_call(
-            "send_offsets_to_transaction",
-            TxnOp::SendOffsets { offsets, group },
-        )
+        let op = send_offsets_op(offsets, group);
+        self.txn_call("send_offsets_to_transaction", op)
     }
 
     /// Commits the open transaction: sends every queued record at once, waits for all of them,
@@ -1000,6 +1038,45 @@ impl Producer {
     /// transaction's records. Blocks up to `max.block.ms`; call again after a timeout.
     pub fn abort_transaction(&self) -> Result<()> {
         self.txn_call("abort_transaction", TxnOp::Abort)
+    }
+
+    /// [`init_transactions`](Producer::init_transactions) for async code: the same call, errors
+    /// and `max.block.ms` bound, awaited without blocking the executor's thread, on any
+    /// runtime. Cancellation-safe: dropped (say under a timeout), the initialization goes on,
+    /// and calling it again (sync or async) waits for the same one.
+    pub async fn init_transactions_async(&self) -> Result<()> {
+        self.txn_call_async("init_transactions", TxnOp::Init).await
+    }
+
+    /// [`send_offsets_to_transaction`](Producer::send_offsets_to_transaction) for async code,
+    /// awaited without blocking the executor's thread (same errors and bound; cancellation-safe
+    /// as [`init_transactions_async`](Producer::init_transactions_async)).
+    pub async fn send_offsets_to_transaction_async<I, T>(
+        &self,
+        offsets: I,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
+        T: Into<String>,
+    {
+        let op = send_offsets_op(offsets, group);
+        self.txn_call_async("send_offsets_to_transaction", op).await
+    }
+
+    /// [`commit_transaction`](Producer::commit_transaction) for async code, awaited without
+    /// blocking the executor's thread (same errors and bound: a [`Error::Timeout`] aborts
+    /// nothing, await it again to keep waiting for the same commit). Ends with
+    /// [`Error::Closed`] if the producer is force-closed or stops meanwhile.
+    pub async fn commit_transaction_async(&self) -> Result<()> {
+        self.txn_call_async("commit_transaction", TxnOp::Commit)
+            .await
+    }
+
+    /// [`abort_transaction`](Producer::abort_transaction) for async code, awaited without
+    /// blocking the executor's thread (same errors and bound).
+    pub async fn abort_transaction_async(&self) -> Result<()> {
+        self.txn_call_async("abort_transaction", TxnOp::Abort).await
     }
 
     /// The transaction protocol this producer speaks: [`TxnProtocol::V2`] (KIP-890 part 2)
@@ -1029,6 +1106,22 @@ impl Producer {
             shared.acc.pool.available() as u64,
             shared.acc.pool.total() as u64,
         )
+    }
+}
+
+/// The `TxnOp` of a `send_offsets_to_transaction` call.
+fn send_offsets_op<I, T>(offsets: I, group: &ConsumerGroupMetadata) -> TxnOp
+where
+    I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
+    T: Into<String>,
+{
+    let offsets = offsets
+        .into_iter()
+        .map(|((t, p), o)| ((t.into(), p), o))
+        .collect();
+    TxnOp::SendOffsets {
+        offsets,
+        group: group.clone(),
     }
 }
 
