@@ -52,6 +52,7 @@ pub mod serializer;
 pub(crate) mod accumulator;
 #[doc(hidden)]
 pub mod bench_support;
+mod delivery_error;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -66,6 +67,7 @@ pub use accumulator::batch::{Callback, DeliveryFuture};
 pub use config::{
     Acks, CompressionType, MetadataRecoveryStrategy, ProducerConfig, ProducerConfigBuilder,
 };
+pub use delivery_error::DeliveryError;
 pub use error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;

@@ -12,6 +12,7 @@ use crate::accumulator::{
     Accumulator, Append, Appended, Delivery, DeliveryFuture, PartitionQueue, RecordRef,
 };
 use crate::config::{PartitionerClass, ProducerConfig};
+use crate::delivery_error::DeliveryError;
 use crate::error::{Error, KafkaCode, Result};
 use crate::interceptor::{DeliveryHandler, Interceptor};
 use crate::io::connection::ConnectOptions;
@@ -443,27 +444,33 @@ impl Producer {
     /// batch, unless metadata or buffer memory must be waited for (bounded by
     /// `max.block.ms`).
     ///
-    /// Errors returned here mean the record was not accepted (nothing was sent):
-    /// [`Error::IllegalArgument`] (negative timestamp or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// Errors returned here mean the record was not accepted (nothing was sent); the
+    /// [`DeliveryError`] hands the record back ([`DeliveryError::into_record`], an owned copy
+    /// as the interceptors left it) with one of: [`Error::IllegalArgument`] (negative timestamp
+    /// or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
     /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
     /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
     /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
-    /// [`RecordMetadata`], or to an [`Error::Broker`] (non-retriable broker error, or retries
-    /// exhausted), an [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an
-    /// [`Error::Fatal`].
-    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        self.send_blocking(record, Delivery::Future)?
-            .ok_or_else(|| Error::IllegalState("no future for a send".into()))
+    /// [`RecordMetadata`], or to a [`DeliveryError`] with the record read back from its batch
+    /// and an [`Error::Broker`] (non-retriable broker error, or retries exhausted), an
+    /// [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an [`Error::Fatal`].
+    /// `?` turns a [`DeliveryError`] into its [`Error`].
+    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture, DeliveryError> {
+        match self.send_blocking(record, Delivery::Future)? {
+            Some(f) => Ok(f),
+            None => Err(Error::IllegalState("no future for a send".into()).into()),
+        }
     }
 
     /// Like [`send`](Producer::send), calling `callback` on the I/O thread when the record
-    /// resolves (keep it short). If `send` itself fails, the callback is not called and the
-    /// error is returned.
+    /// resolves (keep it short), with the record handed back in its [`DeliveryError`] when it
+    /// failed. If `send` itself fails, the callback is not called and the error (with the
+    /// record) is returned.
     pub fn send_with_callback(
         &self,
         record: Record<'_>,
-        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
-    ) -> Result<()> {
+        callback: impl FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    ) -> Result<(), DeliveryError> {
         self.send_blocking(record, Delivery::Callback(Box::new(callback)))
             .map(drop)
     }
@@ -472,12 +479,13 @@ impl Producer {
     /// [`DeliveryHandler`] (set with [`ProducerBuilder::delivery_handler`]) with `opaque`,
     /// instead of returning a future. The cheapest way to send: nothing is allocated per record.
     /// Fails with [`Error::IllegalState`] if the producer has no delivery handler.
-    pub fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+    pub fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<(), DeliveryError> {
         if self.inner.shared.acc.delivery_handler.is_none() {
-            return Err(Error::IllegalState(
+            let e = Error::IllegalState(
                 "send_with_opaque needs a delivery handler (ProducerBuilder::delivery_handler)"
                     .into(),
-            ));
+            );
+            return Err(DeliveryError::new(e, Some(record.into_owned())));
         }
         self.send_blocking(record, Delivery::Opaque(opaque))
             .map(drop)
@@ -546,7 +554,7 @@ impl Producer {
         &self,
         mut record: Record<'_>,
         delivery: Delivery,
-    ) -> Result<Option<DeliveryFuture>> {
+    ) -> Result<Option<DeliveryFuture>, DeliveryError> {
         let mut delivery = Some(delivery);
         let result = self.prepare(&mut record).and_then(|()| {
             let shared = &self.inner.shared;
@@ -578,10 +586,15 @@ impl Producer {
             }
             r
         });
-        if let Err(e) = &result {
-            self.report_send_error(&record, e);
-        }
-        result
+        result.map_err(|e| self.refused(record, e))
+    }
+
+    /// A record `send` refused: reported to the interceptors and counted, then handed back
+    /// with its error (copied out of its borrows; only on this path).
+    #[cold]
+    fn refused(&self, record: Record<'_>, e: Error) -> DeliveryError {
+        self.report_send_error(&record, &e);
+        DeliveryError::new(e, Some(record.into_owned()))
     }
 
     /// `send` through this thread's [`TopicCache`], if it holds the record's topic and is
@@ -646,7 +659,10 @@ impl Producer {
     /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
     /// not sent) and leaves the producer as if it had not been called (interceptors' `on_send`
     /// may have seen the record).
-    pub async fn send_async(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
+    pub async fn send_async(
+        &self,
+        mut record: Record<'_>,
+    ) -> Result<DeliveryFuture, DeliveryError> {
         let result = match self.prepare(&mut record) {
             Err(e) => Err(e),
             Ok(()) => {
@@ -671,10 +687,7 @@ impl Producer {
                 }
             }
         };
-        if let Err(e) = &result {
-            self.report_send_error(&record, e);
-        }
-        result
+        result.map_err(|e| self.refused(record, e))
     }
 
     async fn append_async(
@@ -1309,7 +1322,7 @@ mod tests {
             std::thread::yield_now();
         }
         p.shared().lifecycle.begin_close();
-        let r = t.join().unwrap();
+        let r = t.join().unwrap().map_err(Error::from);
         assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     }
 }

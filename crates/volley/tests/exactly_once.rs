@@ -505,7 +505,7 @@ fn idempotent_producer_keeps_exactly_once_and_order_across_leader_failovers() {
                 Ok(md) => acked_cb[i].store(md.offset, Ordering::Release),
                 Err(e) => {
                     acked_cb[i].store(FAILED, Ordering::Release);
-                    failures_cb.lock().unwrap().push((i, e));
+                    failures_cb.lock().unwrap().push((i, e.into_error()));
                 }
             },
         );
@@ -981,7 +981,7 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     // a_fenced_producer_fails_fatally_on_the_very_next_call.)
     let later: Vec<(&str, volley::Result<()>)> = vec![
         ("begin_transaction", p1.begin_transaction()),
-        ("send", send(&p1, "p1-after").map(drop)),
+        ("send", send(&p1, "p1-after").map(drop).map_err(Error::from)),
         ("commit_transaction", p1.commit_transaction()),
         ("abort_transaction", p1.abort_transaction()),
         ("init_transactions", p1.init_transactions()),

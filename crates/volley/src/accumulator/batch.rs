@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::delivery_error::DeliveryError;
 use crate::error::Error;
 use crate::interceptor::{DeliveryHandler, Interceptors};
 use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
 use crate::record::RecordMetadata;
+
+use super::failed::{self, FailedRecords};
 
 /// What a broker acknowledged for a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,9 @@ pub(crate) struct Ack {
 #[derive(Debug)]
 enum Outcome {
     Pending(Vec<Waker>),
-    Done(Result<Ack, Error>),
+    /// Resolved; a failed batch keeps the records its futures hand back (`None`: no future
+    /// is waiting for one, or the batch's bytes were gone).
+    Done(Result<Ack, Error>, Option<FailedRecords>),
     /// The batch was split after MESSAGE_TOO_LARGE: record `i` now lives at `moved[i]`.
     Split(Arc<[(Arc<BatchShared>, u32)]>),
 }
@@ -57,14 +62,19 @@ impl BatchShared {
 
     /// Resolves the batch. Returns false (and changes nothing) if it was already resolved.
     pub(crate) fn complete(&self, result: Result<Ack, Error>) -> bool {
-        self.resolve(Outcome::Done(result))
+        self.resolve(Outcome::Done(result, None))
+    }
+
+    /// Resolves the batch with an error and the failed records its futures hand back.
+    fn fail(&self, error: Error, records: Option<FailedRecords>) -> bool {
+        self.resolve(Outcome::Done(Err(error), records))
     }
 
     /// Resolves the batch unless it already is (no double-resolution check: for the last-resort
     /// sweep when the I/O thread ends abnormally).
     pub(crate) fn complete_if_pending(&self, result: Result<Ack, Error>) {
         if !self.is_resolved() {
-            let _ = self.resolve_quietly(Outcome::Done(result));
+            let _ = self.resolve_quietly(Outcome::Done(result, None));
         }
     }
 
@@ -111,7 +121,7 @@ impl BatchShared {
     pub(crate) fn is_done(&self) -> bool {
         match &*self.outcome.lock() {
             Outcome::Pending(_) => false,
-            Outcome::Done(_) => true,
+            Outcome::Done(..) => true,
             Outcome::Split(moved) => moved.iter().all(|(b, _)| b.is_done()),
         }
     }
@@ -127,7 +137,7 @@ impl BatchShared {
                     }
                     return false;
                 }
-                Outcome::Done(_) => return true,
+                Outcome::Done(..) => return true,
                 Outcome::Split(m) => m.clone(),
             }
         };
@@ -148,7 +158,7 @@ impl BatchShared {
                             }
                         }
                     },
-                    Outcome::Done(_) => return true,
+                    Outcome::Done(..) => return true,
                     Outcome::Split(m) => break m.clone(),
                 }
             }
@@ -180,7 +190,7 @@ pub struct DeliveryFuture {
 }
 
 enum Step {
-    Ready(Result<RecordMetadata, Error>),
+    Ready(Result<RecordMetadata, DeliveryError>),
     Follow(Arc<BatchShared>, u32),
     Pending,
 }
@@ -193,7 +203,14 @@ impl DeliveryFuture {
     fn step(&self, waker: Option<&Waker>) -> Step {
         let mut o = self.shared.outcome.lock();
         match &mut *o {
-            Outcome::Done(r) => Step::Ready(metadata(&self.shared, &self.facts, r)),
+            Outcome::Done(Ok(ack), _) => Step::Ready(Ok(metadata(&self.shared, &self.facts, ack))),
+            Outcome::Done(Err(e), records) => {
+                // Each future resolves once: its record is handed out, not copied.
+                let record = records
+                    .as_mut()
+                    .and_then(|r| r.get_mut(self.facts.index as usize)?.take());
+                Step::Ready(Err(DeliveryError::new(e.clone(), record)))
+            }
             Outcome::Split(moved) => {
                 let (b, i) = &moved[self.facts.index as usize];
                 Step::Follow(b.clone(), *i)
@@ -211,7 +228,7 @@ impl DeliveryFuture {
 
     /// Blocks the calling thread until the record is acknowledged or has failed. Never call it
     /// from an async task; `.await` the future there.
-    pub fn wait(mut self) -> Result<RecordMetadata, Error> {
+    pub fn wait(mut self) -> Result<RecordMetadata, DeliveryError> {
         loop {
             match self.step(None) {
                 Step::Ready(r) => return r,
@@ -235,7 +252,7 @@ impl DeliveryFuture {
     pub fn wait_timeout(
         mut self,
         timeout: Duration,
-    ) -> Result<Result<RecordMetadata, Error>, Self> {
+    ) -> Result<Result<RecordMetadata, DeliveryError>, Self> {
         let deadline = crate::util::time::deadline(Instant::now(), timeout);
         loop {
             match self.step(None) {
@@ -265,34 +282,27 @@ impl DeliveryFuture {
     }
 }
 
-fn metadata(
-    shared: &BatchShared,
-    f: &RecordFacts,
-    r: &Result<Ack, Error>,
-) -> Result<RecordMetadata, Error> {
-    match r {
-        Ok(ack) => Ok(RecordMetadata {
-            topic: shared.topic.clone(),
-            partition: shared.partition,
-            offset: if ack.base_offset < 0 {
-                -1
-            } else {
-                ack.base_offset + f.index as i64
-            },
-            timestamp: if ack.log_append_time >= 0 {
-                ack.log_append_time
-            } else {
-                f.timestamp
-            },
-            serialized_key_size: f.key_size,
-            serialized_value_size: f.value_size,
-        }),
-        Err(e) => Err(e.clone()),
+fn metadata(shared: &BatchShared, f: &RecordFacts, ack: &Ack) -> RecordMetadata {
+    RecordMetadata {
+        topic: shared.topic.clone(),
+        partition: shared.partition,
+        offset: if ack.base_offset < 0 {
+            -1
+        } else {
+            ack.base_offset + f.index as i64
+        },
+        timestamp: if ack.log_append_time >= 0 {
+            ack.log_append_time
+        } else {
+            f.timestamp
+        },
+        serialized_key_size: f.key_size,
+        serialized_value_size: f.value_size,
     }
 }
 
 impl Future for DeliveryFuture {
-    type Output = Result<RecordMetadata, Error>;
+    type Output = Result<RecordMetadata, DeliveryError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -308,8 +318,9 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// A user callback, run on the I/O thread when its record resolves.
-pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
+/// A user callback, run on the I/O thread when its record resolves: with its metadata, or with
+/// the error and the record handed back ([`DeliveryError`]).
+pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static>;
 
 /// How a record reports its outcome: one value from `send` to the batch's completion.
 pub(crate) enum Delivery {
@@ -494,6 +505,12 @@ impl ProducerBatch {
             serialized_value_size: -1,
         };
         let mut this = self;
+        // A failed batch reads its records back from its bytes, once (nothing is kept per
+        // record while the batch may still succeed).
+        let mut failed = match &result {
+            Ok(_) => None,
+            Err(_) => failed::records_of(&this),
+        };
         for t in std::mem::take(&mut this.thunks) {
             md.offset = match &result {
                 Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
@@ -510,13 +527,24 @@ impl ProducerBatch {
                     .interceptors
                     .on_acknowledgement(&md, result.as_ref().err());
             }
+            // A record reported here has no future: its record is handed out, not copied.
+            let error = |failed: &mut Option<FailedRecords>, e: &Error| {
+                let record = failed
+                    .as_mut()
+                    .and_then(|r| r.get_mut(t.facts.index as usize)?.take());
+                DeliveryError::new(e.clone(), record)
+            };
             match t.delivery {
                 Delivery::Future => {}
                 Delivery::Opaque(o) => {
                     if let Some(h) = hooks.delivery_handler {
+                        let e;
                         let r = match &result {
                             Ok(_) => Ok(&md),
-                            Err(e) => Err(e),
+                            Err(err) => {
+                                e = error(&mut failed, err);
+                                Err(&e)
+                            }
                         };
                         if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
                             tracing::warn!("delivery handler panicked");
@@ -524,14 +552,24 @@ impl ProducerBatch {
                     }
                 }
                 Delivery::Callback(cb) => {
-                    let r = result.clone().map(|_| md.clone());
+                    let r = match &result {
+                        Ok(_) => Ok(md.clone()),
+                        Err(err) => Err(error(&mut failed, err)),
+                    };
                     if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
                         tracing::warn!("send callback panicked");
                     }
                 }
             }
         }
-        this.shared.complete(result);
+        match result {
+            Ok(ack) => this.shared.complete(Ok(ack)),
+            Err(e) => {
+                // Keep the records only if a future may still ask for one.
+                let failed = failed.filter(|r| r.iter().any(Option::is_some));
+                this.shared.fail(e, failed)
+            }
+        };
         this.into_released()
     }
 

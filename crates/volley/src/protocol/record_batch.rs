@@ -341,6 +341,18 @@ impl BatchBuilder {
         }
     }
 
+    /// Decodes the records appended so far (the batch need not be closed): for handing
+    /// records of a batch that failed back to their senders. Never panics.
+    pub fn decode_records(&self) -> Result<Vec<DecodedRecord>, DecodeError> {
+        decode_records(
+            self.buf.get(RECORDS_OFFSET..).unwrap_or_default(),
+            self.record_count,
+            self.base_timestamp,
+            None,
+            0,
+        )
+    }
+
     /// Abandons the batch and returns its buffer (for the pool).
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
