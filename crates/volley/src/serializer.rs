@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 
 use crate::accumulator::batch::DeliveryFuture;
 use crate::delivery_error::DeliveryError;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::producer::Producer;
 use crate::record::{Header, Payload, Record, RecordMetadata};
 
@@ -78,7 +78,7 @@ impl<T: serde::Serialize + ?Sized> Serializer<T> for JsonSerializer {
     fn serialize<'a>(&self, topic: &str, data: &'a T) -> Result<Cow<'a, [u8]>> {
         serde_json::to_vec(data)
             .map(Cow::Owned)
-            .map_err(|e| Error::Serialization(format!("JSON for topic {topic:?}: {e}")))
+            .map_err(|e| crate::Error::Serialization(format!("JSON for topic {topic:?}: {e}")))
     }
 }
 
@@ -199,7 +199,7 @@ impl<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<K
     }
 
     /// Serializes and sends; see [`Producer::send`]. A serializer error is returned as
-    /// [`Error::Serialization`] and nothing is sent; its [`DeliveryError::record`] is `None`
+    /// [`Error::Serialization`](crate::Error::Serialization) and nothing is sent; its [`DeliveryError::record`] is `None`
     /// (the typed key and value are still the caller's). Any later refusal or failure hands
     /// back the serialized record, as [`Producer::send`] does.
     pub fn send(&self, record: TypedRecord<'_, K, V>) -> Result<DeliveryFuture, DeliveryError> {
