@@ -25,7 +25,9 @@ fn main() -> volley::Result<()> {
     let values = ["small", large.as_str(), "another small one"];
     let mut pending: Vec<DeliveryFuture> = Vec::new();
     for (i, value) in values.iter().enumerate() {
-        let record = Record::new(topic.as_str()).key(format!("order-{i}")).value(*value);
+        let record = Record::new(topic.as_str())
+            .key(format!("order-{i}"))
+            .value(*value);
         match producer.send(record) {
             Ok(future) => pending.push(future),
             // Refused before it was queued (too large for max.request.size, unknown topic...):
@@ -56,6 +58,9 @@ fn dead_letter(producer: &Producer, dlt: &str, e: DeliveryError) -> volley::Resu
     record.partition = None;
     record.headers.push(Header::new("dlt.reason", reason));
     let md = producer.send(record)?.wait()?;
-    println!("dead-lettered at {}-{}@{}", md.topic, md.partition, md.offset);
+    println!(
+        "dead-lettered at {}-{}@{}",
+        md.topic, md.partition, md.offset
+    );
     Ok(())
 }

@@ -1371,38 +1371,36 @@ fn async_transactional_calls_commit_and_abort_without_blocking_the_executor() {
         awaited("init", p.init_transactions_async()).await.unwrap();
         assert_eq!(p.transaction_protocol(), Some(expected_protocol()));
 
-        p.begin_transaction().unwrap();
-        let committed = p
-            .send_async(Record::new(output.as_str()).value("committed"))
-            .await
-            .unwrap();
-        let offsets = [((source.clone(), 0), OffsetAndMetadata::new(5))];
-        awaited(
-            "send_offsets",
-            p.send_offsets_to_transaction_async(offsets, &meta),
-        )
-        .await
-        .unwrap();
-        awaited("commit", p.commit_transaction_async())
-            .await
-            .unwrap();
-        committed.await.expect("acknowledged by the commit");
-
-        p.begin_transaction().unwrap();
-        let aborted = p
-            .send_async(Record::new(output.as_str()).value("aborted"))
-            .await
-            .unwrap();
-        let offsets = [((source.clone(), 0), OffsetAndMetadata::new(9))];
-        awaited(
-            "send_offsets",
-            p.send_offsets_to_transaction_async(offsets, &meta),
-        )
-        .await
-        .unwrap();
-        awaited("abort", p.abort_transaction_async()).await.unwrap();
-        // Not yet sent when the abort came (linger.ms), or written then aborted.
-        let _ = aborted.await;
+        // One transaction: a record and the source's offset, then its end, all awaited.
+        let transaction = |value: &'static str, offset: i64, commit: bool| {
+            let (p, output, source, meta) = (&p, &output, &source, &meta);
+            async move {
+                p.begin_transaction().unwrap();
+                let f = p
+                    .send_async(Record::new(output.as_str()).value(value))
+                    .await
+                    .unwrap();
+                let offsets = [((source.clone(), 0), OffsetAndMetadata::new(offset))];
+                awaited(
+                    "send_offsets",
+                    p.send_offsets_to_transaction_async(offsets, meta),
+                )
+                .await
+                .unwrap();
+                if commit {
+                    awaited("commit", p.commit_transaction_async())
+                        .await
+                        .unwrap();
+                    f.await.expect("acknowledged by the commit");
+                } else {
+                    awaited("abort", p.abort_transaction_async()).await.unwrap();
+                    // Not yet sent when the abort came (linger.ms), or written then aborted.
+                    let _ = f.await;
+                }
+            }
+        };
+        transaction("committed", 5, true).await;
+        transaction("aborted", 9, false).await;
 
         p.begin_transaction().unwrap();
         let last = p

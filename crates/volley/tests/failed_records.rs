@@ -84,7 +84,10 @@ fn a_record_the_broker_refuses_comes_back_and_goes_to_a_dead_letter_topic() {
         );
         assert_eq!(
             c.headers,
-            [("h".to_string(), Some("v".to_string())), ("n".to_string(), None)],
+            [
+                ("h".to_string(), Some("v".to_string())),
+                ("n".to_string(), None)
+            ],
             "{codec}"
         );
     }
@@ -118,8 +121,7 @@ fn callbacks_and_the_delivery_handler_get_the_refused_record() {
         .unwrap();
     let big = text(5000, 11);
     p.send_with_opaque(big_record(&topic, &big), 7).unwrap();
-    let from_callback: Arc<Mutex<Option<Result<RecordMetadata, DeliveryError>>>> =
-        Arc::default();
+    let from_callback: Arc<Mutex<Option<Result<RecordMetadata, DeliveryError>>>> = Arc::default();
     let cb = from_callback.clone();
     p.send_with_callback(big_record(&topic, &big), move |r| {
         *cb.lock().unwrap() = Some(r);

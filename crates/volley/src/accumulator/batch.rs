@@ -20,7 +20,7 @@ use crate::interceptor::{DeliveryHandler, Interceptors};
 use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
 use crate::record::RecordMetadata;
 
-use super::failed::{self, FailedRecords};
+use super::failed::FailedRecords;
 
 /// What a broker acknowledged for a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub(crate) struct Ack {
 #[derive(Debug)]
 enum Outcome {
     Pending(Vec<Waker>),
-    /// Resolved; a failed batch keeps the records its futures hand back (`None`: no future
-    /// is waiting for one, or the batch's bytes were gone).
+    /// Resolved; a failed batch keeps the records its futures hand back (`None`: every record
+    /// was reported to a callback or the delivery handler, or the batch's bytes were gone).
     Done(Result<Ack, Error>, Option<FailedRecords>),
     /// The batch was split after MESSAGE_TOO_LARGE: record `i` now lives at `moved[i]`.
     Split(Arc<[(Arc<BatchShared>, u32)]>),
@@ -205,10 +205,7 @@ impl DeliveryFuture {
         match &mut *o {
             Outcome::Done(Ok(ack), _) => Step::Ready(Ok(metadata(&self.shared, &self.facts, ack))),
             Outcome::Done(Err(e), records) => {
-                // Each future resolves once: its record is handed out, not copied.
-                let record = records
-                    .as_mut()
-                    .and_then(|r| r.get_mut(self.facts.index as usize)?.take());
+                let record = records.as_ref().and_then(|r| r.record(self.facts.index));
                 Step::Ready(Err(DeliveryError::new(e.clone(), record)))
             }
             Outcome::Split(moved) => {
@@ -505,12 +502,18 @@ impl ProducerBatch {
             serialized_value_size: -1,
         };
         let mut this = self;
-        // A failed batch reads its records back from its bytes, once (nothing is kept per
-        // record while the batch may still succeed).
-        let mut failed = match &result {
+        // A failed batch reads its records back from its bytes (nothing is kept per record
+        // while the batch may still succeed).
+        let failed = match &result {
             Ok(_) => None,
-            Err(_) => failed::records_of(&this),
+            Err(_) => FailedRecords::of(&this),
         };
+        // Records reported to a callback or the delivery handler; the others have futures.
+        let reported = this
+            .thunks
+            .iter()
+            .filter(|t| !matches!(t.delivery, Delivery::Future))
+            .count();
         for t in std::mem::take(&mut this.thunks) {
             md.offset = match &result {
                 Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
@@ -527,11 +530,8 @@ impl ProducerBatch {
                     .interceptors
                     .on_acknowledgement(&md, result.as_ref().err());
             }
-            // A record reported here has no future: its record is handed out, not copied.
-            let error = |failed: &mut Option<FailedRecords>, e: &Error| {
-                let record = failed
-                    .as_mut()
-                    .and_then(|r| r.get_mut(t.facts.index as usize)?.take());
+            let error = |e: &Error| {
+                let record = failed.as_ref().and_then(|r| r.record(t.facts.index));
                 DeliveryError::new(e.clone(), record)
             };
             match t.delivery {
@@ -542,7 +542,7 @@ impl ProducerBatch {
                         let r = match &result {
                             Ok(_) => Ok(&md),
                             Err(err) => {
-                                e = error(&mut failed, err);
+                                e = error(err);
                                 Err(&e)
                             }
                         };
@@ -554,7 +554,7 @@ impl ProducerBatch {
                 Delivery::Callback(cb) => {
                     let r = match &result {
                         Ok(_) => Ok(md.clone()),
-                        Err(err) => Err(error(&mut failed, err)),
+                        Err(err) => Err(error(err)),
                     };
                     if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
                         tracing::warn!("send callback panicked");
@@ -566,8 +566,8 @@ impl ProducerBatch {
             Ok(ack) => this.shared.complete(Ok(ack)),
             Err(e) => {
                 // Keep the records only if a future may still ask for one.
-                let failed = failed.filter(|r| r.iter().any(Option::is_some));
-                this.shared.fail(e, failed)
+                let futures_wait = reported < this.record_count as usize;
+                this.shared.fail(e, failed.filter(|_| futures_wait))
             }
         };
         this.into_released()

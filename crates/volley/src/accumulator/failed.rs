@@ -1,47 +1,56 @@
 //! The records of a failed batch, read back from the batch's own bytes when it fails, so that
 //! each record's error can hand it back ([`crate::DeliveryError`]). Nothing is kept per record
-//! while a batch succeeds; this runs once per failed batch.
+//! while a batch may still succeed; when it fails, its (uncompressed) records section is kept,
+//! indexed, while its futures may ask for their records, and each record is decoded when asked.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::protocol::record_batch::{self, DecodedRecord};
+use crate::protocol::record_batch::{DecodedRecord, RecordsSection};
 use crate::record::{Header, Payload, Record};
 
 use super::batch::ProducerBatch;
 
-/// The failed records of one batch, by index in the batch; a record handed to its callback or
-/// delivery handler is taken out, the others wait for their futures.
-pub(crate) type FailedRecords = Vec<Option<Record<'static>>>;
+/// The records of one failed batch.
+#[derive(Debug)]
+pub(crate) struct FailedRecords {
+    section: RecordsSection,
+    topic: Arc<str>,
+    partition: i32,
+}
 
-/// The records of `b`, decoded from its open builder or its closed (maybe compressed) wire
-/// bytes; `None` when it has neither (a batch whose close failed) or they do not decode (a
-/// bug: logged, never a panic).
-pub(crate) fn records_of(b: &ProducerBatch) -> Option<FailedRecords> {
-    let decoded = match (&b.builder, &b.closed) {
-        (Some(builder), _) => builder.decode_records().map_err(|e| e.to_string()),
-        (None, Some(closed)) => match record_batch::decode_batches(closed.as_bytes()) {
-            Ok(mut v) if v.len() == 1 => Ok(v.pop().map(|batch| batch.records).unwrap_or_default()),
-            Ok(v) => Err(format!("{} batches where one was written", v.len())),
-            Err(e) => Err(e.to_string()),
-        },
-        (None, None) => return None,
-    };
-    match decoded {
-        Ok(records) => Some(
-            records
-                .into_iter()
-                .map(|r| Some(owned_record(&b.topic, b.partition, r)))
-                .collect(),
-        ),
-        Err(e) => {
-            tracing::error!(topic = %b.topic, partition = b.partition, error = %e,
-                "cannot read back the records of a failed batch");
-            None
+impl FailedRecords {
+    /// The records of `b`, from its open builder or its closed (maybe compressed) wire bytes;
+    /// `None` when it has neither (a batch whose close failed) or they do not read (a bug:
+    /// logged, never a panic).
+    pub(crate) fn of(b: &ProducerBatch) -> Option<FailedRecords> {
+        let section = match (&b.builder, &b.closed) {
+            (Some(builder), _) => RecordsSection::of_builder(builder),
+            (None, Some(closed)) => RecordsSection::of_batch(closed.as_bytes()),
+            (None, None) => return None,
+        };
+        match section {
+            Ok(section) => Some(FailedRecords {
+                section,
+                topic: b.topic.clone(),
+                partition: b.partition,
+            }),
+            Err(e) => {
+                tracing::error!(topic = %b.topic, partition = b.partition, error = %e,
+                    "cannot read back the records of a failed batch");
+                None
+            }
         }
+    }
+
+    /// Record `index` of the batch as the [`Record`] to send again: its topic, partition and
+    /// timestamp set. `None` if there is no such record or it does not decode (a bug).
+    pub(crate) fn record(&self, index: u32) -> Option<Record<'static>> {
+        let r = self.section.record(index as usize)?;
+        Some(owned_record(&self.topic, self.partition, r))
     }
 }
 
-/// A decoded record as the [`Record`] to send again: its topic, partition and timestamp set.
 fn owned_record(topic: &str, partition: i32, r: DecodedRecord) -> Record<'static> {
     Record {
         topic: Cow::Owned(topic.to_string()),
