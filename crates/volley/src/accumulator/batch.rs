@@ -508,12 +508,16 @@ impl ProducerBatch {
             Ok(_) => None,
             Err(_) => FailedRecords::of(&this),
         };
-        // Records reported to a callback or the delivery handler; the others have futures.
-        let reported = this
-            .thunks
-            .iter()
-            .filter(|t| !matches!(t.delivery, Delivery::Future))
-            .count();
+        // On failure, the records reported to a callback or the delivery handler (the others
+        // have futures); not counted on success.
+        let reported = match &failed {
+            None => 0,
+            Some(_) => this
+                .thunks
+                .iter()
+                .filter(|t| !matches!(t.delivery, Delivery::Future))
+                .count(),
+        };
         for t in std::mem::take(&mut this.thunks) {
             md.offset = match &result {
                 Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
