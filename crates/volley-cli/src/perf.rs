@@ -735,7 +735,8 @@ fn pack_opaque(send_start_ms: i64, steady: bool) -> u64 {
 }
 
 impl volley::DeliveryHandler for Deliveries {
-    fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64) {
+    fn on_delivery(&self, result: Result<&RecordMetadata, &volley::DeliveryError>, opaque: u64) {
+        let result = result.map_err(volley::DeliveryError::error);
         let send_start_ms = (opaque >> 1) as i64;
         if opaque & 1 == 1 {
             self.0.on_completion::<true>(result, send_start_ms)
@@ -946,7 +947,7 @@ fn send_loop(
             // Only a too-large record fails alone; anything else (unknown topic, closed or
             // failed producer) fails every record after it, and each would block up to
             // max.block.ms: stop there.
-            Err(e) if matches!(e, Error::RecordTooLarge { .. }) => shared.on_error(&e),
+            Err(e) if matches!(e.error(), Error::RecordTooLarge { .. }) => shared.on_error(&e),
             Err(e) => {
                 shared.stop_sending(e.to_string());
                 break;

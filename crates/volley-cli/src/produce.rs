@@ -490,13 +490,13 @@ fn run_inner(args: &ProduceArgs) -> Result<i32, String> {
             }
         } else {
             producer
-                .send_with_callback(record, move |r| tally.on_result(n, r))
+                .send_with_callback(record, move |r| tally.on_result(n, r.map_err(Error::from)))
                 .map(|()| sent += 1)
         };
         if let Err(e) = result {
             // A record too large fails alone; anything else (unknown topic, closed or failed
             // producer, bad partition) would fail every following record too.
-            if matches!(e, Error::RecordTooLarge { .. }) {
+            if matches!(e.error(), Error::RecordTooLarge { .. }) {
                 rejected += 1;
                 tally.on_failure(n, "not sent", &e);
             } else {

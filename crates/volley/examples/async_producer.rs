@@ -39,7 +39,7 @@ async fn main() -> volley::Result<()> {
             for delivery in deliveries {
                 last = Some(delivery.await?);
             }
-            volley::Result::Ok(last)
+            Ok::<_, volley::Error>(last)
         });
     }
     while let Some(joined) = tasks.join_next().await {

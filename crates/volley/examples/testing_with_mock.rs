@@ -33,11 +33,8 @@ fn publish_orders(producer: &impl ProducerApi, orders: &[Order]) -> Result<Vec<i
                     .value(value.into_bytes()),
             )
         })
-        .collect::<Result<Vec<_>>>()?;
-    futures
-        .into_iter()
-        .map(|f| f.wait().map(|md| md.offset))
-        .collect()
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    futures.into_iter().map(|f| Ok(f.wait()?.offset)).collect()
 }
 
 /// Application code, consume-transform-produce shape: writes a batch of orders and the

@@ -76,7 +76,7 @@ impl SendHarness {
     }
 
     /// The real `Producer::send` (the I/O thread is absent: nothing is sent).
-    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture, crate::DeliveryError> {
         self.producer.send(record)
     }
 
@@ -84,8 +84,8 @@ impl SendHarness {
     pub fn send_with_callback(
         &self,
         record: Record<'_>,
-        callback: impl FnOnce(Result<crate::RecordMetadata>) + Send + 'static,
-    ) -> Result<()> {
+        callback: impl FnOnce(Result<crate::RecordMetadata, crate::DeliveryError>) + Send + 'static,
+    ) -> Result<(), crate::DeliveryError> {
         self.producer.send_with_callback(record, callback)
     }
 

@@ -7,6 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::delivery_error::DeliveryError;
 use crate::error::Error;
 use crate::record::{Record, RecordMetadata};
 
@@ -39,8 +40,9 @@ pub trait Interceptor: Send + Sync + 'static {
 /// with the record's outcome and the opaque value given at send. Unlike a per-record callback,
 /// it costs no allocation per record. Keep it quick; a panic in it is caught and logged.
 pub trait DeliveryHandler: Send + Sync + 'static {
-    /// The record acknowledged (`Ok`), or the error that ended its delivery.
-    fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64);
+    /// The record acknowledged (`Ok`), or the error that ended its delivery with the record
+    /// handed back ([`DeliveryError::record`]; read back from its batch's bytes).
+    fn on_delivery(&self, result: Result<&RecordMetadata, &DeliveryError>, opaque: u64);
 }
 
 impl std::fmt::Debug for dyn DeliveryHandler {

@@ -79,6 +79,7 @@ pub mod serializer;
 pub(crate) mod accumulator;
 #[doc(hidden)]
 pub mod bench_support;
+mod delivery_error;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -94,12 +95,13 @@ pub use accumulator::batch::{Callback, DeliveryFuture};
 pub use config::{
     Acks, CompressionType, MetadataRecoveryStrategy, ProducerConfig, ProducerConfigBuilder,
 };
+pub use delivery_error::DeliveryError;
 pub use error::{Error, KafkaCode, ProtocolError, Result, TlsErrorKind};
 pub use interceptor::{DeliveryHandler, Interceptor};
 pub use metrics::Metrics;
 pub use partitioner::Partitioner;
 pub use producer::{Producer, ProducerBuilder};
-pub use producer_api::{BoxFuture, ProducerApi, TxnOffsets};
+pub use producer_api::{BoxFuture, ProducerApi, SendResult, TxnOffsets};
 pub use record::{Header, Payload, Record, RecordMetadata};
 pub use txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnProtocol, TxnState};
 

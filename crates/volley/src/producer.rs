@@ -12,6 +12,7 @@ use crate::accumulator::{
     Accumulator, Append, Appended, Delivery, DeliveryFuture, PartitionQueue, RecordRef,
 };
 use crate::config::{PartitionerClass, ProducerConfig};
+use crate::delivery_error::DeliveryError;
 use crate::error::{Error, KafkaCode, Result};
 use crate::interceptor::{DeliveryHandler, Interceptor};
 use crate::io::connection::ConnectOptions;
@@ -152,7 +153,11 @@ impl Drop for Inner {
 /// buffer pool (`buffer.memory`) is full; it then waits up to `max.block.ms`.
 /// [`send_async`](Producer::send_async) awaits instead. [`flush`](Producer::flush) and
 /// [`close`](Producer::close) block the calling thread; don't call them from an async task
-/// (use [`flush_async`](Producer::flush_async), or `spawn_blocking`).
+/// (use [`flush_async`](Producer::flush_async), or `spawn_blocking`). The transactional calls
+/// that wait for the coordinator ([`init_transactions`](Producer::init_transactions),
+/// [`send_offsets_to_transaction`](Producer::send_offsets_to_transaction),
+/// [`commit_transaction`](Producer::commit_transaction),
+/// [`abort_transaction`](Producer::abort_transaction)) block too; their `_async` forms await.
 ///
 /// # Ordering
 /// Records sent from one thread to one partition are appended in send order. The broker keeps
@@ -440,27 +445,33 @@ impl Producer {
     /// batch, unless metadata or buffer memory must be waited for (bounded by
     /// `max.block.ms`).
     ///
-    /// Errors returned here mean the record was not accepted (nothing was sent):
-    /// [`Error::IllegalArgument`] (negative timestamp or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// Errors returned here mean the record was not accepted (nothing was sent); the
+    /// [`DeliveryError`] hands the record back ([`DeliveryError::into_record`], an owned copy
+    /// as the interceptors left it) with one of: [`Error::IllegalArgument`] (negative timestamp
+    /// or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
     /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
     /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
     /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
-    /// [`RecordMetadata`], or to an [`Error::Broker`] (non-retriable broker error, or retries
-    /// exhausted), an [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an
-    /// [`Error::Fatal`].
-    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
-        self.send_blocking(record, Delivery::Future)?
-            .ok_or_else(|| Error::IllegalState("no future for a send".into()))
+    /// [`RecordMetadata`], or to a [`DeliveryError`] with the record read back from its batch
+    /// and an [`Error::Broker`] (non-retriable broker error, or retries exhausted), an
+    /// [`Error::DeliveryTimeout`], an [`Error::Closed`] (forced close) or an [`Error::Fatal`].
+    /// `?` turns a [`DeliveryError`] into its [`Error`].
+    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture, DeliveryError> {
+        match self.send_blocking(record, Delivery::Future)? {
+            Some(f) => Ok(f),
+            None => Err(Error::IllegalState("no future for a send".into()).into()),
+        }
     }
 
     /// Like [`send`](Producer::send), calling `callback` on the I/O thread when the record
-    /// resolves (keep it short). If `send` itself fails, the callback is not called and the
-    /// error is returned.
+    /// resolves (keep it short), with the record handed back in its [`DeliveryError`] when it
+    /// failed. If `send` itself fails, the callback is not called and the error (with the
+    /// record) is returned.
     pub fn send_with_callback(
         &self,
         record: Record<'_>,
-        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
-    ) -> Result<()> {
+        callback: impl FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    ) -> Result<(), DeliveryError> {
         self.send_blocking(record, Delivery::Callback(Box::new(callback)))
             .map(drop)
     }
@@ -469,17 +480,21 @@ impl Producer {
     /// [`DeliveryHandler`] (set with [`ProducerBuilder::delivery_handler`]) with `opaque`,
     /// instead of returning a future. The cheapest way to send: nothing is allocated per record.
     /// Fails with [`Error::IllegalState`] if the producer has no delivery handler.
-    pub fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+    pub fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<(), DeliveryError> {
         if self.inner.shared.acc.delivery_handler.is_none() {
-            return Err(Error::IllegalState(
+            let e = Error::IllegalState(
                 "send_with_opaque needs a delivery handler (ProducerBuilder::delivery_handler)"
                     .into(),
-            ));
+            );
+            return Err(DeliveryError::new(e, Some(record.into_owned())));
         }
         self.send_blocking(record, Delivery::Opaque(opaque))
             .map(drop)
     }
 
+    // Inlined into the send path: out of line it cost about 35 instructions a record
+    // (`scripts/bench-instructions`).
+    #[inline(always)]
     fn prepare(&self, record: &mut Record<'_>) -> Result<()> {
         check_record(record)?;
         self.check_usable()?;
@@ -544,7 +559,7 @@ impl Producer {
         &self,
         mut record: Record<'_>,
         delivery: Delivery,
-    ) -> Result<Option<DeliveryFuture>> {
+    ) -> Result<Option<DeliveryFuture>, DeliveryError> {
         let mut delivery = Some(delivery);
         let result = self.prepare(&mut record).and_then(|()| {
             let shared = &self.inner.shared;
@@ -576,10 +591,20 @@ impl Producer {
             }
             r
         });
-        if let Err(e) = &result {
-            self.report_send_error(&record, e);
+        // A `match`, not `map_err` with a closure: the closure would take the record by value
+        // (a copy of it) on the success path too.
+        match result {
+            Ok(f) => Ok(f),
+            Err(e) => Err(self.refused(record, e)),
         }
-        result
+    }
+
+    /// A record `send` refused: reported to the interceptors and counted, then handed back
+    /// with its error (copied out of its borrows; only on this path).
+    #[cold]
+    fn refused(&self, record: Record<'_>, e: Error) -> DeliveryError {
+        self.report_send_error(&record, &e);
+        DeliveryError::new(e, Some(record.into_owned()))
     }
 
     /// `send` through this thread's [`TopicCache`], if it holds the record's topic and is
@@ -644,7 +669,10 @@ impl Producer {
     /// Cancellation-safe: dropped before it completes, it has appended nothing (the record is
     /// not sent) and leaves the producer as if it had not been called (interceptors' `on_send`
     /// may have seen the record).
-    pub async fn send_async(&self, mut record: Record<'_>) -> Result<DeliveryFuture> {
+    pub async fn send_async(
+        &self,
+        mut record: Record<'_>,
+    ) -> Result<DeliveryFuture, DeliveryError> {
         let result = match self.prepare(&mut record) {
             Err(e) => Err(e),
             Ok(()) => {
@@ -669,10 +697,10 @@ impl Producer {
                 }
             }
         };
-        if let Err(e) = &result {
-            self.report_send_error(&record, e);
+        match result {
+            Ok(f) => Ok(f),
+            Err(e) => Err(self.refused(record, e)),
         }
-        result
     }
 
     async fn append_async(
@@ -913,10 +941,10 @@ impl Producer {
         }
     }
 
-    /// Hands a transactional call to the I/O thread (`Command::Txn`) and waits up to
-    /// `max.block.ms` for its result. A call repeated after a timeout waits for the pending
-    /// result of the same call instead of starting another.
-    fn txn_call(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+    /// Hands a transactional call to the I/O thread (`Command::Txn`), or finds the pending
+    /// result of the same call (a call repeated after a timeout waits for it instead of
+    /// starting another). Its wait is [`Producer::txn_wait`] or [`Producer::txn_wait_async`].
+    fn txn_start(&self, operation: &'static str, op: TxnOp) -> Result<Arc<TxnResult>> {
         let shared = &self.inner.shared;
         let lifecycle = &shared.lifecycle;
         lifecycle.check(Ends::on_close("transactional call after close"))?;
@@ -926,21 +954,61 @@ impl Producer {
             )));
         };
         let pending = txn.lock().pending(op.kind());
-        let result = pending.unwrap_or_else(|| {
+        Ok(pending.unwrap_or_else(|| {
             let r = Arc::new(TxnResult::new(lifecycle.clone()));
             shared.command(Command::Txn(op, r.clone()));
             r
-        });
-        let max_block = self.inner.cfg.max_block;
-        let deadline = time::deadline(Instant::now(), max_block);
-        match lifecycle.wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get())? {
+        }))
+    }
+
+    /// The deadline of a transactional call's wait: `max.block.ms` from now.
+    fn txn_deadline(&self) -> Instant {
+        time::deadline(Instant::now(), self.inner.cfg.max_block)
+    }
+
+    /// A transactional call's result from its finished wait: `Timeout` (with the last
+    /// connection error as its cause) when `max.block.ms` passed first.
+    fn txn_outcome(
+        &self,
+        operation: &'static str,
+        waited: Result<Option<Result<()>>>,
+    ) -> Result<()> {
+        match waited? {
             Some(r) => r,
             None => Err(Error::Timeout {
                 operation,
-                after: max_block,
-                cause: lifecycle.io_error(),
+                after: self.inner.cfg.max_block,
+                cause: self.inner.shared.lifecycle.io_error(),
             }),
         }
+    }
+
+    /// Starts (or rejoins) a transactional call and blocks up to `max.block.ms` for its result.
+    fn txn_call(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+        let result = self.txn_start(operation, op)?;
+        let deadline = self.txn_deadline();
+        let waited =
+            self.inner
+                .shared
+                .lifecycle
+                .wait_blocking(TXN_WAIT_ENDS, Some(deadline), || result.try_get());
+        self.txn_outcome(operation, waited)
+    }
+
+    /// [`Producer::txn_call`] for async callers: the same call, result and bounds, awaited on
+    /// the producer's lifecycle (woken by the I/O thread; no thread of the executor blocks).
+    /// Cancellation-safe: dropped, the call goes on in the I/O thread, and calling the same
+    /// operation again waits for its result.
+    async fn txn_call_async(&self, operation: &'static str, op: TxnOp) -> Result<()> {
+        let result = self.txn_start(operation, op)?;
+        let deadline = self.txn_deadline();
+        let waited = self
+            .inner
+            .shared
+            .lifecycle
+            .wait_async(TXN_WAIT_ENDS, Some(deadline), || result.try_get())
+            .await;
+        self.txn_outcome(operation, waited)
     }
 
     /// Registers the `transactional.id` with its coordinator, fencing any earlier producer with
@@ -952,7 +1020,8 @@ impl Producer {
     }
 
     /// Starts a transaction. Records sent from now on belong to it until it is committed or
-    /// aborted. Does not block.
+    /// aborted. Does not block (it only changes local state, as Java's `beginTransaction`), so
+    /// async code calls it as it is: it has no `_async` form.
     pub fn begin_transaction(&self) -> Result<()> {
         if let Some(e) = self.inner.shared.lifecycle.fatal() {
             return Err(e.clone());
@@ -977,15 +1046,8 @@ impl Producer {
         I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
         T: Into<String>,
     {
-        let offsets: std::collections::BTreeMap<(String, i32), OffsetAndMetadata> = offsets
-            .into_iter()
-            .map(|((t, p), o)| ((t.into(), p), o))
-            .collect();
-        let group = group.clone();
-        self.txn_call(
-            "send_offsets_to_transaction",
-            TxnOp::SendOffsets { offsets, group },
-        )
+        let op = send_offsets_op(offsets, group);
+        self.txn_call("send_offsets_to_transaction", op)
     }
 
     /// Commits the open transaction: sends every queued record at once, waits for all of them,
@@ -1002,6 +1064,45 @@ impl Producer {
     /// transaction's records. Blocks up to `max.block.ms`; call again after a timeout.
     pub fn abort_transaction(&self) -> Result<()> {
         self.txn_call("abort_transaction", TxnOp::Abort)
+    }
+
+    /// [`init_transactions`](Producer::init_transactions) for async code: the same call, errors
+    /// and `max.block.ms` bound, awaited without blocking the executor's thread, on any
+    /// runtime. Cancellation-safe: dropped (say under a timeout), the initialization goes on,
+    /// and calling it again (sync or async) waits for the same one.
+    pub async fn init_transactions_async(&self) -> Result<()> {
+        self.txn_call_async("init_transactions", TxnOp::Init).await
+    }
+
+    /// [`send_offsets_to_transaction`](Producer::send_offsets_to_transaction) for async code,
+    /// awaited without blocking the executor's thread (same errors and bound; cancellation-safe
+    /// as [`init_transactions_async`](Producer::init_transactions_async)).
+    pub async fn send_offsets_to_transaction_async<I, T>(
+        &self,
+        offsets: I,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
+        T: Into<String>,
+    {
+        let op = send_offsets_op(offsets, group);
+        self.txn_call_async("send_offsets_to_transaction", op).await
+    }
+
+    /// [`commit_transaction`](Producer::commit_transaction) for async code, awaited without
+    /// blocking the executor's thread (same errors and bound: a [`Error::Timeout`] aborts
+    /// nothing, await it again to keep waiting for the same commit). Ends with
+    /// [`Error::Closed`] if the producer is force-closed or stops meanwhile.
+    pub async fn commit_transaction_async(&self) -> Result<()> {
+        self.txn_call_async("commit_transaction", TxnOp::Commit)
+            .await
+    }
+
+    /// [`abort_transaction`](Producer::abort_transaction) for async code, awaited without
+    /// blocking the executor's thread (same errors and bound).
+    pub async fn abort_transaction_async(&self) -> Result<()> {
+        self.txn_call_async("abort_transaction", TxnOp::Abort).await
     }
 
     /// The transaction protocol this producer speaks: [`TxnProtocol::V2`] (KIP-890 part 2)
@@ -1049,6 +1150,22 @@ impl Producer {
             Arc::downgrade(&self.inner.shared),
             self.inner.cfg.client_id.clone(),
         )
+    }
+}
+
+/// The `TxnOp` of a `send_offsets_to_transaction` call.
+fn send_offsets_op<I, T>(offsets: I, group: &ConsumerGroupMetadata) -> TxnOp
+where
+    I: IntoIterator<Item = ((T, i32), OffsetAndMetadata)>,
+    T: Into<String>,
+{
+    let offsets = offsets
+        .into_iter()
+        .map(|((t, p), o)| ((t.into(), p), o))
+        .collect();
+    TxnOp::SendOffsets {
+        offsets,
+        group: group.clone(),
     }
 }
 
@@ -1262,7 +1379,7 @@ mod tests {
             std::thread::yield_now();
         }
         p.shared().lifecycle.begin_close();
-        let r = t.join().unwrap();
+        let r = t.join().unwrap().map_err(Error::from);
         assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accumulator::batch::{Callback, DeliveryFuture};
+use crate::delivery_error::DeliveryError;
 use crate::error::Result;
 use crate::metadata::PartitionInfo;
 use crate::metrics::Metrics;
@@ -20,6 +21,10 @@ use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata};
 /// A boxed future returned by the async calls of [`ProducerApi`] (`Send`, so it can be
 /// spawned on a multi-threaded runtime).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a send of [`ProducerApi`] returns: a refused send hands its record back
+/// ([`DeliveryError`]), as [`Producer::send`] does.
+pub type SendResult<T> = std::result::Result<T, DeliveryError>;
 
 /// The offsets [`ProducerApi::send_offsets_to_transaction`] takes: each consumed
 /// `(topic, partition)` with the position to commit (Java's `Map<TopicPartition,
@@ -57,19 +62,19 @@ pub type TxnOffsets = BTreeMap<(String, i32), OffsetAndMetadata>;
 /// one.
 pub trait ProducerApi: Send + Sync {
     /// Sends a record; see [`Producer::send`].
-    fn send(&self, record: Record<'_>) -> Result<DeliveryFuture>;
+    fn send(&self, record: Record<'_>) -> SendResult<DeliveryFuture>;
 
     /// Sends a record and calls `callback` with its outcome; see
     /// [`Producer::send_with_callback`].
-    fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()>;
+    fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> SendResult<()>;
 
     /// Sends a record, reporting its outcome to the producer's
     /// [`DeliveryHandler`](crate::DeliveryHandler) with `opaque`; see
     /// [`Producer::send_with_opaque`].
-    fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()>;
+    fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> SendResult<()>;
 
     /// Sends a record, awaiting metadata and buffer memory; see [`Producer::send_async`].
-    fn send_async<'a>(&'a self, record: Record<'a>) -> BoxFuture<'a, Result<DeliveryFuture>>;
+    fn send_async<'a>(&'a self, record: Record<'a>) -> BoxFuture<'a, SendResult<DeliveryFuture>>;
 
     /// Blocks until every record sent so far has resolved; see [`Producer::flush`].
     fn flush(&self) -> Result<()>;
@@ -107,25 +112,41 @@ pub trait ProducerApi: Send + Sync {
 
     /// See [`Producer::abort_transaction`].
     fn abort_transaction(&self) -> Result<()>;
+
+    /// See [`Producer::init_transactions_async`].
+    fn init_transactions_async(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// See [`Producer::send_offsets_to_transaction_async`].
+    fn send_offsets_to_transaction_async<'a>(
+        &'a self,
+        offsets: TxnOffsets,
+        group: &'a ConsumerGroupMetadata,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// See [`Producer::commit_transaction_async`].
+    fn commit_transaction_async(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// See [`Producer::abort_transaction_async`].
+    fn abort_transaction_async(&self) -> BoxFuture<'_, Result<()>>;
 }
 
 /// Implements [`ProducerApi`] by calling the type's inherent methods of the same names.
 macro_rules! producer_api_by_inherent_methods {
     ($($ty:ty),*) => {$(
         impl ProducerApi for $ty {
-            fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+            fn send(&self, record: Record<'_>) -> SendResult<DeliveryFuture> {
                 <$ty>::send(self, record)
             }
-            fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()> {
+            fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> SendResult<()> {
                 <$ty>::send_with_callback(self, record, callback)
             }
-            fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+            fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> SendResult<()> {
                 <$ty>::send_with_opaque(self, record, opaque)
             }
             fn send_async<'a>(
                 &'a self,
                 record: Record<'a>,
-            ) -> BoxFuture<'a, Result<DeliveryFuture>> {
+            ) -> BoxFuture<'a, SendResult<DeliveryFuture>> {
                 Box::pin(<$ty>::send_async(self, record))
             }
             fn flush(&self) -> Result<()> {
@@ -165,6 +186,22 @@ macro_rules! producer_api_by_inherent_methods {
             fn abort_transaction(&self) -> Result<()> {
                 <$ty>::abort_transaction(self)
             }
+            fn init_transactions_async(&self) -> BoxFuture<'_, Result<()>> {
+                Box::pin(<$ty>::init_transactions_async(self))
+            }
+            fn send_offsets_to_transaction_async<'a>(
+                &'a self,
+                offsets: TxnOffsets,
+                group: &'a ConsumerGroupMetadata,
+            ) -> BoxFuture<'a, Result<()>> {
+                Box::pin(<$ty>::send_offsets_to_transaction_async(self, offsets, group))
+            }
+            fn commit_transaction_async(&self) -> BoxFuture<'_, Result<()>> {
+                Box::pin(<$ty>::commit_transaction_async(self))
+            }
+            fn abort_transaction_async(&self) -> BoxFuture<'_, Result<()>> {
+                Box::pin(<$ty>::abort_transaction_async(self))
+            }
         }
     )*};
 }
@@ -177,19 +214,19 @@ producer_api_by_inherent_methods!(Producer, MockProducer);
 macro_rules! forward_producer_api {
     ($($ty:ty),*) => {$(
         impl<P: ProducerApi + ?Sized> ProducerApi for $ty {
-            fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+            fn send(&self, record: Record<'_>) -> SendResult<DeliveryFuture> {
                 (**self).send(record)
             }
-            fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> Result<()> {
+            fn send_with_callback(&self, record: Record<'_>, callback: Callback) -> SendResult<()> {
                 (**self).send_with_callback(record, callback)
             }
-            fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+            fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> SendResult<()> {
                 (**self).send_with_opaque(record, opaque)
             }
             fn send_async<'a>(
                 &'a self,
                 record: Record<'a>,
-            ) -> BoxFuture<'a, Result<DeliveryFuture>> {
+            ) -> BoxFuture<'a, SendResult<DeliveryFuture>> {
                 (**self).send_async(record)
             }
             fn flush(&self) -> Result<()> {
@@ -228,6 +265,22 @@ macro_rules! forward_producer_api {
             }
             fn abort_transaction(&self) -> Result<()> {
                 (**self).abort_transaction()
+            }
+            fn init_transactions_async(&self) -> BoxFuture<'_, Result<()>> {
+                (**self).init_transactions_async()
+            }
+            fn send_offsets_to_transaction_async<'a>(
+                &'a self,
+                offsets: TxnOffsets,
+                group: &'a ConsumerGroupMetadata,
+            ) -> BoxFuture<'a, Result<()>> {
+                (**self).send_offsets_to_transaction_async(offsets, group)
+            }
+            fn commit_transaction_async(&self) -> BoxFuture<'_, Result<()>> {
+                (**self).commit_transaction_async()
+            }
+            fn abort_transaction_async(&self) -> BoxFuture<'_, Result<()>> {
+                (**self).abort_transaction_async()
             }
         }
     )*};

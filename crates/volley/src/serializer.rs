@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use crate::accumulator::batch::DeliveryFuture;
-use crate::error::{Error, Result};
+use crate::delivery_error::DeliveryError;
+use crate::error::Result;
 use crate::producer::Producer;
 use crate::record::{Header, Payload, Record, RecordMetadata};
 
@@ -78,7 +79,7 @@ impl<T: serde::Serialize + ?Sized> Serializer<T> for JsonSerializer {
     fn serialize<'a>(&self, topic: &str, data: &'a T) -> Result<Cow<'a, [u8]>> {
         serde_json::to_vec(data)
             .map(Cow::Owned)
-            .map_err(|e| Error::Serialization(format!("JSON for topic {topic:?}: {e}")))
+            .map_err(|e| crate::Error::Serialization(format!("JSON for topic {topic:?}: {e}")))
     }
 }
 
@@ -199,8 +200,10 @@ impl<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<K
     }
 
     /// Serializes and sends; see [`Producer::send`]. A serializer error is returned as
-    /// [`Error::Serialization`] and nothing is sent.
-    pub fn send(&self, record: TypedRecord<'_, K, V>) -> Result<DeliveryFuture> {
+    /// [`Error::Serialization`](crate::Error::Serialization) and nothing is sent; its [`DeliveryError::record`] is `None`
+    /// (the typed key and value are still the caller's). Any later refusal or failure hands
+    /// back the serialized record, as [`Producer::send`] does.
+    pub fn send(&self, record: TypedRecord<'_, K, V>) -> Result<DeliveryFuture, DeliveryError> {
         self.producer.send(self.to_record(record)?)
     }
 
@@ -208,14 +211,17 @@ impl<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<K
     pub fn send_with_callback(
         &self,
         record: TypedRecord<'_, K, V>,
-        callback: impl FnOnce(Result<RecordMetadata, Error>) + Send + 'static,
-    ) -> Result<()> {
+        callback: impl FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    ) -> Result<(), DeliveryError> {
         self.producer
             .send_with_callback(self.to_record(record)?, callback)
     }
 
     /// Serializes and sends without blocking the thread; see [`Producer::send_async`].
-    pub async fn send_async(&self, record: TypedRecord<'_, K, V>) -> Result<DeliveryFuture> {
+    pub async fn send_async(
+        &self,
+        record: TypedRecord<'_, K, V>,
+    ) -> Result<DeliveryFuture, DeliveryError> {
         let r = self.to_record(record)?;
         self.producer.send_async(r).await
     }

@@ -754,7 +754,9 @@ fn producer_unknown_topic_after_max_block(bootstrap: &str) {
         Producer::from_properties([("bootstrap.servers", bootstrap), ("max.block.ms", "1000")])
             .expect("producer");
     let start = Instant::now();
-    let res = producer.send(Record::new("t").value("v"));
+    let res = producer
+        .send(Record::new("t").value("v"))
+        .map_err(Error::from);
     let elapsed = start.elapsed();
     match res {
         Err(e @ Error::UnknownTopic { .. }) => {

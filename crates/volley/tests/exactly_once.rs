@@ -505,7 +505,7 @@ fn idempotent_producer_keeps_exactly_once_and_order_across_leader_failovers() {
                 Ok(md) => acked_cb[i].store(md.offset, Ordering::Release),
                 Err(e) => {
                     acked_cb[i].store(FAILED, Ordering::Release);
-                    failures_cb.lock().unwrap().push((i, e));
+                    failures_cb.lock().unwrap().push((i, e.into_error()));
                 }
             },
         );
@@ -981,7 +981,7 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     // a_fenced_producer_fails_fatally_on_the_very_next_call.)
     let later: Vec<(&str, volley::Result<()>)> = vec![
         ("begin_transaction", p1.begin_transaction()),
-        ("send", send(&p1, "p1-after").map(drop)),
+        ("send", send(&p1, "p1-after").map(drop).map_err(Error::from)),
         ("commit_transaction", p1.commit_transaction()),
         ("abort_transaction", p1.abort_transaction()),
         ("init_transactions", p1.init_transactions()),
@@ -1324,4 +1324,160 @@ fn each_transaction_runs_on_the_epoch_the_protocol_gives() {
         }
         assert_eq!(n, 3, "three markers: {batches:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The transactional calls in async code
+
+/// Polls `fut` once: it must be pending (a call that blocked the thread would have returned
+/// its result from this first poll, after the coordinator's round trip), then awaits it.
+async fn awaited<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    assert!(
+        polled_once_pending(fut.as_mut()),
+        "{what}: the first poll must hand the call to the I/O thread and return"
+    );
+    fut.await
+}
+
+/// Polls a future once with a no-op waker: whether it is pending.
+fn polled_once_pending<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    fut.poll(&mut cx).is_pending()
+}
+
+// Failure: an async transactional call blocks the executor's thread while the coordinator
+// answers (a single-threaded runtime would stall every other task), or it resolves to another
+// result than the blocking call. Invariant: on a current-thread runtime, init, send_offsets,
+// commit and abort are each pending after their first poll and then end with the blocking calls'
+// results: the committed transaction's record and offsets become visible, the aborted one's
+// never do.
+#[test]
+fn async_transactional_calls_commit_and_abort_without_blocking_the_executor() {
+    let output = unique_topic("eos-async-out");
+    let source = unique_topic("eos-async-src");
+    create_topic(&output, 1, &[]);
+    create_topic(&source, 1, &[]);
+    let group = unique_topic("eos-async-group");
+    let tid = unique_topic("eos-async-id");
+    let bs = bootstrap();
+    let p = txn_producer(&bs, &tid, "30000");
+    let meta = ConsumerGroupMetadata::new(group.as_str());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        awaited("init", p.init_transactions_async()).await.unwrap();
+        assert_eq!(p.transaction_protocol(), Some(expected_protocol()));
+
+        // One transaction: a record and the source's offset, then its end, all awaited.
+        let transaction = |value: &'static str, offset: i64, commit: bool| {
+            let (p, output, source, meta) = (&p, &output, &source, &meta);
+            async move {
+                p.begin_transaction().unwrap();
+                let f = p
+                    .send_async(Record::new(output.as_str()).value(value))
+                    .await
+                    .unwrap();
+                let offsets = [((source.clone(), 0), OffsetAndMetadata::new(offset))];
+                awaited(
+                    "send_offsets",
+                    p.send_offsets_to_transaction_async(offsets, meta),
+                )
+                .await
+                .unwrap();
+                if commit {
+                    awaited("commit", p.commit_transaction_async())
+                        .await
+                        .unwrap();
+                    f.await.expect("acknowledged by the commit");
+                } else {
+                    awaited("abort", p.abort_transaction_async()).await.unwrap();
+                    // Not yet sent when the abort came (linger.ms), or written then aborted.
+                    let _ = f.await;
+                }
+            }
+        };
+        transaction("committed", 5, true).await;
+        transaction("aborted", 9, false).await;
+
+        p.begin_transaction().unwrap();
+        let last = p
+            .send_async(Record::new(output.as_str()).value("last"))
+            .await
+            .unwrap();
+        awaited("commit", p.commit_transaction_async())
+            .await
+            .unwrap();
+        last.await.expect("acknowledged by the commit");
+    });
+    p.close().unwrap();
+    let rc: Vec<String> = consume_on(Cluster::One, &output, 2, "read_committed")
+        .into_iter()
+        .filter_map(|c| c.value)
+        .collect();
+    assert_eq!(rc, ["committed", "last"], "read_committed");
+    let want = BTreeMap::from([((source.clone(), 0), "5".to_string())]);
+    let got = eventually(Duration::from_secs(30), || {
+        (group_offsets(&group).as_ref() == Some(&want)).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "group offsets {:?}, want {want:?}",
+        group_offsets(&group)
+    );
+}
+
+// Failure: an async commit waiting for the coordinator never ends once the producer is
+// force-closed (its task hangs forever). Invariant: a forced close ends the pending commit with
+// its result or `Closed` (or `Abortable(Closed)`: the close failed its record), and an init that can reach no broker ends with `Closed` at close.
+#[test]
+fn a_pending_async_commit_ends_when_the_producer_closes() {
+    let topic = unique_topic("eos-async-close");
+    create_topic(&topic, 1, &[]);
+    let tid = unique_topic("eos-async-close-id");
+    let bs = bootstrap();
+    let p = txn_producer(&bs, &tid, "600000");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bound = Duration::from_secs(60);
+    rt.block_on(async {
+        p.init_transactions_async().await.unwrap();
+        p.begin_transaction().unwrap();
+        let _f = p.send(Record::new(topic.as_str()).value("v")).unwrap();
+        let commit = p.commit_transaction_async();
+        let mut commit = std::pin::pin!(commit);
+        assert!(polled_once_pending(commit.as_mut()));
+        let _ = p.close_timeout(Duration::ZERO);
+        let r = tokio::time::timeout(bound, commit)
+            .await
+            .expect("the pending commit ended at the forced close");
+        // Committed before the close, or ended by it (the record the close failed makes the
+        // commit abortable).
+        let ended_by_close = |e: &Error| match e {
+            Error::Closed(_) => true,
+            Error::Abortable(e) => matches!(**e, Error::Closed(_)),
+            _ => false,
+        };
+        assert!(
+            r.as_ref().err().is_none_or(ended_by_close),
+            "commit after a forced close: {r:?}"
+        );
+
+        // Nothing to reach: the init waits (max.block.ms is ten minutes) until the close.
+        let lost = txn_producer("127.0.0.1:1", &tid, "600000");
+        let init = lost.init_transactions_async();
+        let mut init = std::pin::pin!(init);
+        assert!(polled_once_pending(init.as_mut()));
+        let closer = lost.clone();
+        let close = std::thread::spawn(move || closer.close_timeout(Duration::ZERO));
+        let r = tokio::time::timeout(bound, init)
+            .await
+            .expect("the pending init ended at the forced close");
+        assert!(matches!(r, Err(Error::Closed(_))), "init at close: {r:?}");
+        let _ = close.join().unwrap();
+    });
 }

@@ -64,7 +64,7 @@ fn stopped_broker_bounds_blocking_and_fails_every_record_once() {
         let t0 = Instant::now();
         match p.send(Record::new(topic.as_str()).value(value.as_slice())) {
             Ok(f) => futures.push(f),
-            Err(e) => break (e, t0.elapsed()),
+            Err(e) => break (e.into_error(), t0.elapsed()),
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
@@ -94,7 +94,7 @@ fn stopped_broker_bounds_blocking_and_fails_every_record_once() {
     let mut timeouts = 0;
     for f in futures {
         let left = deadline.saturating_duration_since(Instant::now());
-        match f.wait_timeout(left) {
+        match f.wait_timeout(left).map(|r| r.map_err(Error::from)) {
             Ok(Err(Error::DeliveryTimeout { .. })) => timeouts += 1,
             Ok(other) => panic!("expected a delivery timeout, got {other:?}"),
             Err(_) => panic!("a record was left unresolved past delivery.timeout.ms"),
@@ -151,7 +151,8 @@ fn close_with_timeout_fails_what_is_left() {
     for f in futures {
         let r = f
             .wait_timeout(Duration::from_secs(5))
-            .expect("resolved by the forced close");
+            .expect("resolved by the forced close")
+            .map_err(Error::from);
         assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     }
     drop(paused);

@@ -63,7 +63,11 @@ fn close_ends_a_send_waiting_for_metadata() {
     let topic = unique_topic("never-created");
     let p2 = p.clone();
     let (r, after) = wait_then_close(
-        move || p2.send(Record::new(&topic).value("v")).map(drop),
+        move || {
+            p2.send(Record::new(&topic).value("v"))
+                .map(drop)
+                .map_err(Error::from)
+        },
         || p.close().expect("close"),
     );
     assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
@@ -92,6 +96,7 @@ fn close_ends_a_send_async_waiting_for_metadata() {
         p2.send_async(Record::new(&topic).value("v"))
             .await
             .map(drop)
+            .map_err(Error::from)
     });
     std::thread::sleep(Duration::from_millis(500));
     p.close().expect("close");
@@ -101,7 +106,7 @@ fn close_ends_a_send_async_waiting_for_metadata() {
         .expect("no panic in the task");
     assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     // After the I/O thread is gone, async calls still answer (and need no timer).
-    let r = block_on(p.send_async(Record::new("t").value("v")));
+    let r = block_on(p.send_async(Record::new("t").value("v"))).map_err(Error::from);
     assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     assert!(block_on(p.flush_async()).is_ok());
 }
@@ -142,7 +147,7 @@ fn forced_close_ends_a_blocked_delivery_future() {
         .send(Record::new(&topic).value("never acknowledged"))
         .unwrap();
     let (r, _) = wait_then_close(
-        move || f.wait(),
+        move || f.wait().map_err(Error::from),
         || {
             let r = p.close_timeout(Duration::ZERO);
             assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
@@ -228,7 +233,9 @@ fn timeouts_carry_the_last_connection_error() {
             && e.to_string().contains("last connection error")
     };
     let p = producer(&closed_port(), &[("max.block.ms", "1500")]);
-    let e = block_on(p.send_async(Record::new("t").value("v"))).unwrap_err();
+    let e = block_on(p.send_async(Record::new("t").value("v")))
+        .unwrap_err()
+        .into_error();
     assert!(
         matches!(e, Error::UnknownTopic { .. }) && has_cause(&e),
         "{e}"

@@ -71,7 +71,8 @@ fn the_real_producer_and_the_mock_are_interchangeable() {
         p.close_timeout(Duration::from_secs(5)).unwrap();
         assert!(
             matches!(
-                p.send(Record::new("events").value("late")),
+                p.send(Record::new("events").value("late"))
+                    .map_err(|e| e.into_error()),
                 Err(volley::Error::Closed(_))
             ),
             "a send after close fails with Closed on both"

@@ -258,7 +258,8 @@ fn record_over_max_request_size_fails_at_once() {
     let t0 = Instant::now();
     let err = p
         .send(Record::new(topic.as_str()).value(vec![0u8; 20_000]))
-        .unwrap_err();
+        .unwrap_err()
+        .into_error();
     assert!(
         matches!(
             err,
@@ -356,7 +357,8 @@ fn close_drains_then_rejects() {
     }
     let err = p
         .send(Record::new(topic.as_str()).value("late"))
-        .unwrap_err();
+        .unwrap_err()
+        .into_error();
     assert!(matches!(err, Error::Closed(_)), "{err}");
     assert_eq!(consume(&topic, 100).len(), 100);
 }
@@ -526,14 +528,16 @@ fn bad_input_gives_typed_errors() {
     let p = producer(&[("max.block.ms", "2000")]);
     // Invalid topic name: rejected before any network round trip.
     assert!(matches!(
-        p.send(Record::new("bad topic!").value("x")),
+        p.send(Record::new("bad topic!").value("x"))
+            .map_err(Error::from),
         Err(Error::InvalidTopic { .. })
     ));
     // Unknown topic with auto-creation off: not in metadata within max.block.ms.
     let t0 = Instant::now();
     let err = p
         .send(Record::new(unique_topic("missing").as_str()).value("x"))
-        .unwrap_err();
+        .unwrap_err()
+        .into_error();
     assert!(matches!(err, Error::UnknownTopic { .. }), "{err}");
     let waited = t0.elapsed();
     assert!(
@@ -545,7 +549,8 @@ fn bad_input_gives_typed_errors() {
     create_topic(&topic, 2, &[]);
     let err = p
         .send(Record::new(topic.as_str()).partition(5).value("x"))
-        .unwrap_err();
+        .unwrap_err()
+        .into_error();
     assert!(
         matches!(
             err,
@@ -567,7 +572,11 @@ fn bad_input_gives_typed_errors() {
 fn delivery_handler_reports_each_opaque_once() {
     struct Collect(Arc<Mutex<Vec<(u64, i32, i64)>>>);
     impl volley::DeliveryHandler for Collect {
-        fn on_delivery(&self, result: Result<&RecordMetadata, &Error>, opaque: u64) {
+        fn on_delivery(
+            &self,
+            result: Result<&RecordMetadata, &volley::DeliveryError>,
+            opaque: u64,
+        ) {
             let md = result.expect("delivered");
             self.0
                 .lock()
@@ -610,7 +619,9 @@ fn delivery_handler_reports_each_opaque_once() {
     }
     let plain = producer(&[]);
     assert!(matches!(
-        plain.send_with_opaque(Record::new(topic.as_str()).value("x"), 1),
+        plain
+            .send_with_opaque(Record::new(topic.as_str()).value("x"), 1)
+            .map_err(Error::from),
         Err(Error::IllegalState(_))
     ));
     plain.close().unwrap();

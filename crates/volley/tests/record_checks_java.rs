@@ -312,7 +312,7 @@ fn largest_value_within(shape: &Shape, limit: usize, zeros: &[u8]) -> usize {
 
 /// What Volley's `send` did with a record: `ok` once delivered, or the error.
 fn volley_outcome(p: &Producer, record: Record<'_>) -> Result<(), Error> {
-    p.send(record)?.wait().map(drop)
+    Ok(p.send(record)?.wait().map(drop)?)
 }
 
 #[test]
@@ -481,7 +481,8 @@ fn negative_timestamps_and_partitions_are_refused_at_once_with_javas_messages() 
                 p.send(record(t, *case)).map(drop),
                 p.send_with_callback(record(t, *case), |_| panic!("callback of a refused record")),
                 block_on(p.send_async(record(t, *case))).map(drop),
-            ];
+            ]
+            .map(|r| r.map_err(Error::from));
             for r in results {
                 match r {
                     Err(Error::IllegalArgument(m)) => assert_eq!(m, message, "{case:?}"),
@@ -496,7 +497,7 @@ fn negative_timestamps_and_partitions_are_refused_at_once_with_javas_messages() 
     }
     // An interceptor that makes the timestamp negative gets the record refused as well.
     switch.store(true, Ordering::Relaxed);
-    match p.send(record(&topic, (None, Some(5)))) {
+    match p.send(record(&topic, (None, Some(5)))).map_err(Error::from) {
         Err(Error::IllegalArgument(m)) => assert!(m.starts_with("Invalid timestamp: -1."), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -523,7 +524,11 @@ fn transactional_producer_refuses_records_outside_a_transaction() {
         ("transactional.id", transactional_id.as_str()),
     ])
     .unwrap();
-    let send = || p.send(Record::new(topic.as_str()).value("v")).map(drop);
+    let send = || {
+        p.send(Record::new(topic.as_str()).value("v"))
+            .map(drop)
+            .map_err(Error::from)
+    };
     let refused = |when: &str, r: Result<(), Error>| match r {
         Err(Error::IllegalState(_)) => {}
         other => panic!("send {when}: {other:?}"),

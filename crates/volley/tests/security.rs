@@ -139,6 +139,7 @@ fn a_mechanism_the_listener_does_not_enable() {
     let Err(e) = p.send(Record::new("volley-any-topic").value("x")) else {
         panic!("the send was accepted");
     };
+    let e = e.into_error();
     match &e {
         Error::Authentication {
             mechanism, message, ..
@@ -176,6 +177,7 @@ fn wrong_credentials_fail_fast_with_an_authentication_error() {
         let Err(e) = p.send(Record::new(&topic).value("x")) else {
             panic!("{user}: the send was accepted");
         };
+        let e = e.into_error();
         assert!(matches!(e, Error::Authentication { .. }), "{user}: {e:?}");
         assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
         let text = format!("{e} {e:?}");
@@ -219,8 +221,11 @@ fn acls_refuse_a_topic_and_a_transactional_id_to_one_user() {
         .wait()
         .unwrap();
     let e = match p.send(Record::new(&denied).value("d")) {
-        Err(e) => e,
-        Ok(f) => f.wait().expect_err("the denied topic refuses the record"),
+        Err(e) => e.into_error(),
+        Ok(f) => f
+            .wait()
+            .expect_err("the denied topic refuses the record")
+            .into_error(),
     };
     assert!(
         matches!(
@@ -379,6 +384,7 @@ fn the_same_producer_works_once_the_credentials_are_fixed() {
     let Err(e) = p.send(Record::new(&topic).value("refused")) else {
         panic!("the send was accepted with the wrong password");
     };
+    let e = e.into_error();
     assert!(matches!(e, Error::Authentication { .. }), "{e:?}");
     set_password("new-secret");
     let delivered = eventually(Duration::from_secs(30), || {

@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::delivery_error::DeliveryError;
 use crate::error::Error;
 use crate::interceptor::{DeliveryHandler, Interceptors};
 use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
-use crate::record::RecordMetadata;
+use crate::record::{Record, RecordMetadata};
+
+use super::failed::FailedRecords;
 
 /// What a broker acknowledged for a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,9 @@ pub(crate) struct Ack {
 #[derive(Debug)]
 enum Outcome {
     Pending(Vec<Waker>),
-    Done(Result<Ack, Error>),
+    /// Resolved; a failed batch keeps the records its futures hand back (`None`: every record
+    /// was reported to a callback or the delivery handler, or the batch's bytes were gone).
+    Done(Result<Ack, Error>, Option<FailedRecords>),
     /// The batch was split after MESSAGE_TOO_LARGE: record `i` now lives at `moved[i]`.
     Split(Arc<[(Arc<BatchShared>, u32)]>),
 }
@@ -57,14 +62,19 @@ impl BatchShared {
 
     /// Resolves the batch. Returns false (and changes nothing) if it was already resolved.
     pub(crate) fn complete(&self, result: Result<Ack, Error>) -> bool {
-        self.resolve(Outcome::Done(result))
+        self.resolve(Outcome::Done(result, None))
+    }
+
+    /// Resolves the batch with an error and the failed records its futures hand back.
+    pub(crate) fn fail(&self, error: Error, records: Option<FailedRecords>) -> bool {
+        self.resolve(Outcome::Done(Err(error), records))
     }
 
     /// Resolves the batch unless it already is (no double-resolution check: for the last-resort
     /// sweep when the I/O thread ends abnormally).
     pub(crate) fn complete_if_pending(&self, result: Result<Ack, Error>) {
         if !self.is_resolved() {
-            let _ = self.resolve_quietly(Outcome::Done(result));
+            let _ = self.resolve_quietly(Outcome::Done(result, None));
         }
     }
 
@@ -111,7 +121,7 @@ impl BatchShared {
     pub(crate) fn is_done(&self) -> bool {
         match &*self.outcome.lock() {
             Outcome::Pending(_) => false,
-            Outcome::Done(_) => true,
+            Outcome::Done(..) => true,
             Outcome::Split(moved) => moved.iter().all(|(b, _)| b.is_done()),
         }
     }
@@ -127,7 +137,7 @@ impl BatchShared {
                     }
                     return false;
                 }
-                Outcome::Done(_) => return true,
+                Outcome::Done(..) => return true,
                 Outcome::Split(m) => m.clone(),
             }
         };
@@ -148,7 +158,7 @@ impl BatchShared {
                             }
                         }
                     },
-                    Outcome::Done(_) => return true,
+                    Outcome::Done(..) => return true,
                     Outcome::Split(m) => break m.clone(),
                 }
             }
@@ -180,7 +190,7 @@ pub struct DeliveryFuture {
 }
 
 enum Step {
-    Ready(Result<RecordMetadata, Error>),
+    Ready(Result<RecordMetadata, DeliveryError>),
     Follow(Arc<BatchShared>, u32),
     Pending,
 }
@@ -213,7 +223,11 @@ impl DeliveryFuture {
     fn step(&self, waker: Option<&Waker>) -> Step {
         let mut o = self.shared.outcome.lock();
         match &mut *o {
-            Outcome::Done(r) => Step::Ready(metadata(&self.shared, &self.facts, r)),
+            Outcome::Done(Ok(ack), _) => Step::Ready(Ok(metadata(&self.shared, &self.facts, ack))),
+            Outcome::Done(Err(e), records) => {
+                let record = records.as_ref().and_then(|r| r.record(self.facts.index));
+                Step::Ready(Err(DeliveryError::new(e.clone(), record)))
+            }
             Outcome::Split(moved) => {
                 let (b, i) = &moved[self.facts.index as usize];
                 Step::Follow(b.clone(), *i)
@@ -231,7 +245,7 @@ impl DeliveryFuture {
 
     /// Blocks the calling thread until the record is acknowledged or has failed. Never call it
     /// from an async task; `.await` the future there.
-    pub fn wait(mut self) -> Result<RecordMetadata, Error> {
+    pub fn wait(mut self) -> Result<RecordMetadata, DeliveryError> {
         loop {
             match self.step(None) {
                 Step::Ready(r) => return r,
@@ -255,7 +269,7 @@ impl DeliveryFuture {
     pub fn wait_timeout(
         mut self,
         timeout: Duration,
-    ) -> Result<Result<RecordMetadata, Error>, Self> {
+    ) -> Result<Result<RecordMetadata, DeliveryError>, Self> {
         let deadline = crate::util::time::deadline(Instant::now(), timeout);
         loop {
             match self.step(None) {
@@ -285,34 +299,27 @@ impl DeliveryFuture {
     }
 }
 
-fn metadata(
-    shared: &BatchShared,
-    f: &RecordFacts,
-    r: &Result<Ack, Error>,
-) -> Result<RecordMetadata, Error> {
-    match r {
-        Ok(ack) => Ok(RecordMetadata {
-            topic: shared.topic.clone(),
-            partition: shared.partition,
-            offset: if ack.base_offset < 0 {
-                -1
-            } else {
-                ack.base_offset + f.index as i64
-            },
-            timestamp: if ack.log_append_time >= 0 {
-                ack.log_append_time
-            } else {
-                f.timestamp
-            },
-            serialized_key_size: f.key_size,
-            serialized_value_size: f.value_size,
-        }),
-        Err(e) => Err(e.clone()),
+fn metadata(shared: &BatchShared, f: &RecordFacts, ack: &Ack) -> RecordMetadata {
+    RecordMetadata {
+        topic: shared.topic.clone(),
+        partition: shared.partition,
+        offset: if ack.base_offset < 0 {
+            -1
+        } else {
+            ack.base_offset + f.index as i64
+        },
+        timestamp: if ack.log_append_time >= 0 {
+            ack.log_append_time
+        } else {
+            f.timestamp
+        },
+        serialized_key_size: f.key_size,
+        serialized_value_size: f.value_size,
     }
 }
 
 impl Future for DeliveryFuture {
-    type Output = Result<RecordMetadata, Error>;
+    type Output = Result<RecordMetadata, DeliveryError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -328,8 +335,9 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// A user callback, run on the I/O thread when its record resolves.
-pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, Error>) + Send + 'static>;
+/// A user callback, run on the I/O thread when its record resolves: with its metadata, or with
+/// the error and the record handed back ([`DeliveryError`]).
+pub type Callback = Box<dyn FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static>;
 
 /// How a record reports its outcome: one value from `send` to the batch's completion.
 pub(crate) enum Delivery {
@@ -375,19 +383,26 @@ pub(crate) fn run_record_hooks(
     result: &Result<Ack, Error>,
     md: &RecordMetadata,
     hooks: &CompletionHooks<'_>,
+    record: impl FnOnce() -> Option<Record<'static>>,
 ) {
     if !hooks.interceptors.is_empty() {
         hooks
             .interceptors
             .on_acknowledgement(md, result.as_ref().err());
     }
+    // The failed record is read back only on failure, and only for a callback or handler.
+    let error = |e: &Error| DeliveryError::new(e.clone(), record());
     match delivery {
         Delivery::Future => {}
         Delivery::Opaque(o) => {
             if let Some(h) = hooks.delivery_handler {
+                let e;
                 let r = match result {
                     Ok(_) => Ok(md),
-                    Err(e) => Err(e),
+                    Err(err) => {
+                        e = error(err);
+                        Err(&e)
+                    }
                 };
                 if catch_unwind(AssertUnwindSafe(|| h.on_delivery(r, o))).is_err() {
                     tracing::warn!("delivery handler panicked");
@@ -395,7 +410,10 @@ pub(crate) fn run_record_hooks(
             }
         }
         Delivery::Callback(cb) => {
-            let r = result.clone().map(|_| md.clone());
+            let r = match result {
+                Ok(_) => Ok(md.clone()),
+                Err(err) => Err(error(err)),
+            };
             if catch_unwind(AssertUnwindSafe(|| cb(r))).is_err() {
                 tracing::warn!("send callback panicked");
             }
@@ -556,6 +574,22 @@ impl ProducerBatch {
             serialized_value_size: -1,
         };
         let mut this = self;
+        // A failed batch reads its records back from its bytes (nothing is kept per record
+        // while the batch may still succeed).
+        let failed = match &result {
+            Ok(_) => None,
+            Err(_) => FailedRecords::of(&this),
+        };
+        // On failure, the records reported to a callback or the delivery handler (the others
+        // have futures); not counted on success.
+        let reported = match &failed {
+            None => 0,
+            Some(_) => this
+                .thunks
+                .iter()
+                .filter(|t| !matches!(t.delivery, Delivery::Future))
+                .count(),
+        };
         for t in std::mem::take(&mut this.thunks) {
             md.offset = match &result {
                 Ok(a) if a.base_offset >= 0 => a.base_offset + t.facts.index as i64,
@@ -567,9 +601,18 @@ impl ProducerBatch {
             };
             md.serialized_key_size = t.facts.key_size;
             md.serialized_value_size = t.facts.value_size;
-            run_record_hooks(t.delivery, &result, &md, hooks);
+            run_record_hooks(t.delivery, &result, &md, hooks, || {
+                failed.as_ref().and_then(|r| r.record(t.facts.index))
+            });
         }
-        this.shared.complete(result);
+        match result {
+            Ok(ack) => this.shared.complete(Ok(ack)),
+            Err(e) => {
+                // Keep the records only if a future may still ask for one.
+                let futures_wait = reported < this.record_count as usize;
+                this.shared.fail(e, failed.filter(|_| futures_wait))
+            }
+        };
         this.into_released()
     }
 

@@ -7,6 +7,7 @@
 //! new batch buffer (which may wait for `buffer.memory`) happens outside the partition lock.
 
 pub mod batch;
+pub(crate) mod failed;
 pub(crate) mod pool;
 
 use std::collections::{HashMap, VecDeque};

@@ -46,6 +46,7 @@ pub use state::{GroupOffsets, MockCall, MockRecord};
 
 use crate::accumulator::batch::{CompletionHooks, Delivery, DeliveryFuture};
 use crate::config::{PartitionerClass, ProducerConfig};
+use crate::delivery_error::DeliveryError;
 use crate::error::{Error, Result};
 use crate::interceptor::{DeliveryHandler, Interceptor, Interceptors};
 use crate::metadata::{PartitionInfo, TopicInfo};
@@ -330,7 +331,7 @@ impl MockProducer {
         &self,
         mut record: Record<'_>,
         delivery: Delivery,
-    ) -> Result<Option<DeliveryFuture>> {
+    ) -> std::result::Result<Option<DeliveryFuture>, DeliveryError> {
         let r = self.admit(&mut record).and_then(|topic| {
             let headers = headers_of(&record);
             let key = record.key.as_ref().map(|k| k.as_bytes());
@@ -366,19 +367,22 @@ impl MockProducer {
             Ok(t) => t,
             Err(e) => {
                 self.report_send_error(&record, &e);
-                return Err(e);
+                // As the real producer: a refused send hands the record back.
+                return Err(DeliveryError::new(e, Some(record.into_owned())));
             }
         };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let key_size = record.key.as_ref().map_or(-1, |k| k.0.len() as i32);
         let value_size = record.value.as_ref().map_or(-1, |v| v.0.len() as i32);
-        let owned = record.into_owned();
+        let mut owned = record.into_owned();
+        owned.partition = Some(partition);
+        owned.timestamp = Some(timestamp);
         let sent = MockRecord {
-            topic: owned.topic.into_owned(),
+            topic: owned.topic.to_string(),
             partition,
-            key: owned.key.map(|k| k.0.into_owned()),
-            value: owned.value.map(|v| v.0.into_owned()),
-            headers: owned.headers,
+            key: owned.key.as_ref().map(|k| k.0.to_vec()),
+            value: owned.value.as_ref().map(|v| v.0.to_vec()),
+            headers: owned.headers.clone(),
             timestamp,
         };
         let (future, shared) = match delivery {
@@ -409,6 +413,7 @@ impl MockProducer {
                 metadata,
                 delivery,
                 future: shared,
+                record: owned,
             };
             if s.txn_in_flight {
                 s.uncommitted.push(sent);
@@ -447,36 +452,44 @@ impl MockProducer {
 
     /// Sends a record (see [`Producer::send`](crate::Producer::send)); the future resolves at
     /// once with `auto_complete`, else when the test completes it.
-    pub fn send(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+    pub fn send(&self, record: Record<'_>) -> std::result::Result<DeliveryFuture, DeliveryError> {
         self.send_inner(record, Delivery::Future)?
-            .ok_or_else(|| Error::IllegalState("no future for a send".into()))
+            .ok_or_else(|| Error::IllegalState("no future for a send".into()).into())
     }
 
     /// Sends a record; `callback` runs when it completes (on the thread that completes it).
     pub fn send_with_callback(
         &self,
         record: Record<'_>,
-        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
-    ) -> Result<()> {
+        callback: impl FnOnce(std::result::Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    ) -> std::result::Result<(), DeliveryError> {
         self.send_inner(record, Delivery::Callback(Box::new(callback)))
             .map(drop)
     }
 
     /// Sends a record, reporting its outcome to the delivery handler with `opaque`. Fails
     /// with [`Error::IllegalState`] without a delivery handler, as the real producer.
-    pub fn send_with_opaque(&self, record: Record<'_>, opaque: u64) -> Result<()> {
+    pub fn send_with_opaque(
+        &self,
+        record: Record<'_>,
+        opaque: u64,
+    ) -> std::result::Result<(), DeliveryError> {
         if self.inner.delivery_handler.is_none() {
-            return Err(Error::IllegalState(
+            let e = Error::IllegalState(
                 "send_with_opaque needs a delivery handler (MockProducerBuilder::delivery_handler)"
                     .into(),
-            ));
+            );
+            return Err(DeliveryError::new(e, Some(record.into_owned())));
         }
         self.send_inner(record, Delivery::Opaque(opaque)).map(drop)
     }
 
     /// [`send`](Self::send) as a future (it never waits: the mock needs no metadata nor
     /// memory).
-    pub async fn send_async(&self, record: Record<'_>) -> Result<DeliveryFuture> {
+    pub async fn send_async(
+        &self,
+        record: Record<'_>,
+    ) -> std::result::Result<DeliveryFuture, DeliveryError> {
         self.send(record)
     }
 
@@ -659,6 +672,36 @@ impl MockProducer {
         s.txn_aborted = true;
         s.txn_in_flight = false;
         Ok(())
+    }
+
+    /// [`init_transactions`](Self::init_transactions) as a future (ready at once), as
+    /// [`Producer::init_transactions_async`](crate::Producer::init_transactions_async).
+    pub async fn init_transactions_async(&self) -> Result<()> {
+        self.init_transactions()
+    }
+
+    /// [`send_offsets_to_transaction`](Self::send_offsets_to_transaction) as a future (ready
+    /// at once).
+    pub async fn send_offsets_to_transaction_async<I, T>(
+        &self,
+        offsets: I,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()>
+    where
+        I: IntoIterator<Item = ((T, i32), crate::OffsetAndMetadata)>,
+        T: Into<String>,
+    {
+        self.send_offsets_to_transaction(offsets, group)
+    }
+
+    /// [`commit_transaction`](Self::commit_transaction) as a future (ready at once).
+    pub async fn commit_transaction_async(&self) -> Result<()> {
+        self.commit_transaction()
+    }
+
+    /// [`abort_transaction`](Self::abort_transaction) as a future (ready at once).
+    pub async fn abort_transaction_async(&self) -> Result<()> {
+        self.abort_transaction()
     }
 
     /// Java's `fenceProducer`: from now on every send fails and every transactional call

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::accumulator::batch::{run_record_hooks, Ack, BatchShared, CompletionHooks, Delivery};
+use crate::accumulator::failed::FailedRecords;
 use crate::error::{Error, KafkaCode};
 use crate::metadata::TopicInfo;
 use crate::producer_api::TxnOffsets;
-use crate::record::{Header, RecordMetadata};
+use crate::record::{Header, Record, RecordMetadata};
 
 /// One record as the mock producer received it (after the interceptors' `on_send`), with the
 /// partition the partitioners chose and the timestamp the producer gave it (the record's own,
@@ -81,6 +82,8 @@ pub(super) struct Completion {
     pub delivery: Delivery,
     /// The state of the send's [`DeliveryFuture`](crate::DeliveryFuture), if it returned one.
     pub future: Option<Arc<BatchShared>>,
+    /// The record as sent (partition and timestamp set), handed back if it fails.
+    pub record: Record<'static>,
 }
 
 impl Completion {
@@ -99,9 +102,13 @@ impl Completion {
             }
             Some(e) => Err(e),
         };
-        run_record_hooks(self.delivery, &result, &md, hooks);
+        let record = self.record;
+        run_record_hooks(self.delivery, &result, &md, hooks, || Some(record.clone()));
         if let Some(f) = self.future {
-            f.complete(result);
+            match result {
+                Ok(ack) => f.complete(Ok(ack)),
+                Err(e) => f.fail(e, Some(FailedRecords::One(record))),
+            };
         }
     }
 }

@@ -185,7 +185,7 @@ fn custom_and_round_robin_partitioners_apply() {
         .build()
         .unwrap();
     assert!(matches!(
-        p.send(Record::new("t").key("k")),
+        p.send(Record::new("t").key("k")).map_err(Error::from),
         Err(Error::PartitionOutOfRange {
             partition: 5,
             partitions: 2,
@@ -222,11 +222,17 @@ fn bad_input_fails_with_the_real_producers_errors() {
         .unwrap();
     let e = p.send(Record::new("nope").value("v")).unwrap_err();
     assert!(
-        matches!(&e, Error::UnknownTopic { topic, after, .. } if topic == "nope" && after.is_zero()),
+        matches!(e.error(), Error::UnknownTopic { topic, after, .. } if topic == "nope" && after.is_zero()),
         "{e:?}"
     );
+    // As the real producer, a refused send hands its record back.
+    let back = e.record().expect("the refused record");
+    assert_eq!(
+        (&*back.topic, back.value.as_ref().map(|v| v.as_bytes())),
+        ("nope", Some(&b"v"[..]))
+    );
     assert!(matches!(
-        p.send(Record::new("t").partition(2)),
+        p.send(Record::new("t").partition(2)).map_err(Error::from),
         Err(Error::PartitionOutOfRange {
             partition: 2,
             partitions: 2,
@@ -234,20 +240,21 @@ fn bad_input_fails_with_the_real_producers_errors() {
         })
     ));
     assert!(matches!(
-        p.send(Record::new("t").partition(-1)),
+        p.send(Record::new("t").partition(-1)).map_err(Error::from),
         Err(Error::IllegalArgument(_))
     ));
     assert!(matches!(
-        p.send(Record::new("t").timestamp(-5)),
+        p.send(Record::new("t").timestamp(-5)).map_err(Error::from),
         Err(Error::IllegalArgument(_))
     ));
     assert!(matches!(
-        p.send(Record::new("bad name")),
+        p.send(Record::new("bad name")).map_err(Error::from),
         Err(Error::InvalidTopic { .. })
     ));
     let big = vec![0u8; 2 << 20];
     assert!(matches!(
-        p.send(Record::new("t").value(&big[..])),
+        p.send(Record::new("t").value(&big[..]))
+            .map_err(Error::from),
         Err(Error::RecordTooLarge {
             limit_key: "max.request.size",
             ..
@@ -294,7 +301,8 @@ fn default_partitions_creates_topics_on_first_use() {
         .unwrap();
     assert_eq!(md.partition, 3);
     assert!(matches!(
-        p.send(Record::new("other").partition(4)),
+        p.send(Record::new("other").partition(4))
+            .map_err(Error::from),
         Err(Error::PartitionOutOfRange { .. })
     ));
 }
@@ -337,7 +345,11 @@ fn manual_completion_in_send_order() {
 fn interceptors_and_delivery_handler_run_as_in_the_real_producer() {
     struct Handler(Arc<Mutex<Vec<(u64, i64)>>>);
     impl DeliveryHandler for Handler {
-        fn on_delivery(&self, r: std::result::Result<&RecordMetadata, &Error>, opaque: u64) {
+        fn on_delivery(
+            &self,
+            r: std::result::Result<&RecordMetadata, &DeliveryError>,
+            opaque: u64,
+        ) {
             self.0.lock().push((opaque, r.map_or(-1, |md| md.offset)));
         }
     }
@@ -373,7 +385,9 @@ fn interceptors_and_delivery_handler_run_as_in_the_real_producer() {
 
     let no_handler = mock(&[("t", 1)], true);
     assert!(matches!(
-        no_handler.send_with_opaque(Record::new("t"), 1),
+        no_handler
+            .send_with_opaque(Record::new("t"), 1)
+            .map_err(Error::from),
         Err(Error::IllegalState(_))
     ));
 }
@@ -400,7 +414,10 @@ fn close_fails_later_calls_with_closed() {
     p.set_error(MockCall::Close, None);
     p.close().unwrap();
     assert!(p.closed());
-    assert!(matches!(p.send(Record::new("t")), Err(Error::Closed(_))));
+    assert!(matches!(
+        p.send(Record::new("t")).map_err(Error::from),
+        Err(Error::Closed(_))
+    ));
     assert!(matches!(p.init_transactions(), Err(Error::Closed(_))));
     assert!(matches!(p.partitions_for("t"), Err(Error::Closed(_))));
 }
@@ -508,7 +525,9 @@ fn injected_errors_fail_each_call_until_cleared() {
     p.begin_transaction().unwrap();
 
     p.set_error(MockCall::Send, Some(err()));
-    assert!(is_injected(p.send(Record::new("t")).map(drop)));
+    assert!(is_injected(
+        p.send(Record::new("t")).map(drop).map_err(Error::from)
+    ));
     assert!(p.uncommitted_records().is_empty());
     p.set_error(MockCall::Send, None);
     let f = p.send(Record::new("t")).unwrap();
@@ -552,7 +571,9 @@ fn a_fenced_producer_fails_fatally() {
     p.fence_producer().unwrap();
     let fenced = |r: Result<()>| matches!(r, Err(Error::Fatal(inner)) if inner.code() == Some(KafkaCode::PRODUCER_FENCED));
     assert!(fenced(p.begin_transaction()));
-    assert!(fenced(p.send(Record::new("t")).map(drop)));
+    assert!(fenced(
+        p.send(Record::new("t")).map(drop).map_err(Error::from)
+    ));
     assert!(fenced(p.fence_producer()));
     assert!(p.history().is_empty());
 }
@@ -565,12 +586,12 @@ fn a_transactional_id_makes_sends_outside_transactions_fail() {
         .build()
         .unwrap();
     assert!(matches!(
-        p.send(Record::new("t")),
+        p.send(Record::new("t")).map_err(Error::from),
         Err(Error::IllegalState(_))
     ));
     p.init_transactions().unwrap();
     assert!(matches!(
-        p.send(Record::new("t")),
+        p.send(Record::new("t")).map_err(Error::from),
         Err(Error::IllegalState(_))
     ));
     p.begin_transaction().unwrap();
@@ -601,4 +622,42 @@ fn poll_ready<F: std::future::Future>(f: F) -> F::Output {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("the mock never waits"),
     }
+}
+
+#[test]
+fn error_next_hands_the_record_back_to_the_future_and_the_callback() {
+    let p = MockProducer::builder()
+        .topic("t", 3)
+        .auto_complete(false)
+        .build()
+        .unwrap();
+    let f = p
+        .send(
+            Record::new("t")
+                .key("k")
+                .value("v1")
+                .header(Header::new("h", "x")),
+        )
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.send_with_callback(Record::new("t").partition(2).value("v2"), move |r| {
+        tx.send(r).unwrap();
+    })
+    .unwrap();
+    assert!(p.error_next(Error::IllegalState("expired".into())));
+    assert!(p.error_next(Error::IllegalState("expired".into())));
+    let e = f.wait().unwrap_err();
+    assert!(matches!(e.error(), Error::IllegalState(_)), "{e:?}");
+    let r = e.into_record().expect("the failed record");
+    assert_eq!(&*r.topic, "t");
+    assert_eq!(r.partition, Some(partition_for_key(b"k", 3)));
+    assert_eq!(r.value.as_ref().map(|v| v.as_bytes()), Some(&b"v1"[..]));
+    assert_eq!(r.headers.len(), 1);
+    assert!(r.timestamp.is_some());
+    let e = rx.recv().unwrap().unwrap_err();
+    let r = e.record().expect("the failed record");
+    assert_eq!(
+        (r.partition, r.value.as_ref().map(|v| v.as_bytes())),
+        (Some(2), Some(&b"v2"[..]))
+    );
 }

@@ -1008,6 +1008,105 @@ pub fn decode_batches_with_limit(
     Ok(batches)
 }
 
+/// The (uncompressed) records section of one batch, indexed so that each record can be
+/// decoded on its own: how a failed batch keeps its records for their futures, at the cost of
+/// its bytes and four bytes a record (decoded records would cost a few allocations each).
+#[derive(Debug)]
+pub struct RecordsSection {
+    bytes: Vec<u8>,
+    /// Where each record (its length varint) starts in `bytes`.
+    starts: Vec<u32>,
+    base_timestamp: i64,
+}
+
+impl RecordsSection {
+    /// The records appended to an open batch so far (copied out of its buffer).
+    pub fn of_builder(b: &BatchBuilder) -> Result<RecordsSection, DecodeError> {
+        let bytes = b.buf.get(RECORDS_OFFSET..).unwrap_or_default().to_vec();
+        RecordsSection::index(bytes, b.record_count, b.base_timestamp)
+    }
+
+    /// The records of one closed batch's wire bytes (header checked as [`decode_batches`]
+    /// does, decompressed when the codec is not none).
+    pub fn of_batch(wire: &[u8]) -> Result<RecordsSection, DecodeError> {
+        let truncated = || DecodeError::Truncated {
+            position: 0,
+            needed: RECORD_BATCH_OVERHEAD,
+            available: wire.len(),
+        };
+        let header = wire
+            .first_chunk::<RECORD_BATCH_OVERHEAD>()
+            .ok_or_else(truncated)?;
+        let attributes = i16::from_be_bytes(field(header, ATTRIBUTES_OFFSET));
+        let codec_id = (attributes & ATTR_COMPRESSION_MASK) as u8;
+        let codec = CompressionCodec::from_id(codec_id).ok_or(DecodeError::UnknownCodec {
+            position: 0,
+            id: codec_id,
+        })?;
+        let count = i32::from_be_bytes(field(header, RECORD_COUNT_OFFSET));
+        let base_timestamp = i64::from_be_bytes(field(header, BASE_TIMESTAMP_OFFSET));
+        let section = &wire[RECORDS_OFFSET..];
+        let bytes = if codec == CompressionCodec::None {
+            section.to_vec()
+        } else {
+            let mut out = Vec::new();
+            decompress_into(codec, section, DEFAULT_MAX_DECOMPRESSED_SIZE, &mut out).map_err(
+                |source| DecodeError::Decompression {
+                    position: 0,
+                    source,
+                },
+            )?;
+            out
+        };
+        RecordsSection::index(bytes, count, base_timestamp)
+    }
+
+    fn index(
+        bytes: Vec<u8>,
+        count: i32,
+        base_timestamp: i64,
+    ) -> Result<RecordsSection, DecodeError> {
+        let count = usize::try_from(count)
+            .map_err(|_| DecodeError::InvalidRecordCount { position: 0, count })?;
+        let mut starts = Vec::with_capacity(count.min(bytes.len() / MIN_RECORD_SIZE));
+        let mut cur = &bytes[..];
+        for index in 0..count {
+            starts.push((bytes.len() - cur.len()) as u32);
+            let len = read_len(&mut cur, "record length", false)
+                .map_err(|(field, problem)| DecodeError::InvalidRecord {
+                    position: 0,
+                    index,
+                    field,
+                    problem,
+                })?
+                .unwrap_or(0);
+            take(&mut cur, len);
+        }
+        Ok(RecordsSection {
+            bytes,
+            starts,
+            base_timestamp,
+        })
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there is no record.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Record `i`, decoded; `None` when out of range or malformed.
+    pub fn record(&self, i: usize) -> Option<DecodedRecord> {
+        let start = *self.starts.get(i)? as usize;
+        let mut cur = self.bytes.get(start..)?;
+        decode_record(&mut cur, self.base_timestamp, None).ok()
+    }
+}
+
 /// Where a record failed: the field and the problem.
 type Fault = (&'static str, &'static str);
 

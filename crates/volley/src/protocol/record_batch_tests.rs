@@ -775,3 +775,49 @@ fn in_batch_bound_stays_within_javas_estimate_and_above_the_exact_size() {
         }
     }
 }
+
+// A failed batch's records section (`RecordsSection`) reads each record on its own, from an
+// open builder or a closed (compressed) batch, and refuses bad bytes without panicking.
+#[test]
+fn records_section_reads_each_record_and_refuses_bad_bytes() {
+    let mut b = BatchBuilder::new(Vec::new(), 1000);
+    b.append(1000, Some(b"k0"), Some(b"v0"), &[]);
+    let h = [RecordHeader {
+        key: "h",
+        value: None,
+    }];
+    b.append(1007, None, Some(b"v1"), &h);
+    let open = RecordsSection::of_builder(&b).unwrap();
+    assert_eq!(open.len(), 2);
+    let closed = b
+        .close(&BatchParams::default(), &Compression::Gzip { level: None })
+        .unwrap();
+    let closed = RecordsSection::of_batch(closed.as_bytes()).unwrap();
+    for s in [&open, &closed] {
+        let r1 = s.record(1).unwrap();
+        assert_eq!(
+            (r1.timestamp, r1.key.as_deref(), r1.value.as_deref()),
+            (1007, None, Some(&b"v1"[..]))
+        );
+        assert_eq!(r1.headers.len(), 1);
+        assert_eq!(s.record(0).unwrap().key.as_deref(), Some(&b"k0"[..]));
+        assert!(s.record(2).is_none());
+    }
+    assert!(RecordsSection::of_batch(&[1, 2, 3]).is_err());
+    // A header declaring more records than the section holds.
+    let mut wire = closed_bytes_with_count(5);
+    assert!(RecordsSection::of_batch(&wire).is_err());
+    wire.truncate(RECORD_BATCH_OVERHEAD);
+    assert!(RecordsSection::of_batch(&wire).is_err());
+}
+
+fn closed_bytes_with_count(count: i32) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Vec::new(), 0);
+    b.append(0, None, Some(b"x"), &[]);
+    let c = b
+        .close(&BatchParams::default(), &Compression::None)
+        .unwrap();
+    let mut wire = c.as_bytes().to_vec();
+    wire[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4].copy_from_slice(&count.to_be_bytes());
+    wire
+}

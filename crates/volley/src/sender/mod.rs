@@ -9,6 +9,8 @@
 #[cfg(test)]
 mod bounds_tests;
 mod capabilities;
+#[cfg(test)]
+mod failed_tests;
 pub(crate) mod idempotence;
 mod leader;
 #[cfg(test)]

@@ -52,6 +52,7 @@ pub(crate) use crate::fake::model::{
 use super::{Output, Sender, SenderConfig};
 use crate::accumulator::{Append, DeliveryFuture, RecordRef};
 use crate::config::ProducerConfig;
+use crate::delivery_error::DeliveryError;
 use crate::error::{Error, KafkaCode};
 use crate::protocol::frame::BrokerVersions;
 use crate::protocol::record_batch::{decode_batches, BatchBuilder};
@@ -163,7 +164,7 @@ pub(crate) struct SentRecord {
     outcome: Option<Result<RecordMetadata, Error>>,
 }
 
-type Resolutions = Arc<Mutex<Vec<(usize, Instant, Result<RecordMetadata, Error>)>>>;
+type Resolutions = Arc<Mutex<Vec<(usize, Instant, Result<RecordMetadata, DeliveryError>)>>>;
 
 /// See the module docs.
 pub(crate) struct Sim {
@@ -488,7 +489,7 @@ impl Sim {
     fn record_callback(&self, id: usize) -> crate::accumulator::batch::Callback {
         let resolutions = self.resolutions.clone();
         let clock = self.clock.clone();
-        Box::new(move |r: Result<RecordMetadata, Error>| {
+        Box::new(move |r: Result<RecordMetadata, DeliveryError>| {
             let at = *clock.lock();
             resolutions.lock().push((id, at, r));
         })
@@ -541,7 +542,7 @@ impl Sim {
         if r.outcome.is_none() {
             let fut = r.future.take().expect("future");
             match fut.wait_timeout(Duration::ZERO) {
-                Ok(res) => r.outcome = Some(res),
+                Ok(res) => r.outcome = Some(res.map_err(Error::from)),
                 Err(fut) => {
                     r.future = Some(fut);
                     panic!("record {id} ({}) has not resolved", r.value);
@@ -590,10 +591,14 @@ impl Sim {
                 calls.len()
             );
             let from_callback = calls[0].2.clone();
-            if let Ok(md) = &from_callback {
-                let r = &self.records[id];
-                assert_eq!((&*md.topic, md.partition), (r.topic.as_str(), r.partition));
+            match &from_callback {
+                Ok(md) => {
+                    let r = &self.records[id];
+                    assert_eq!((&*md.topic, md.partition), (r.topic.as_str(), r.partition));
+                }
+                Err(e) => invariants::record_handed_back(id, &self.records[id], e),
             }
+            let from_callback = from_callback.map_err(Error::from);
             let from_future = self.outcome(id).clone();
             match (&from_callback, &from_future) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b, "record {id}: callback and future disagree"),

@@ -8,7 +8,8 @@
 //! - the sender has finished, nothing is queued or in flight, every byte of `buffer.memory` is
 //!   back in the pool, and after a forced close no connection is left open;
 //! - every record resolved exactly once (callback and future agree), with a sensible error if
-//!   it failed (no internal or protocol errors, no UNKNOWN_SERVER_ERROR the brokers never sent);
+//!   it failed (no internal or protocol errors, no UNKNOWN_SERVER_ERROR the brokers never sent),
+//!   and a failed record's error hands the record back, read from its batch's bytes;
 //! - acks ≠ 0: every acknowledged record is in its partition's log at the offset it was
 //!   acknowledged with;
 //! - idempotent and transactional producers: no record is in the log twice, and per partition
@@ -19,8 +20,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::random::{Mode, Scenario};
-use super::Sim;
+use super::{SentRecord, Sim};
 use crate::config::Acks;
+use crate::delivery_error::DeliveryError;
 use crate::error::{Error, KafkaCode};
 
 /// What became of a transaction, as far as the user could tell.
@@ -267,4 +269,29 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// A failed record's error (from its callback) hands back the record that was sent: its topic,
+/// partition and value, read back from its batch's bytes at failure time.
+pub(crate) fn record_handed_back(id: usize, sent: &SentRecord, e: &DeliveryError) {
+    let Some(r) = e.record() else {
+        panic!("record {id} ({}) failed with {e} and no record", sent.value);
+    };
+    assert_eq!(
+        (
+            &*r.topic,
+            r.partition,
+            r.value.as_ref().map(|v| v.as_bytes())
+        ),
+        (
+            sent.topic.as_str(),
+            Some(sent.partition),
+            Some(sent.value.as_bytes())
+        ),
+        "record {id}: the record handed back with {e}"
+    );
+    assert!(
+        r.timestamp.is_some(),
+        "record {id}: no timestamp handed back"
+    );
 }
