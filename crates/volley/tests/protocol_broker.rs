@@ -368,12 +368,28 @@ async fn produce(
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(batch))])]);
-    let resp = conn.request(&req).await.expect("produce request");
-    assert_eq!(resp.responses.len(), 1, "{resp:?}");
-    let t = &resp.responses[0];
-    assert_eq!(t.name.0.as_str(), topic);
-    assert_eq!(t.partition_responses.len(), 1, "{resp:?}");
-    t.partition_responses[0].clone()
+    // A new topic's leader may be in the metadata a moment before the broker acts as leader
+    // (seen on a loaded machine with Kafka 3.9): NOT_LEADER_OR_FOLLOWER and its kin write
+    // nothing, so the same request is sent again, for up to 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = conn.request(&req).await.expect("produce request");
+        assert_eq!(resp.responses.len(), 1, "{resp:?}");
+        let t = &resp.responses[0];
+        assert_eq!(t.name.0.as_str(), topic);
+        assert_eq!(t.partition_responses.len(), 1, "{resp:?}");
+        let p = t.partition_responses[0].clone();
+        let not_yet = [
+            KafkaCode::NOT_LEADER_OR_FOLLOWER,
+            KafkaCode::LEADER_NOT_AVAILABLE,
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION,
+        ]
+        .contains(&KafkaCode(p.error_code));
+        if !not_yet || Instant::now() >= deadline {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn check_produced(p: &PartitionProduceResponse, partition: i32) {
