@@ -34,6 +34,35 @@ pub(crate) struct PartitionSeq {
     unresolved: bool,
     /// Whether a batch of this producer id and epoch has been acknowledged on the partition.
     acked_any: bool,
+    /// Base sequences of the batches stamped from the lowest unacknowledged one on (answered
+    /// or not): what the broker may have appended after that batch. See
+    /// [`BROKER_DUPLICATE_WINDOW`].
+    since_unacked: BTreeSet<i32>,
+}
+
+/// How many of a producer's latest batches per partition the broker remembers to recognise a
+/// retry as a duplicate (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`). A retry of an
+/// older batch is answered OUT_OF_ORDER_SEQUENCE_NUMBER even though the broker has it, which
+/// reads as a gap. So no more than this many batches of a partition are stamped from its
+/// lowest unacknowledged one on, whatever the connections they went to: after a leader move,
+/// batches in flight to the old leader plus new ones to the new leader could exceed the
+/// window per connection that `max.in.flight.requests.per.connection` <= 5 keeps
+/// (randomized simulation, seed 0xc256f: a retry fell out of the window, an epoch bump
+/// followed, and the batches were written twice).
+pub(crate) const BROKER_DUPLICATE_WINDOW: usize = 5;
+
+impl PartitionSeq {
+    /// Forgets the stamped batches below the lowest unacknowledged one (all of them when
+    /// none is unacknowledged).
+    fn prune(&mut self) {
+        match self.unacked.first() {
+            None => self.since_unacked.clear(),
+            // In wrapping order (sequences wrap at i32::MAX), not the set's.
+            Some(&first) => self
+                .since_unacked
+                .retain(|&q| seq_ahead(first, q).is_some()),
+        }
+    }
 }
 
 /// See the module docs.
@@ -145,6 +174,7 @@ impl Idempotence {
                 if !p.unacked.contains(&s.base_sequence) {
                     // A split half: its sequences were the parent's, now counted as its own.
                     p.unacked.insert(s.base_sequence);
+                    p.since_unacked.insert(s.base_sequence);
                 }
                 return if p.unacked.first() == Some(&s.base_sequence) {
                     if !self.unanswered.is_empty() {
@@ -169,9 +199,13 @@ impl Idempotence {
         if !p.acked_any && !p.unacked.is_empty() {
             return Err(());
         }
+        if p.since_unacked.len() >= BROKER_DUPLICATE_WINDOW {
+            return Err(());
+        }
         let seq = p.next;
         p.next = next_seq(seq, b.record_count);
         p.unacked.insert(seq);
+        p.since_unacked.insert(seq);
         Ok(Some(ProducerStamp {
             producer_id: self.producer_id,
             epoch: self.epoch,
@@ -199,6 +233,7 @@ impl Idempotence {
         let failed_after_send = !success && b.attempts > 0;
         if let Some(p) = self.partitions.get_mut(&(b.topic.clone(), b.partition)) {
             p.unacked.remove(&s.base_sequence);
+            p.prune();
             if success {
                 p.acked_end = next_seq(s.base_sequence, b.record_count);
                 p.acked_any = true;

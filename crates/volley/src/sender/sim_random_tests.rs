@@ -470,3 +470,57 @@ fn seed_1076b_a_gap_does_not_release_earlier_batches_that_may_be_written() {
     sc.max_in_flight = 4;
     assert_passes(&sc);
 }
+
+/// Seed 0xc256f: four batches went to a leader that stopped answering, then the leader moved
+/// and two more went to the new one (six unacknowledged batches of one partition, over two
+/// connections). The broker's log had all of them; the retry of the first, older than the
+/// broker's five-batch duplicate window, was answered OUT_OF_ORDER_SEQUENCE_NUMBER, read as a
+/// gap: the epoch bump restamped the batches and they were written twice. Now no more than
+/// five batches of a partition are stamped from its lowest unacknowledged one on.
+#[test]
+fn seed_c256f_no_more_batches_in_flight_per_partition_than_the_brokers_duplicate_window() {
+    let mut sc = scenario(
+        0xc256f,
+        2,
+        &[&[1]],
+        vec![
+            send(0, 0, Target::Key(1), 54),
+            Step::Run(1578),
+            Step::Fault(Fault::Unresponsive {
+                broker: 1,
+                on: true,
+            }),
+            send(2, 0, Target::Keyless, 1),
+            send(2, 0, Target::Key(1), 1181),
+            send(2, 0, Target::Key(14), 3),
+            Step::Run(276),
+            send(1, 0, Target::Keyless, 110),
+            Step::Fault(Fault::DropProduceResponses { broker: 2, n: 1 }),
+            Step::Run(4423),
+            send(2, 0, Target::Keyless, 119),
+            Step::Fault(Fault::MoveLeader {
+                topic: 0,
+                partition: 0,
+                leader: Some(2),
+            }),
+            send(2, 0, Target::Key(1), 58),
+            send(2, 0, Target::Keyless, 98),
+            send(2, 0, Target::Keyless, 82),
+            send(1, 0, Target::Keyless, 85),
+            Step::Flush,
+            Step::Close(End::HealThenClose),
+        ],
+    );
+    sc.threads = 3;
+    sc.linger_ms = 50;
+    sc.batch_size = 512;
+    sc.buffer_memory = 18_432;
+    sc.max_block_ms = 60_000;
+    sc.retries = 3;
+    sc.retry_backoff_ms = 1000;
+    sc.retry_backoff_max_ms = 100;
+    sc.request_timeout_ms = 30_000;
+    sc.delivery_timeout_ms = 31_050;
+    sc.max_in_flight = 4;
+    assert_passes(&sc);
+}
