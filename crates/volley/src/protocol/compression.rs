@@ -749,9 +749,21 @@ fn lz4_decompress(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), C
     read_limited(codec, lz4_flex::frame::FrameDecoder::new(input), limit, out)
 }
 
+/// What LZ4 compression keeps per thread between batches: the match tables (a small one with
+/// 16-bit positions for blocks under 64 KiB, as liblz4 uses for such inputs, and a large one
+/// for a full 64 KiB block) and an output buffer zeroed once, so a batch's compression clears
+/// only its table and copies only the compressed bytes, instead of zeroing the block's worst
+/// case in the batch buffer each time.
+#[cfg(feature = "lz4")]
+struct Lz4Context {
+    small: lz4_flex::block::CompressTable,
+    large: lz4_flex::block::CompressTable,
+    scratch: Vec<u8>,
+}
+
 #[cfg(feature = "lz4")]
 thread_local! {
-    static LZ4_TABLE: RefCell<Option<lz4_flex::block::CompressTable>> = const { RefCell::new(None) };
+    static LZ4: RefCell<Option<Lz4Context>> = const { RefCell::new(None) };
 }
 
 /// Writes an LZ4 frame exactly like Kafka's `Lz4BlockOutputStream`: magic,
@@ -762,23 +774,28 @@ fn lz4_compress(input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressionError>
     const CODEC: CompressionCodec = CompressionCodec::Lz4;
     out.extend_from_slice(&LZ4_MAGIC.to_le_bytes());
     out.extend_from_slice(&LZ4_DESCRIPTOR);
-    LZ4_TABLE.with(|cell| {
+    LZ4.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let table = slot.get_or_insert_with(lz4_flex::block::CompressTable::large);
+        let ctx = slot.get_or_insert_with(|| Lz4Context {
+            small: lz4_flex::block::CompressTable::small(),
+            large: lz4_flex::block::CompressTable::large(),
+            scratch: vec![0; lz4_flex::block::get_maximum_output_size(LZ4_BLOCK_SIZE)],
+        });
         for block in input.chunks(LZ4_BLOCK_SIZE) {
-            let size_at = out.len();
-            let bound = lz4_flex::block::get_maximum_output_size(block.len());
-            out.resize(size_at + 4 + bound, 0);
-            let n =
-                lz4_flex::block::compress_into_with_table(block, &mut out[size_at + 4..], table)
-                    .map_err(|e| compress_failed(CODEC, e))?;
+            // The small table's positions are 16-bit: only for blocks it can address.
+            let table = if block.len() < u16::MAX as usize {
+                &mut ctx.small
+            } else {
+                &mut ctx.large
+            };
+            let n = lz4_flex::block::compress_into_with_table(block, &mut ctx.scratch, table)
+                .map_err(|e| compress_failed(CODEC, e))?;
             if n < block.len() {
-                out[size_at..size_at + 4].copy_from_slice(&(n as u32).to_le_bytes());
-                out.truncate(size_at + 4 + n);
+                out.extend_from_slice(&(n as u32).to_le_bytes());
+                out.extend_from_slice(&ctx.scratch[..n]);
             } else {
                 let size = block.len() as u32 | LZ4_UNCOMPRESSED_FLAG;
-                out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
-                out.truncate(size_at + 4);
+                out.extend_from_slice(&size.to_le_bytes());
                 out.extend_from_slice(block);
             }
         }
