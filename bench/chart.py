@@ -18,6 +18,7 @@ import textwrap
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "volley-bench"  # the same data draws the same file
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
@@ -114,7 +115,7 @@ def draw(data, outputs):
             ax.axhline(si - 0.5, color="0.75", linewidth=0.5)
 
     axes[0].set_yticks(range(len(scenarios)))
-    axes[0].set_yticklabels([textwrap.fill(f"{s['id']}. {s['short']}", 26, subsequent_indent="   ")
+    axes[0].set_yticklabels([textwrap.fill(f"{s['id']}. {s['short']}", 22, subsequent_indent="   ")
                              for s in scenarios], fontsize=7.5)
     axes[0].set_ylim(len(scenarios) - 0.5, -0.5)  # scenario 1 at the top
     axes[0].tick_params(axis="y", length=0)
