@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
-# One colour per client, in bench/run's client order (Volley first); more clients than colours
-# wrap around (tab10 has ten).
+# One colour per client, by its place in bench/run's list of clients (Volley first), so that a
+# client has the same colour in every chart; more clients than colours wrap around (tab10 has ten).
 PALETTE = plt.get_cmap("tab10").colors
 
 FIGURES = [
@@ -62,7 +62,7 @@ def draw(data, outputs):
     brokers = data["brokers"]  # broker names, in run order
     scenarios = data["scenarios"]  # [{"id", "short", ...}], in run order
     rows = {(r["scenario"], r["broker"], r["client"]): r for r in data["rows"]}
-    colour = {c["id"]: PALETTE[i % len(PALETTE)] for i, c in enumerate(clients)}
+    colour = {c["id"]: PALETTE[c.get("colour", i) % len(PALETTE)] for i, c in enumerate(clients)}
 
     n = len(clients)
     slot = 1.0 / (n + 1.2)  # bar height; the rest of each scenario's unit is the gap

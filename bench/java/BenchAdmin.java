@@ -7,6 +7,7 @@
 //                                                      NOT_LEADER_OR_FOLLOWER; 1,000 take seconds)
 //   BenchAdmin BOOTSTRAP delete TOPIC...
 //   BenchAdmin BOOTSTRAP log-level NODE LOGGER LEVEL   (a broker logger's level, at run time)
+//   BenchAdmin BOOTSTRAP broker-default KEY VALUE      (a cluster-wide dynamic broker setting)
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -49,6 +50,11 @@ public class BenchAdmin {
                 Collection<AlterConfigOp> ops = List.of(
                         new AlterConfigOp(new ConfigEntry(args[3], args[4]), AlterConfigOp.OpType.SET));
                 admin.incrementalAlterConfigs(Map.of(node, ops)).all().get(60, TimeUnit.SECONDS);
+            } else if (args[1].equals("broker-default") && args.length == 4) {
+                ConfigResource cluster = new ConfigResource(ConfigResource.Type.BROKER, "");
+                Collection<AlterConfigOp> ops = List.of(
+                        new AlterConfigOp(new ConfigEntry(args[2], args[3]), AlterConfigOp.OpType.SET));
+                admin.incrementalAlterConfigs(Map.of(cluster, ops)).all().get(60, TimeUnit.SECONDS);
             } else {
                 System.err.println("BenchAdmin: unknown command " + args[1]);
                 System.exit(2);
