@@ -28,14 +28,14 @@ from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 PALETTE = plt.get_cmap("tab10").colors
 
 FIGURES = [
-    # key in the rows, panel title, value label, ticks
+    # (key in the rows, panel title)
     ("rps", "records/s (higher is better)"),
     ("cpu_per_m", "client CPU s per 1M records (lower is better)"),
 ]
 
 
 def short_number(x):
-    """1,234,567 → 1.23M, 45,678 → 45.7k, 0.4412 → 0.44."""
+    """1,234,567 → 1.23M, 45,678 → 46k, 4,567 → 4.6k, 26.48 → 26.5, 0.4412 → 0.44."""
     if x >= 1e6:
         return f"{x / 1e6:.2f}M"
     if x >= 1e4:
@@ -68,7 +68,7 @@ def draw(data, outputs):
     slot = 1.0 / (n + 1.2)  # bar height; the rest of each scenario's unit is the gap
     height = max(3.0, 0.9 + len(scenarios) * (n + 1.2) * 0.15)
     panels = [(fig, broker) for fig in FIGURES for broker in brokers]
-    fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False,
+    fig, axes = plt.subplots(1, len(panels), sharey=True, squeeze=False, layout="constrained",
                              figsize=(2.0 + 3.3 * len(panels), height + 1.2))
     axes = axes[0]
 
@@ -123,16 +123,15 @@ def draw(data, outputs):
     runs = data.get("repeat", 1)
     how = (f"medians of {runs} runs, error bars from the lowest to the highest run" if runs > 1
            else "one run each")
-    fig.suptitle(f"{data['title']}: {how}; log scales", fontsize=10, y=0.995)
+    # The title as the legend's (a suptitle and an "outside" legend overlap in the constrained layout).
     fig.legend(handles=[Patch(color=colour[c["id"]], label=c["name"]) for c in clients],
-               loc="upper center", ncol=len(clients), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.985 - 0.25 / (height + 1.2)))
+               loc="outside upper center", ncol=len(clients), fontsize=8, frameon=False,
+               title=f"{data['title']}: {how}; log scales", title_fontsize=10)
     foot = data.get("machine", "")
     if any("error" in r for r in data["rows"]):
         foot += ("; " if foot else "") + "² a run failed or fell short (see the results file)"
     if foot:
-        fig.text(0.005, 0.003, foot, fontsize=6.5, color="0.35", va="bottom")
-    fig.tight_layout(rect=(0, 0.02, 1, 1 - 0.5 / (height + 1.2)))
+        fig.supxlabel(foot, x=0.005, ha="left", fontsize=6.5, color="0.35")
     for out in outputs:
         fig.savefig(out, dpi=130 if out.endswith(".png") else 72, metadata={"Date": None}
                     if out.endswith(".svg") else None)
