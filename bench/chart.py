@@ -34,27 +34,21 @@ FIGURES = [
 ]
 
 
-def short_number(x):
-    """1,234,567 → 1.23M, 45,678 → 46k, 4,567 → 4.6k, 26.48 → 26.5, 0.4412 → 0.44."""
-    if x >= 1e6:
-        return f"{x / 1e6:.2f}M"
-    if x >= 1e4:
-        return f"{x / 1e3:.0f}k"
-    if x >= 1e3:
-        return f"{x / 1e3:.1f}k"
-    if x >= 10:
-        return f"{x:.1f}"
-    return f"{x:.2f}"
+# (at least, divisor, suffix, format): a value's first row that it reaches
+VALUE_STEPS = [(1e6, 1e6, "M", ".2f"), (1e4, 1e3, "k", ".0f"), (1e3, 1e3, "k", ".1f"), (10, 1, "", ".1f"),
+               (0, 1, "", ".2f")]  # 1,234,567 → 1.23M, 45,678 → 46k, 4,567 → 4.6k, 26.48 → 26.5, 0.4412 → 0.44
+TICK_STEPS = [(1e6, 1e6, "M", "g"), (1e3, 1e3, "k", "g"), (0, 1, "", "g")]  # 10k, 1M, 0.1
+
+
+def scaled(x, steps):
+    for least, divisor, suffix, spec in steps:
+        if x >= least:
+            return f"{x / divisor:{spec}}{suffix}"
+    return ""
 
 
 def tick_label(x, _pos):
-    if x <= 0:
-        return ""
-    if x >= 1e6:
-        return f"{x / 1e6:g}M"
-    if x >= 1e3:
-        return f"{x / 1e3:g}k"
-    return f"{x:g}"
+    return scaled(x, TICK_STEPS) if x > 0 else ""
 
 
 def draw(data, outputs):
@@ -100,7 +94,7 @@ def draw(data, outputs):
                                 capsize=1.6, capthick=0.7)
                 end = spread[1] if xerr else med
                 flag = " ²" if "error" in r else ""
-                ax.text(end * 1.08, y, short_number(med) + flag, va="center", fontsize=5.5, color="0.1")
+                ax.text(end * 1.08, y, scaled(med, VALUE_STEPS) + flag, va="center", fontsize=5.5, color="0.1")
         ax.set_xscale("log")
         ax.set_xlim(left, hi * 4)
         ax.xaxis.set_major_locator(LogLocator(base=10))
