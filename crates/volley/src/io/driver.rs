@@ -111,6 +111,8 @@ async fn run(
     let lifecycle = shared.lifecycle.clone();
     let wakeup = lifecycle.io_wakeup().clone();
     loop {
+        // Before the poll looks at the queues: a new batch from now on wakes this thread.
+        lifecycle.io_awake();
         sender.poll(Instant::now());
         while let Some(out) = sender.poll_output() {
             match out {
@@ -170,6 +172,9 @@ async fn run(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // A new batch whose linger ends before this deadline wakes this thread; one whose
+        // linger ends later waits for the poll at the deadline, which sets its timer.
+        lifecycle.io_waiting_until(deadline);
         tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
@@ -224,6 +229,10 @@ async fn flush_writers(
     }
     conns.clear();
 }
+
+/// The read buffer of a connection: a Produce response to a request of many partitions fits,
+/// and larger frames are read through it in pieces of this size.
+const READ_BUFFER: usize = 16 * 1024;
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
@@ -401,6 +410,9 @@ async fn connect_task(
         }
     }
     let _writer = AbortOnDrop(writer);
+    // Frames are read through a buffer: a small response (a Produce answer) and its size
+    // prefix, or several responses that arrived together, take one read, not one each.
+    let mut rd = tokio::io::BufReader::with_capacity(READ_BUFFER, rd);
     loop {
         match connection::read_frame(&mut rd, options.max_response_size, &addr).await {
             Ok(frame) if reauth::is_reauth_response(&frame) => match reauth_tx.try_send(frame) {
