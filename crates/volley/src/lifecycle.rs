@@ -118,6 +118,12 @@ pub(crate) struct Lifecycle {
     timers: Mutex<BinaryHeap<Reverse<Instant>>>,
     /// Wakes the I/O thread (new work, commands, an earlier timer).
     io_wakeup: Arc<Notify>,
+    /// When the I/O thread will next poll the sender at the latest: 0 while it is awake (or
+    /// about to poll), else 1 + nanoseconds from `base` to its wait's deadline (`u64::MAX`:
+    /// no deadline). See [`Lifecycle::wake_io_unless_due_by`].
+    io_due: AtomicU64,
+    /// The origin of `io_due`.
+    base: Instant,
 }
 
 impl Default for Lifecycle {
@@ -134,9 +140,14 @@ impl Default for Lifecycle {
             notify: Notify::new(),
             timers: Mutex::new(BinaryHeap::new()),
             io_wakeup: Arc::new(Notify::new()),
+            io_due: AtomicU64::new(IO_AWAKE),
+            base: Instant::now(),
         }
     }
 }
+
+/// `Lifecycle::io_due` while the I/O thread is awake.
+const IO_AWAKE: u64 = 0;
 
 impl Lifecycle {
     /// The current state.
@@ -352,6 +363,45 @@ impl Lifecycle {
     /// Wakes the I/O thread.
     pub(crate) fn wake_io(&self) {
         self.io_wakeup.notify_one();
+    }
+
+    /// The I/O thread is awake: it is about to poll the sender (which looks at every partition
+    /// queue). Called before each poll.
+    pub(crate) fn io_awake(&self) {
+        self.io_due.store(IO_AWAKE, Ordering::SeqCst);
+    }
+
+    /// The I/O thread is about to wait, until `deadline` at the latest (`None`: until woken),
+    /// and will poll the sender then. Called after the poll, before the wait.
+    pub(crate) fn io_waiting_until(&self, deadline: Option<Instant>) {
+        let due = deadline.map_or(u64::MAX, |d| self.due_nanos(d));
+        self.io_due.store(due, Ordering::SeqCst);
+    }
+
+    fn due_nanos(&self, t: Instant) -> u64 {
+        let n = t.saturating_duration_since(self.base).as_nanos();
+        u64::try_from(n)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+            .min(u64::MAX - 1)
+    }
+
+    /// Wakes the I/O thread unless it is already due to poll the sender by `by`: a new batch
+    /// that is sendable only at `by` (its `linger.ms` end) needs no wake-up when the I/O thread
+    /// will look at the queues before then anyway (it then sets its timer for the batch).
+    ///
+    /// Sound only for work the next poll is sure to see: the caller has put it in a queue that
+    /// an earlier poll already visited (so every later poll visits it too), under that queue's
+    /// lock, before this call. Then either the I/O thread's next poll locks the queue after
+    /// the caller did and sees the work, or it locked it first; but then its `io_awake` store,
+    /// made before that poll, happened before the caller's load here, which therefore reads
+    /// `IO_AWAKE` or a later deadline, published after that poll, and the argument repeats
+    /// for the poll at that deadline. A wake-up is never lost; only spared.
+    pub(crate) fn wake_io_unless_due_by(&self, by: Instant) {
+        let due = self.io_due.load(Ordering::SeqCst);
+        if due == IO_AWAKE || due > self.due_nanos(by) {
+            self.io_wakeup.notify_one();
+        }
     }
 
     /// What the I/O thread waits on for wake-ups.

@@ -204,6 +204,52 @@ fn transactions_commit_and_abort_with_markers_and_offsets() {
     );
 }
 
+// Failure: a record held back after `linger.ms` for lack of a wake-up. A new batch spares
+// the I/O thread a wake-up when the thread is already due to poll before the batch's linger
+// end (here: for the other broker's batch, sent 5 ms earlier), and relies on that poll to set
+// its timer; were that wake-up lost, the record would wait for some unrelated deadline
+// (minutes), and the bounded wait (a hang guard, far above linger.ms) fails instead.
+#[test]
+fn a_lingering_batch_leaves_without_a_flush_when_its_wake_up_is_spared() {
+    let cluster = FakeCluster::builder()
+        .brokers(2)
+        .topic("linger", 2)
+        .start()
+        .unwrap();
+    let p = producer(&cluster, &[("linger.ms", "30")]);
+    // Metadata, the producer id, and both partitions' queues visited by the I/O thread.
+    for partition in 0..2 {
+        let r = Record::new("linger").partition(partition).value("warm");
+        p.send(r).unwrap().wait().unwrap();
+    }
+    for round in 0..20 {
+        let first = Record::new("linger")
+            .partition(0)
+            .value(format!("a{round}"));
+        let first = p.send(first).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let second = Record::new("linger")
+            .partition(1)
+            .value(format!("b{round}"));
+        let second = p.send(second).unwrap();
+        for (name, f) in [("first", first), ("second", second)] {
+            match f.wait_timeout(Duration::from_secs(30)) {
+                Ok(r) => {
+                    r.unwrap();
+                }
+                Err(_) => panic!("round {round}: the {name} record did not leave on its own"),
+            }
+        }
+    }
+    p.close().unwrap();
+    for (partition, prefix) in [(0, "a"), (1, "b")] {
+        let mut want = vec!["warm".to_string()];
+        want.extend((0..20).map(|i| format!("{prefix}{i}")));
+        assert_eq!(values(&cluster.records("linger", partition)), want);
+    }
+    assert_eq!(cluster.leader("linger", 1), Some(2), "another broker");
+}
+
 #[test]
 fn an_unknown_topic_is_refused_when_auto_creation_is_off() {
     let cluster = FakeCluster::builder()

@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,10 @@ pub(crate) struct PartitionQueue {
     pub topic: Arc<str>,
     pub partition: i32,
     pub batches: Mutex<VecDeque<ProducerBatch>>,
+    /// Set (under `batches`' lock) by the first `ready` pass that visits this queue: from then
+    /// on every pass visits it, so a new batch here may spare the I/O thread a wake-up
+    /// ([`Lifecycle::wake_io_unless_due_by`]).
+    visited: AtomicBool,
 }
 
 /// A topic's partition queues. The list is replaced (copy on write) when the topic grows, so
@@ -264,6 +268,7 @@ impl Accumulator {
                 topic: topic.clone(),
                 partition: p,
                 batches: Mutex::new(VecDeque::new()),
+                visited: AtomicBool::new(false),
             }));
         }
         let q = parts[idx].clone();
@@ -413,13 +418,8 @@ impl Accumulator {
             return Ok(done);
         }
         let builder = BatchBuilder::new(buf, a.record.timestamp);
-        let mut b = ProducerBatch::new(
-            q.topic.clone(),
-            q.partition,
-            builder,
-            accounted,
-            a.now.unwrap_or_else(Instant::now),
-        );
+        let created = a.now.unwrap_or_else(Instant::now);
+        let mut b = ProducerBatch::new(q.topic.clone(), q.partition, builder, accounted, created);
         b.id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         self.incomplete.lock().insert(b.id, b.shared.clone());
         d.push_back(b);
@@ -427,7 +427,18 @@ impl Accumulator {
             .try_append(&mut d, &mut a)
             .expect("an empty batch takes any record");
         done.new_batch = true;
-        done.wake_sender = true;
+        // The batch is sendable now if full (or behind another one), else at its linger end:
+        // then the I/O thread needs waking only if it would not poll by then anyway (and only
+        // for a queue its polls already visit).
+        let lingers = d.len() == 1 && !done.batch_full;
+        if lingers && q.visited.load(Ordering::Relaxed) {
+            drop(d);
+            self.lifecycle
+                .wake_io_unless_due_by(deadline(created, self.cfg.linger));
+            done.wake_sender = false;
+        } else {
+            done.wake_sender = true;
+        }
         Ok(done)
     }
 
@@ -504,6 +515,9 @@ impl Accumulator {
             let mut active = false;
             for q in parts.iter() {
                 let mut d = q.batches.lock();
+                if !q.visited.load(Ordering::Relaxed) {
+                    q.visited.store(true, Ordering::Relaxed);
+                }
                 // Delivery timeout for batches waiting in the queue. The oldest sit in front.
                 while let Some(front) = d.front() {
                     if front.has_expired(now, self.cfg.delivery_timeout) {

@@ -110,7 +110,15 @@ async fn run(
     let mut generation = 0u64;
     let lifecycle = shared.lifecycle.clone();
     let wakeup = lifecycle.io_wakeup().clone();
+    // One timer for the loop's waits, moved only when the deadline changes: registering a
+    // timer earlier than the runtime's next wake-up makes tokio wake its driver (an eventfd
+    // write and one more `epoll_wait`), which a new timer per wait did at every turn.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut timer_at: Option<Instant> = None;
     loop {
+        // Before the poll looks at the queues: a new batch from now on wakes this thread.
+        lifecycle.io_awake();
         sender.poll(Instant::now());
         while let Some(out) = sender.poll_output() {
             match out {
@@ -170,6 +178,13 @@ async fn run(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // A new batch whose linger ends before this deadline wakes this thread; one whose
+        // linger ends later waits for the poll at the deadline, which sets its timer.
+        lifecycle.io_waiting_until(deadline);
+        if let Some(d) = deadline.filter(|d| timer_at != Some(*d)) {
+            timer.as_mut().reset(d.into());
+            timer_at = Some(d);
+        }
         tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
@@ -182,7 +197,7 @@ async fn run(
                 }
             }
             _ = wakeup.notified() => {}
-            _ = sleep_until(deadline) => {}
+            _ = &mut timer, if deadline.is_some() => {}
         }
         // Take whatever else has arrived before the next poll, so one poll serves many events.
         while let Ok(cmd) = commands.try_recv() {
@@ -224,6 +239,10 @@ async fn flush_writers(
     }
     conns.clear();
 }
+
+/// The read buffer of a connection: a Produce response to a request of many partitions fits,
+/// and larger frames are read through it in pieces of this size.
+const READ_BUFFER: usize = 16 * 1024;
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
@@ -311,7 +330,7 @@ async fn connect_task(
     };
     let session_lifetime = conn.session_lifetime();
     let (stream, versions, _) = conn.into_parts();
-    let (mut rd, mut wr) = stream.split();
+    let (rd, mut wr) = stream.split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
     // Responses to re-authentication requests, which the reader hands to the writer.
     // Bounded: the broker decides what arrives, and stray frames must not pile up.
@@ -401,6 +420,9 @@ async fn connect_task(
         }
     }
     let _writer = AbortOnDrop(writer);
+    // Frames are read through a buffer: a small response (a Produce answer) and its size
+    // prefix, or several responses that arrived together, take one read, not one each.
+    let mut rd = tokio::io::BufReader::with_capacity(READ_BUFFER, rd);
     loop {
         match connection::read_frame(&mut rd, options.max_response_size, &addr).await {
             Ok(frame) if reauth::is_reauth_response(&frame) => match reauth_tx.try_send(frame) {
