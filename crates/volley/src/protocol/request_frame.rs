@@ -110,6 +110,9 @@ impl fmt::Debug for RequestFrame {
     }
 }
 
+/// The least a frame builder allocates for inline bytes at a time.
+const INLINE_BLOCK: usize = 4096;
+
 /// Builds a [`RequestFrame`]: inline bytes are written to a scratch [`BytesMut`] the caller
 /// keeps between frames, referenced pieces are noted where they go, and the size prefix is
 /// filled in at the end.
@@ -124,7 +127,12 @@ impl<'a> FrameBuilder<'a> {
     /// referenced pieces; the size prefix is written as a placeholder.
     pub(crate) fn new(scratch: &'a mut BytesMut, inline: usize, refs: usize) -> FrameBuilder<'a> {
         scratch.clear();
-        scratch.reserve(inline + 4);
+        let need = inline + 4;
+        if scratch.capacity() < need {
+            // Frames take their inline bytes from blocks of `INLINE_BLOCK`: one allocation
+            // serves many small frames (a block is freed once its last frame is dropped).
+            scratch.reserve(need.max(INLINE_BLOCK));
+        }
         scratch.extend_from_slice(&[0; 4]);
         FrameBuilder {
             inline: scratch,
