@@ -663,6 +663,7 @@ impl Accumulator {
                 if let (Some(new), Some(closed)) = (stamp, b.closed.as_mut()) {
                     if b.stamp != Some(new) {
                         closed
+                            .make_mut()
                             .rewrite_producer_state(
                                 new.producer_id,
                                 new.epoch,

@@ -13,7 +13,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::protocol::record_batch::{BatchError, ClosedBatch};
+use crate::protocol::record_batch::ClosedBatch;
 use crate::protocol::request_frame::SharedBytes;
 
 use super::pool::BufferPool;
@@ -44,26 +44,17 @@ impl WireBatch {
         self.0.clone()
     }
 
-    /// Rewrites the producer id, epoch, base sequence and transactional bit (a retry after an
-    /// epoch bump; see [`ClosedBatch::rewrite_producer_state`]). If a frame of an earlier
-    /// attempt still holds the bytes (its connection's writer not dropped yet), the batch
-    /// takes a copy first and leaves that frame its bytes, and the pool's share with them:
-    /// they go back to the pool when that frame is dropped.
-    pub(crate) fn rewrite_producer_state(
-        &mut self,
-        producer_id: i64,
-        producer_epoch: i16,
-        base_sequence: i32,
-        transactional: bool,
-    ) -> Result<(), BatchError> {
+    /// The batch to change in place (a retry's header rewrite after an epoch bump, see
+    /// [`ClosedBatch::rewrite_producer_state`]). If a frame of an earlier attempt still holds
+    /// the bytes (its connection's writer not dropped yet), the batch takes a copy first and
+    /// leaves that frame its bytes, and the pool's share with them: they go back to the pool
+    /// when that frame is dropped.
+    pub(crate) fn make_mut(&mut self) -> &mut ClosedBatch {
         if Arc::get_mut(&mut self.0).is_none() {
             *self = WireBatch::new(self.copy_wire(), None);
         }
         let held = Arc::get_mut(&mut self.0).expect("unique after the copy");
-        held.closed
-            .as_mut()
-            .expect("held until dropped")
-            .rewrite_producer_state(producer_id, producer_epoch, base_sequence, transactional)
+        held.closed.as_mut().expect("held until dropped")
     }
 }
 
@@ -158,7 +149,9 @@ mod tests {
         let mut w = WireBatch::new(closed(&pool), Some((pool.clone(), 100)));
         let before = w.as_bytes().to_vec();
         let in_frame = w.share();
-        w.rewrite_producer_state(7, 1, 40, false).expect("rewrite");
+        w.make_mut()
+            .rewrite_producer_state(7, 1, 40, false)
+            .expect("rewrite");
         assert_eq!(
             (*in_frame).as_ref(),
             &before[..],
@@ -179,7 +172,9 @@ mod tests {
         // Unshared, the rewrite is in place.
         let mut w = WireBatch::new(closed(&pool), Some((pool.clone(), 100)));
         let at = w.as_bytes().as_ptr();
-        w.rewrite_producer_state(7, 2, 0, false).expect("rewrite");
+        w.make_mut()
+            .rewrite_producer_state(7, 2, 0, false)
+            .expect("rewrite");
         assert_eq!(w.as_bytes().as_ptr(), at);
         drop(w);
         assert_eq!(pool.available(), 100);
