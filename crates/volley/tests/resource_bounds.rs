@@ -1,9 +1,10 @@
 //! Resource bounds under failure (issue 11, item 5): a producer with a small `buffer.memory`
 //! and short timeouts sends more than fits to a misbehaving broker, and
 //!
-//! - the heap it holds stays within `buffer.memory` (twice: a batch and the Produce frame that
-//!   copies it) plus a constant, measured by a counting global allocator (live bytes, high-water
-//!   mark over the run), and its own buffer accounting never passes `buffer.memory`;
+//! - the heap it holds stays within `buffer.memory` (once: a Produce frame references its
+//!   batches' bytes, it does not copy them) plus a constant, measured by a counting global
+//!   allocator (live bytes, high-water mark over the run), and its own buffer accounting never
+//!   passes `buffer.memory`;
 //! - the broker sees a bounded number of connections open at once, and connection attempts
 //!   spaced by the reconnect backoff (no reconnect loop);
 //! - every `send` returns within `max.block.ms` (plus slack), every accepted record resolves
@@ -527,7 +528,10 @@ const THREADS: usize = 3;
 const SLACK: Duration = Duration::from_millis(1500);
 /// What the producer may hold besides its records (the runtime, the I/O thread's state,
 /// metadata, connection buffers, the callbacks of this test): 512 KiB. About 100 KiB is seen
-/// with no record accepted, about 450 KiB in all with `buffer.memory` (256 KiB) full.
+/// with no record accepted, 420–475 KiB in all with `buffer.memory` (256 KiB) full (465–545
+/// KiB when Produce frames copied their batches), and up to 655 KiB once when the reader
+/// forwarded a run of stray frames (the flood of unknown correlation ids) before the sender
+/// closed the connection.
 const CONSTANT: isize = 512 << 10;
 
 fn config(bootstrap: SocketAddr) -> ProducerConfig {
@@ -773,11 +777,12 @@ fn check_bounds(r: &Report) {
         r.elapsed,
     );
     assert!(r.buffer_in_use_max <= BUFFER_MEMORY as u64, "{name}");
-    // A batch's buffer, and the Produce frame that copies it while it is in flight.
-    let bound = 2 * BUFFER_MEMORY as isize + CONSTANT;
+    // The batches' buffers; a Produce frame in flight references them (it used to copy them,
+    // and the bound was twice buffer.memory).
+    let bound = BUFFER_MEMORY as isize + CONSTANT;
     assert!(
         r.peak_growth <= bound,
-        "{name}: the heap grew by {} KiB at its peak, over 2 × buffer.memory + {} KiB",
+        "{name}: the heap grew by {} KiB at its peak, over buffer.memory + {} KiB",
         r.peak_growth / 1024,
         CONSTANT / 1024
     );

@@ -17,10 +17,11 @@ use parking_lot::{Condvar, Mutex};
 use crate::delivery_error::DeliveryError;
 use crate::error::Error;
 use crate::interceptor::{DeliveryHandler, Interceptors};
-use crate::protocol::record_batch::{BatchBuilder, ClosedBatch};
+use crate::protocol::record_batch::BatchBuilder;
 use crate::record::{Record, RecordMetadata};
 
 use super::failed::FailedRecords;
+use super::wire::WireBatch;
 
 /// What a broker acknowledged for a whole batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,7 +428,7 @@ pub(crate) struct Released {
     pub id: u64,
     pub pool_bytes: usize,
     pub builder: Option<BatchBuilder>,
-    pub closed: Option<ClosedBatch>,
+    pub closed: Option<WireBatch>,
 }
 
 impl std::fmt::Debug for Thunk {
@@ -466,8 +467,9 @@ pub(crate) struct ProducerBatch {
     pub shared: Arc<BatchShared>,
     pub state: BatchState,
     pub builder: Option<BatchBuilder>,
-    pub closed: Option<ClosedBatch>,
-    /// Capacity accounted to the buffer pool for this batch's buffer.
+    pub closed: Option<WireBatch>,
+    /// Capacity accounted to the buffer pool for this batch's buffer while it is open; closing
+    /// moves it to the [`WireBatch`], which gives it back when its last holder drops it.
     pub pool_bytes: usize,
     pub record_count: u32,
     /// The largest record appended, in encoded bytes (Java's `ProducerBatch.maxRecordSize`,

@@ -9,6 +9,7 @@
 pub mod batch;
 pub(crate) mod failed;
 pub(crate) mod pool;
+pub(crate) mod wire;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -33,6 +34,7 @@ pub(crate) use batch::{
     ProducerStamp, RecordFacts, Thunk,
 };
 use pool::BufferPool;
+use wire::WireBatch;
 
 /// The accumulator's share of the configuration.
 #[derive(Debug, Clone)]
@@ -142,7 +144,9 @@ impl ReadyCheck {
 #[derive(Debug)]
 pub(crate) struct Accumulator {
     cfg: AccumulatorConfig,
-    pub pool: BufferPool,
+    /// Shared with the closed batches, which give their memory back when the last holder (the
+    /// batch or a request frame) drops them (`wire.rs`).
+    pub pool: Arc<BufferPool>,
     /// Topic queues by name, replaced (copy on write, under `topics_write`) when a topic is
     /// added: `send` reads it with no lock and no reference count on a shared cache line.
     topics: ArcSwap<FxHashMap<Arc<str>, Arc<TopicQueues>>>,
@@ -194,7 +198,11 @@ fn min_instant(a: Option<Instant>, b: Instant) -> Option<Instant> {
 impl Accumulator {
     pub(crate) fn new(cfg: AccumulatorConfig, lifecycle: Arc<Lifecycle>) -> Accumulator {
         Accumulator {
-            pool: BufferPool::new(cfg.buffer_memory, cfg.batch_size.max(1), lifecycle.clone()),
+            pool: Arc::new(BufferPool::new(
+                cfg.buffer_memory,
+                cfg.batch_size.max(1),
+                lifecycle.clone(),
+            )),
             cfg,
             topics: ArcSwap::from_pointee(FxHashMap::default()),
             topics_write: Mutex::new(()),
@@ -654,7 +662,11 @@ impl Accumulator {
                 let closed = builder
                     .close(&params, &self.cfg.compression)
                     .map_err(|e| Error::Serialization(format!("closing batch: {e}")))?;
-                b.closed = Some(closed);
+                // The batch's pool share moves to its shared wire bytes, which give it back
+                // when the last holder (the batch, or a request frame) drops them.
+                let share = (b.pool_bytes > 0).then(|| (self.pool.clone(), b.pool_bytes));
+                b.pool_bytes = 0;
+                b.closed = Some(WireBatch::new(closed, share));
                 b.stamp = stamp;
                 b.state = BatchState::Closed;
             }
@@ -665,6 +677,7 @@ impl Accumulator {
                 if let (Some(new), Some(closed)) = (stamp, b.closed.as_mut()) {
                     if b.stamp != Some(new) {
                         closed
+                            .make_mut()
                             .rewrite_producer_state(
                                 new.producer_id,
                                 new.epoch,
@@ -799,21 +812,17 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Gives a resolved (or split) batch's memory back: an open batch's buffer at once; a
+    /// closed batch's when the last request frame referencing it is dropped too (`wire.rs`).
     fn release_buffers(
         &self,
         pool_bytes: usize,
         builder: Option<BatchBuilder>,
-        closed: Option<record_batch::ClosedBatch>,
+        closed: Option<WireBatch>,
     ) {
-        let mut buf = None;
-        if let Some(b) = builder {
-            buf = Some(b.into_buffer());
-        }
-        if let Some(c) = closed {
-            let (records_buf, _compressed) = c.into_buffers();
-            buf = Some(records_buf);
-        }
+        drop(closed);
         if pool_bytes > 0 {
+            let buf = builder.map(BatchBuilder::into_buffer);
             self.pool.deallocate(buf.unwrap_or_default(), pool_bytes);
         }
     }

@@ -21,6 +21,7 @@ use crate::io::connection::{self, ConnectOptions, Connection};
 use crate::io::reauth::{self, ReauthTransport};
 use crate::metrics::Counters;
 use crate::protocol::frame::BrokerVersions;
+use crate::protocol::request_frame::RequestFrame;
 use crate::security::sasl::exchange;
 use crate::sender::{Output, Sender};
 use crate::shared::{Commands, Shared};
@@ -30,7 +31,7 @@ enum Event {
         node: i32,
         generation: u64,
         versions: BrokerVersions,
-        writer: mpsc::UnboundedSender<Bytes>,
+        writer: mpsc::UnboundedSender<RequestFrame>,
     },
     ConnectFailed {
         node: i32,
@@ -55,7 +56,7 @@ enum Event {
 
 struct ConnHandle {
     generation: u64,
-    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    writer: Option<mpsc::UnboundedSender<RequestFrame>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -331,7 +332,7 @@ async fn connect_task(
     let session_lifetime = conn.session_lifetime();
     let (stream, versions, _) = conn.into_parts();
     let (rd, mut wr) = stream.split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<RequestFrame>();
     // Responses to re-authentication requests, which the reader hands to the writer.
     // Bounded: the broker decides what arrives, and stray frames must not pile up.
     let (reauth_tx, mut reauth_rx) = mpsc::channel::<Bytes>(reauth::RESPONSE_QUEUE);
@@ -382,11 +383,14 @@ async fn connect_task(
                     let Some(frame) = frame else { break };
                     // Write what is queued, then flush: a TLS stream may keep encrypted
                     // records buffered when the socket is full, and nothing else would push
-                    // them out before the next frame (a no-op on plain TCP).
+                    // them out before the next frame (a no-op on plain TCP). A frame's pieces
+                    // (a Produce request's batches are referenced, not copied) go out with
+                    // vectored writes; each frame is dropped, and its batches' bytes released,
+                    // once written.
                     let mut next = Some(frame);
                     let written = async {
                         while let Some(f) = next.take() {
-                            wr.write_all(&f).await?;
+                            wr.write_all_buf(&mut f.into_buf()).await?;
                             next = wrx.try_recv().ok();
                         }
                         wr.flush().await

@@ -4,4 +4,5 @@ pub mod compression;
 pub mod decode;
 pub mod frame;
 pub mod record_batch;
+pub mod request_frame;
 pub mod varint;

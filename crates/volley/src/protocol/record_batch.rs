@@ -487,6 +487,20 @@ impl ClosedBatch {
     pub fn into_buffers(self) -> (Vec<u8>, Option<Vec<u8>>) {
         (self.wire, self.spare)
     }
+
+    /// A copy of the batch (its wire bytes and facts; no spare buffer), for a batch whose
+    /// bytes must change while a request still holds the original.
+    pub fn copy_wire(&self) -> ClosedBatch {
+        ClosedBatch {
+            wire: self.wire.clone(),
+            spare: None,
+            record_count: self.record_count,
+            codec: self.codec,
+            uncompressed_size: self.uncompressed_size,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+        }
+    }
 }
 
 /// Rewrites the producer id, producer epoch, base sequence and transactional

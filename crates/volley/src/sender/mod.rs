@@ -58,6 +58,7 @@ use crate::error::{Error, KafkaCode};
 use crate::metadata::{self, Cluster, MetadataState};
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::protocol::request_frame::RequestFrame;
 use crate::shared::{Command, Shared};
 use crate::util::time::deadline;
 
@@ -147,7 +148,7 @@ enum RunState {
 }
 
 /// What the sender asks the driver to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Output {
     /// Open a connection to `addr` and negotiate API versions within `timeout`; answer with
     /// `handle_connected` or `handle_connect_failed`.
@@ -156,8 +157,9 @@ pub(crate) enum Output {
         addr: String,
         timeout: Duration,
     },
-    /// Write a frame on the node's connection.
-    Send { node: i32, frame: Bytes },
+    /// Write a frame on the node's connection. A Produce frame references its batches' bytes
+    /// (kept alive, and out of the buffer pool, until the frame is dropped).
+    Send { node: i32, frame: RequestFrame },
     /// Close the node's connection. No event comes back for it.
     Close { node: i32 },
 }
@@ -213,6 +215,7 @@ pub(crate) struct Sender {
     run: RunState,
     /// Backoff jitter: seeded by whoever builds the sender (the simulator per run).
     rng: fastrand::Rng,
+    /// Scratch for a Produce request's inline bytes (everything but the batches).
     frame_buf: BytesMut,
     /// Whether the accumulator is in flush mode for a completing transaction.
     txn_flushing: bool,
@@ -1098,7 +1101,7 @@ impl Sender {
         let corr = self.net.next_correlation();
         let mut by_topic: Vec<produce::TopicData<'_>> = Vec::new();
         for b in &batches {
-            let bytes = b.closed.as_ref().expect("closed").as_bytes();
+            let bytes = b.closed.as_ref().expect("closed").share();
             match by_topic.iter_mut().find(|t| t.name == &*b.topic) {
                 Some(t) => t.partitions.push((b.partition, bytes)),
                 None => by_topic.push(produce::TopicData {
@@ -1107,8 +1110,7 @@ impl Sender {
                 }),
             }
         }
-        self.frame_buf.clear();
-        produce::encode_produce(
+        let frame = produce::encode_produce(
             &mut self.frame_buf,
             version,
             corr,
@@ -1119,7 +1121,6 @@ impl Sender {
             &by_topic,
         );
         drop(by_topic);
-        let frame = self.frame_buf.split().freeze();
         let c = &self.shared.counters;
         Counters::add(&c.request, 1);
         Counters::add(&c.outgoing_bytes, frame.len() as u64);

@@ -18,6 +18,7 @@ use super::{backoff, Output, Pending, SenderConfig};
 use crate::error::Error;
 use crate::metrics::Counters;
 use crate::protocol::frame::{self, BrokerVersions, Request};
+use crate::protocol::request_frame::RequestFrame;
 use crate::shared::Shared;
 use crate::util::time::deadline;
 
@@ -423,7 +424,7 @@ impl NetworkClient {
         let mut buf = BytesMut::new();
         frame::encode_request(&mut buf, version, corr, &cfg.client_id, req)
             .map_err(|e| Error::protocol(&addr, e))?;
-        let frame = buf.freeze();
+        let frame = RequestFrame::from(buf.freeze());
         Counters::add(&shared.counters.outgoing_bytes, frame.len() as u64);
         shared.stats.lock().request_sent(now, node, frame.len());
         let n = self.nodes.get_mut(&node).expect("node exists");

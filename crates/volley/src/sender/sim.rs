@@ -56,6 +56,7 @@ use crate::delivery_error::DeliveryError;
 use crate::error::{Error, KafkaCode};
 use crate::protocol::frame::BrokerVersions;
 use crate::protocol::record_batch::{decode_batches, BatchBuilder};
+use crate::protocol::request_frame::RequestFrame;
 use crate::record::RecordMetadata;
 use crate::shared::{Command, Commands, Shared};
 use std::sync::atomic::Ordering;
@@ -881,7 +882,7 @@ impl Sim {
         self.schedule(self.now, d);
     }
 
-    fn on_send(&mut self, node: i32, frame: Bytes) {
+    fn on_send(&mut self, node: i32, frame: RequestFrame) {
         let Some(conn) = self.conns.get(&node).filter(|c| c.up) else {
             // As the driver does when the connection's writer is gone.
             self.conn_events
@@ -896,6 +897,8 @@ impl Sim {
             return;
         };
         let (broker, generation) = (conn.broker, conn.generation);
+        // A simulated broker reads the bytes a socket would carry: the frame's pieces in order.
+        let frame = frame.to_bytes();
         let size = frame.len();
         let declared = i32::from_be_bytes(frame[..4].try_into().expect("size prefix"));
         assert_eq!(
