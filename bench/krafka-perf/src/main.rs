@@ -195,12 +195,22 @@ impl Stats {
         let elapsed = (now - self.start) as f64;
         self.samples.sort_unstable();
         let n = self.samples.len();
-        let at = |q: f64| if n == 0 { 0 } else { self.samples[(q * n as f64) as usize] };
+        let at = |q: f64| {
+            if n == 0 {
+                0
+            } else {
+                self.samples[(q * n as f64) as usize]
+            }
+        };
         format!(
             "{}{} records sent, {} records/sec ({} MB/sec), {} ms avg latency, {} ms max latency, \
              {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
             self.count,
-            if self.steady_state { " steady state" } else { "" },
+            if self.steady_state {
+                " steady state"
+            } else {
+                ""
+            },
             decimals(1000.0 * self.count as f64 / elapsed, 6),
             decimals(1000.0 * self.bytes as f64 / elapsed / (1024.0 * 1024.0), 2),
             decimals(self.latency_sum as f64 / self.count as f64, 2),
@@ -258,7 +268,10 @@ impl Throttler {
         // As Java: sleep whole milliseconds until the deficit has passed.
         let deficit = Duration::from_nanos(self.deficit_ns as u64);
         let began = Instant::now();
-        while let Some(left) = deficit.checked_sub(began.elapsed()).filter(|d| !d.is_zero()) {
+        while let Some(left) = deficit
+            .checked_sub(began.elapsed())
+            .filter(|d| !d.is_zero())
+        {
             let ms = left.as_nanos().div_ceil(1_000_000) as u64;
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
@@ -766,7 +779,14 @@ impl Run<'_> {
         let send = async move {
             let mut random = JavaRandom((a.seed + t as i64) as u64);
             let mut throttler = Throttler::new(a.throughput / a.threads as f64, self.clock.ms());
-            let mut generated = vec![0u8; if let Payload::Size(n) = a.payload { n } else { 0 }];
+            let mut generated = vec![
+                0u8;
+                if let Payload::Size(n) = a.payload {
+                    n
+                } else {
+                    0
+                }
+            ];
             let mut steady = false;
             for i in from..to {
                 let value = match &a.payload {
@@ -895,7 +915,13 @@ fn perf(argv: &[String]) -> i32 {
         let mut from = 0;
         for t in 0..args.threads {
             // Thread 0 also takes the remainder.
-            let to = from + share + if t == 0 { args.records % args.threads as i64 } else { 0 };
+            let to = from
+                + share
+                + if t == 0 {
+                    args.records % args.threads as i64
+                } else {
+                    0
+                };
             let (run, runtime) = (&run, &runtime);
             s.spawn(move || runtime.block_on(run.thread(t, from, to)));
             from = to;
