@@ -17,8 +17,9 @@
 //! every client sends the same records.
 //!
 //! The crate takes Java's producer property names, so the properties are passed through as they
-//! are; a name the crate does not define stops the program (the crate itself would only log and
-//! ignore it, as Java does).
+//! are, plus `partitioner.type=Murmur2RandomPartitioner` (Java's key hash; the crate's default is
+//! CRC-32); a name the crate does not define stops the program (the crate itself would only log
+//! and ignore it, as Java does).
 //!
 //! How it drives the client (the crate's fast path, as its own producer performance test and
 //! Kafka's tool do): one `KafkaProducer<Vec<u8>, Vec<u8>>` shared by all sending threads; each
@@ -483,11 +484,18 @@ fn parse_args(argv: &[String]) -> Args {
 }
 
 /// The producer's configuration: the Java properties as they are (the crate defines Java's
-/// names), with --bootstrap-server. Java's default partitioner (murmur2 of the key; keyless
-/// records sticky, adaptive) is the crate's default too, so nothing is set for it. A name the
-/// crate does not define is an error here rather than a silently ignored setting.
+/// names), with --bootstrap-server, and `partitioner.type=Murmur2RandomPartitioner`: Java's
+/// default partitioner (murmur2 of the key; keyless records sticky, adaptive), where the crate's
+/// own default hashes keys with CRC-32 (librdkafka's `consistent_random`), which would put keyed
+/// records on other partitions than Java's. A name the crate does not define is an error here
+/// rather than a silently ignored setting.
 fn producer_properties(a: &Args) -> BTreeMap<String, String> {
-    let mut props: BTreeMap<String, String> = a.props.iter().cloned().collect();
+    let mut props: BTreeMap<String, String> = BTreeMap::new();
+    props.insert(
+        ProducerConfig::PARTITIONER_TYPE_CONFIG.to_string(),
+        ProducerConfig::MURMUR2_RANDOM_PARTITIONER.to_string(),
+    );
+    props.extend(a.props.iter().cloned());
     if let Some(b) = &a.bootstrap {
         props.insert("bootstrap.servers".to_string(), b.clone());
     }
