@@ -26,9 +26,6 @@
 //! memory. Java producer property names are mapped to krafka's builder settings (see
 //! `Settings::apply`; `--print-config` prints the mapping).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,281 +33,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use krafka::auth::{AuthConfig, TlsConfig};
 use krafka::producer::{Acks, Producer};
 use krafka::{Compression, Kafka, Record};
-
-fn die(msg: impl std::fmt::Display) -> ! {
-    eprintln!("krafka-perf: error: {msg}");
-    std::process::exit(1);
-}
-
-// ---------------------------------------------------------------------------------------
-// java.util.SplittableRandom: the part the tool uses (nextInt(bound) from one seed).
-
-struct JavaRandom(u64);
-
-impl JavaRandom {
-    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-
-    /// `SplittableRandom.nextInt()`: mix32 of the next seed.
-    fn int(&mut self) -> i32 {
-        self.0 = self.0.wrapping_add(Self::GAMMA);
-        let mut z = self.0;
-        z = (z ^ (z >> 33)).wrapping_mul(0x62a9_d9ed_7997_05f5);
-        z = (z ^ (z >> 28)).wrapping_mul(0xcb24_d0a5_c88c_35b3);
-        (z >> 32) as i32
-    }
-
-    /// `SplittableRandom.nextInt(bound)` for a positive bound: a mask for powers of two,
-    /// rejection of the top values otherwise.
-    fn below(&mut self, bound: i32) -> i32 {
-        let first = self.int();
-        let mask = bound - 1;
-        if bound & mask == 0 {
-            return first & mask;
-        }
-        let mut u = ((first as u32) >> 1) as i32;
-        loop {
-            let r = u % bound;
-            if u.wrapping_add(mask).wrapping_sub(r) >= 0 {
-                return r;
-            }
-            u = ((self.int() as u32) >> 1) as i32;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The tool's statistics (ProducerPerformance.Stats): one for the whole run and, after
-// --warmup-records, one for the steady state.
-
-/// Milliseconds since the program's clock started (Java's `System.currentTimeMillis()` in
-/// differences only).
-#[derive(Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn ms(self) -> i64 {
-        self.0.elapsed().as_millis() as i64
-    }
-}
-
-/// Java's `String.format("%.Nf", x)` for the figures the harness reads.
-fn decimals(x: f64, n: usize) -> String {
-    if x.is_nan() {
-        "NaN".to_string()
-    } else {
-        format!("{x:.n$}")
-    }
-}
-
-/// The current reporting window.
-#[derive(Default)]
-struct Window {
-    start: i64,
-    count: i64,
-    bytes: i64,
-    latency_sum: i64,
-    latency_max: i32,
-}
-
-struct Stats {
-    steady_state: bool,
-    /// Window lines are not printed (the whole-run stats once the steady state began).
-    quiet: bool,
-    start: i64,
-    interval: i64,
-    count: i64,
-    bytes: i64,
-    latency_sum: i64,
-    latency_max: i32,
-    /// Every `every`-th latency, at most `slots` of them.
-    samples: Vec<i32>,
-    slots: usize,
-    every: i64,
-    seen: i64,
-    window: Window,
-}
-
-impl Stats {
-    fn new(now: i64, records: i64, interval: i64, steady_state: bool) -> Stats {
-        let every = records / records.min(500_000);
-        Stats {
-            steady_state,
-            quiet: false,
-            start: now,
-            interval,
-            count: 0,
-            bytes: 0,
-            latency_sum: 0,
-            latency_max: 0,
-            samples: Vec::with_capacity((records / every) as usize + 1),
-            slots: (records / every) as usize + 1,
-            every,
-            seen: 0,
-            window: Window {
-                start: now,
-                ..Window::default()
-            },
-        }
-    }
-
-    fn record(&mut self, latency: i32, bytes: i64, now: i64, clock: Clock) {
-        self.count += 1;
-        self.bytes += bytes;
-        self.latency_sum += i64::from(latency);
-        self.latency_max = self.latency_max.max(latency);
-        let w = &mut self.window;
-        w.count += 1;
-        w.bytes += bytes;
-        w.latency_sum += i64::from(latency);
-        w.latency_max = w.latency_max.max(latency);
-        if self.seen % self.every == 0 && self.samples.len() < self.slots {
-            self.samples.push(latency);
-        }
-        self.seen += 1;
-        if now - self.window.start < self.interval {
-            return;
-        }
-        if self.steady_state && self.count == self.window.count {
-            println!("In steady state.");
-        }
-        if !self.quiet {
-            let w = &self.window;
-            let elapsed = (clock.ms() - w.start) as f64;
-            println!(
-                "{} records sent, {} records/sec ({} MB/sec), {} ms avg latency, {} ms max latency.",
-                w.count,
-                decimals(1000.0 * w.count as f64 / elapsed, 1),
-                decimals(1000.0 * w.bytes as f64 / elapsed / (1024.0 * 1024.0), 2),
-                decimals(w.latency_sum as f64 / w.count as f64, 1),
-                decimals(f64::from(w.latency_max), 1),
-            );
-        }
-        self.window = Window {
-            start: clock.ms(),
-            ..Window::default()
-        };
-    }
-
-    fn summary(&mut self, now: i64) -> String {
-        let elapsed = (now - self.start) as f64;
-        self.samples.sort_unstable();
-        let n = self.samples.len();
-        let at = |q: f64| {
-            if n == 0 {
-                0
-            } else {
-                self.samples[(q * n as f64) as usize]
-            }
-        };
-        format!(
-            "{}{} records sent, {} records/sec ({} MB/sec), {} ms avg latency, {} ms max latency, \
-             {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
-            self.count,
-            if self.steady_state {
-                " steady state"
-            } else {
-                ""
-            },
-            decimals(1000.0 * self.count as f64 / elapsed, 6),
-            decimals(1000.0 * self.bytes as f64 / elapsed / (1024.0 * 1024.0), 2),
-            decimals(self.latency_sum as f64 / self.count as f64, 2),
-            decimals(f64::from(self.latency_max), 2),
-            at(0.5),
-            at(0.95),
-            at(0.99),
-            at(0.999),
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The tool's ThroughputThrottler, sleeping with tokio's timer so that the acknowledgements of
-// the same thread are still taken while it sleeps.
-
-struct Throttler {
-    target: f64,
-    start_ms: i64,
-    per_record_ns: i64,
-    deficit_ns: i64,
-}
-
-impl Throttler {
-    /// Java's MIN_SLEEP_NS: shorter deficits are carried to the next record.
-    const MIN_SLEEP_NS: i64 = 2_000_000;
-
-    fn new(target: f64, start_ms: i64) -> Throttler {
-        let per_record_ns = if target > 0.0 {
-            (1e9 / target) as i64
-        } else {
-            i64::MAX
-        };
-        Throttler {
-            target,
-            start_ms,
-            per_record_ns,
-            deficit_ns: 0,
-        }
-    }
-
-    fn should_throttle(&self, sent: i64, now_ms: i64) -> bool {
-        if self.target < 0.0 {
-            return false;
-        }
-        let seconds = (now_ms - self.start_ms) as f32 / 1000.0;
-        seconds > 0.0 && sent as f64 / f64::from(seconds) > self.target
-    }
-
-    async fn throttle(&mut self) {
-        self.deficit_ns = self.deficit_ns.saturating_add(self.per_record_ns);
-        if self.deficit_ns < Self::MIN_SLEEP_NS {
-            return;
-        }
-        // As Java: sleep whole milliseconds until the deficit has passed.
-        let deficit = Duration::from_nanos(self.deficit_ns as u64);
-        let began = Instant::now();
-        while let Some(left) = deficit
-            .checked_sub(began.elapsed())
-            .filter(|d| !d.is_zero())
-        {
-            let ms = left.as_nanos().div_ceil(1_000_000) as u64;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        self.deficit_ns = 0;
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Arguments.
-
-#[derive(Clone, Copy, PartialEq)]
-enum Keys {
-    None,
-    Range,
-    Random,
-}
-
-enum Payload {
-    Size(usize),
-    File(String),
-    Monotonic,
-}
-
-struct Args {
-    bootstrap: Option<String>,
-    topic: String,
-    records: i64,
-    payload: Payload,
-    delimiter: String,
-    throughput: f64,
-    props: Vec<(String, String)>,
-    interval: i64,
-    key_range: i32,
-    keys: Keys,
-    seed: i64,
-    warmup: i64,
-    threads: usize,
-    print_config: bool,
-}
+use perf_common::{die, number, parse_args, read_payloads, run_threads, Args, Clock, Records};
+use perf_common::{Shared, Throttler, Value};
 
 const USAGE: &str = "usage: krafka-perf --topic T --num-records N (--record-size B | --payload-file F | --payload-monotonic)
        --throughput R [--bootstrap-server HOST:PORT]
@@ -321,160 +45,6 @@ const USAGE: &str = "usage: krafka-perf --topic T --num-records N (--record-size
 Kafka's kafka-producer-perf-test on the krafka crate; Java producer property names are mapped to
 krafka's builder settings (--print-config prints the mapping). --threads N: N threads sharing one
 producer, each sending a contiguous share of the records.";
-
-fn number<T: std::str::FromStr>(text: &str, flag: &str) -> T {
-    text.parse()
-        .unwrap_or_else(|_| die(format!("{flag}: not a number: {text:?}")))
-}
-
-fn parse_args(argv: &[String]) -> Args {
-    let mut bootstrap = None;
-    let mut topic = None;
-    let mut records = None;
-    let mut payloads: Vec<Payload> = Vec::new();
-    let mut delimiter = "\n".to_string();
-    let mut throughput = None;
-    let mut props = Vec::new();
-    let mut interval = 5000;
-    let mut key_range = 0;
-    let mut keys = Keys::None;
-    let mut seed = 0;
-    let mut warmup = 0i64;
-    let mut threads = 1usize;
-    let mut print_config = false;
-    let mut it = argv.iter().peekable();
-    while let Some(flag) = it.next() {
-        let flag = flag.as_str();
-        let mut value = || {
-            it.next()
-                .cloned()
-                .unwrap_or_else(|| die(format!("{flag} needs a value")))
-        };
-        match flag {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            "--bootstrap-server" => bootstrap = Some(value()),
-            "--topic" => topic = Some(value()),
-            "--num-records" => records = Some(number::<i64>(&value(), flag)),
-            "--record-size" => payloads.push(Payload::Size(number(&value(), flag))),
-            "--payload-file" => payloads.push(Payload::File(value())),
-            "--payload-monotonic" => payloads.push(Payload::Monotonic),
-            "--payload-delimiter" => {
-                delimiter = value();
-                if delimiter == "\\n" {
-                    delimiter = "\n".to_string();
-                }
-            }
-            "--throughput" => throughput = Some(number::<f64>(&value(), flag)),
-            "--producer-props" | "--command-property" => {
-                while let Some(kv) = it.next_if(|a| !a.starts_with("--")) {
-                    match kv.split_once('=') {
-                        Some((k, v)) if !k.is_empty() && !v.is_empty() => {
-                            props.push((k.to_string(), v.to_string()))
-                        }
-                        _ => die(format!("Invalid property: {kv}")),
-                    }
-                }
-            }
-            "--reporting-interval" => interval = number(&value(), flag),
-            "--record-key-range" => key_range = number(&value(), flag),
-            "--key-distribution" => {
-                keys = match value().as_str() {
-                    "none" => Keys::None,
-                    "range" => Keys::Range,
-                    "random" => Keys::Random,
-                    other => die(format!(
-                        "--key-distribution: none, range or random, not {other:?}"
-                    )),
-                }
-            }
-            "--random-seed" => seed = number(&value(), flag),
-            "--warmup-records" => warmup = number(&value(), flag),
-            "--threads" => threads = number(&value(), flag),
-            "--print-config" => print_config = true,
-            other => die(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    let topic = topic.unwrap_or_else(|| die("--topic is required"));
-    let records = records
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| die("--num-records should be greater than zero."));
-    let throughput = throughput
-        .filter(|t| *t != 0.0 && !t.is_nan())
-        .unwrap_or_else(|| die("--throughput is required and must not be 0 (-1: no throttling)"));
-    if payloads.len() != 1 {
-        die("exactly one of --record-size, --payload-file or --payload-monotonic");
-    }
-    let payload = payloads.remove(0);
-    if matches!(payload, Payload::Size(0)) {
-        die("--record-size should be greater than zero.");
-    }
-    match keys {
-        Keys::None if key_range != 0 => die(
-            "--key-distribution must be 'range' or 'random' when --record-key-range is specified.",
-        ),
-        Keys::Range | Keys::Random if key_range <= 0 => {
-            die("--record-key-range is required when --key-distribution is 'range' or 'random'.")
-        }
-        _ => {}
-    }
-    if threads == 0 {
-        die("--threads must be at least 1");
-    }
-    let warmup = warmup.max(0);
-    if warmup >= records {
-        die("The value for --warmup-records must be strictly fewer than the number of records in the test, --num-records.");
-    }
-    if warmup > 0 && threads > 1 {
-        die("--warmup-records works with --threads 1 only");
-    }
-    if interval <= 0 {
-        die("--reporting-interval should be greater than zero.");
-    }
-    Args {
-        bootstrap,
-        topic,
-        records,
-        payload,
-        delimiter,
-        throughput,
-        props,
-        interval,
-        key_range,
-        keys,
-        seed,
-        warmup,
-        threads,
-        print_config,
-    }
-}
-
-/// The tool's `--payload-file`: the file split at the delimiter, empty ends dropped.
-fn read_payload_file(path: &str, delimiter: &str) -> Vec<Bytes> {
-    let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
-    println!("Reading payloads from: {}", shown.display());
-    let text = match std::fs::read(path) {
-        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
-        _ => die("File does not exist or empty file provided."),
-    };
-    let mut parts: Vec<&str> = text.split(delimiter).collect();
-    if parts.last() == Some(&"") {
-        parts.pop();
-    }
-    if parts.first() == Some(&"") {
-        parts.remove(0);
-    }
-    println!("Number of records read: {}", parts.len());
-    if parts.is_empty() {
-        die("No payload file, record size or payload-monotonic option provided.");
-    }
-    parts
-        .into_iter()
-        .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-        .collect()
-}
 
 // ---------------------------------------------------------------------------------------
 // Java producer properties as krafka builder settings.
@@ -733,11 +303,7 @@ struct Run<'a> {
     args: &'a Args,
     producer: &'a Producer,
     payloads: &'a [Bytes],
-    clock: Clock,
-    /// The whole run's statistics and, after --warmup-records, the steady state's.
-    stats: Mutex<(Stats, Option<Stats>)>,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
+    shared: Shared,
 }
 
 /// A record waiting for its acknowledgement: when it was sent, its value's length, and whether
@@ -751,76 +317,37 @@ struct Pending {
 
 impl Run<'_> {
     fn acknowledged(&self, p: &Pending, result: krafka::Result<krafka::producer::RecordMetadata>) {
-        let now = self.clock.ms();
         match result {
-            Ok(_) => {
-                let latency = (now - p.sent_ms) as i32;
-                let mut s = self.stats.lock().unwrap();
-                s.0.record(latency, p.bytes, now, self.clock);
-                if p.steady {
-                    if let Some(steady) = s.1.as_mut() {
-                        steady.record(latency, p.bytes, now, self.clock);
-                    }
-                }
-            }
-            Err(e) => {
-                if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                    eprintln!("krafka-perf: a record failed: {e}");
-                    *self.first_error.lock().unwrap() = Some(e.to_string());
-                }
-            }
+            Ok(_) => self.shared.acknowledged(p.sent_ms, p.steady, p.bytes),
+            Err(e) => self.shared.failed(|| e.to_string()),
         }
     }
 
     /// Thread `t` sends records `from..to` and awaits their acknowledgements in the same task.
     async fn thread(&self, t: usize, from: i64, to: i64) {
         let a = self.args;
+        let clock = self.shared.clock;
         let (queued, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<Pending>();
         let send = async move {
-            let mut random = JavaRandom((a.seed + t as i64) as u64);
-            let mut throttler = Throttler::new(a.throughput / a.threads as f64, self.clock.ms());
-            let mut generated = vec![
-                0u8;
-                if let Payload::Size(n) = a.payload {
-                    n
-                } else {
-                    0
-                }
-            ];
+            let mut records = Records::new(a, self.payloads, t);
+            let mut throttler = Throttler::new(a.throughput / a.threads as f64, clock.ms());
             let mut steady = false;
             for i in from..to {
-                let value = match &a.payload {
-                    Payload::File(_) => {
-                        self.payloads[random.below(self.payloads.len() as i32) as usize].clone()
-                    }
-                    Payload::Size(_) => {
-                        for b in generated.iter_mut() {
-                            *b = b'A' + random.below(26) as u8;
-                        }
-                        Bytes::copy_from_slice(&generated)
-                    }
-                    Payload::Monotonic => Bytes::from(i.to_string()),
+                let (value, key) = records.next(i);
+                let value = match value {
+                    Value::Payload(p) => p.clone(),
+                    Value::Bytes(b) => Bytes::copy_from_slice(b),
                 };
-                let key = match a.keys {
-                    Keys::None => None,
-                    Keys::Range => Some(i % i64::from(a.key_range)),
-                    Keys::Random => Some(i64::from(random.below(a.key_range))),
-                };
-                let sent_ms = self.clock.ms();
-                if a.warmup > 0 && i == a.warmup {
-                    // As Java: the steady-state statistics start here, and only they print
-                    // window lines from now on.
-                    let mut s = self.stats.lock().unwrap();
-                    s.1 = Some(Stats::new(sent_ms, a.records - a.warmup, a.interval, true));
-                    s.0.quiet = true;
+                let key = key.map(Bytes::copy_from_slice);
+                let sent_ms = clock.ms();
+                if a.warmup_records > 0 && i == a.warmup_records {
+                    self.shared.start_steady_state(sent_ms, a);
                     steady = true;
                 }
                 let bytes = value.len() as i64;
                 let mut record = Record::new(a.topic.as_str(), value);
                 if let Some(k) = key {
-                    let mut text = String::with_capacity(8);
-                    let _ = write!(text, "{k}");
-                    record = record.key(text);
+                    record = record.key(k);
                 }
                 match self.producer.enqueue(record).await {
                     Ok(handle) => {
@@ -833,8 +360,15 @@ impl Run<'_> {
                     }
                     Err(e) => die(format!("enqueue failed after {} records: {e}", i - from)),
                 }
+                // The tool's throttle, sleeping with tokio's timer so that the acknowledgements
+                // of the same thread are still taken while it sleeps.
                 if throttler.should_throttle(i - from, sent_ms) {
-                    throttler.throttle().await;
+                    if let Some(deficit) = throttler.take_deficit() {
+                        let began = Instant::now();
+                        while let Some(d) = Throttler::next_sleep(deficit, began) {
+                            tokio::time::sleep(d).await;
+                        }
+                    }
                 }
             }
             // Dropping the sender ends the acknowledgement loop once every handle resolved.
@@ -862,7 +396,7 @@ impl Run<'_> {
 }
 
 fn perf(argv: &[String]) -> i32 {
-    let args = parse_args(argv);
+    let args = parse_args(argv, USAGE, &[], |_, _| {});
     let mut settings = Settings::default();
     for (k, v) in &args.props {
         settings.apply(k, v);
@@ -876,16 +410,13 @@ fn perf(argv: &[String]) -> i32 {
             eprintln!("krafka-perf: {m}");
         }
     }
-    let payloads = match &args.payload {
-        Payload::File(path) => read_payload_file(path, &args.delimiter),
-        _ => Vec::new(),
-    };
+    let payloads: Vec<Bytes> = read_payloads(&args).into_iter().map(Bytes::from).collect();
     // `#[tokio::main]`'s runtime: multi-thread, one worker per CPU this process may use.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| die(format!("tokio runtime: {e}")));
-    let clock = Clock(Instant::now());
+    let clock = Clock::start();
     let producer = runtime.block_on(async {
         let kafka = settings
             .kafka()
@@ -902,62 +433,27 @@ fn perf(argv: &[String]) -> i32 {
         args: &args,
         producer: &producer,
         payloads: &payloads,
-        clock,
-        stats: Mutex::new((
-            Stats::new(clock.ms(), args.records, args.interval, false),
-            None,
-        )),
-        failed: AtomicU64::new(0),
-        first_error: Mutex::new(None),
+        shared: Shared::new(clock, &args),
     };
-    std::thread::scope(|s| {
-        let share = args.records / args.threads as i64;
-        let mut from = 0;
-        for t in 0..args.threads {
-            // Thread 0 also takes the remainder.
-            let to = from
-                + share
-                + if t == 0 {
-                    args.records % args.threads as i64
-                } else {
-                    0
-                };
-            let (run, runtime) = (&run, &runtime);
-            s.spawn(move || runtime.block_on(run.thread(t, from, to)));
-            from = to;
-        }
+    run_threads(&args, |t, from, to| {
+        runtime.block_on(run.thread(t, from, to))
     });
     runtime.block_on(async {
         if let Err(e) = producer.flush().await {
             eprintln!("krafka-perf: flush: {e}");
         }
     });
-    {
-        let now = clock.ms();
-        let mut s = run.stats.lock().unwrap();
-        println!("{}", s.0.summary(now));
-        if let Some(steady) = s.1.as_mut() {
-            println!("{}", steady.summary(now));
-        }
-    }
+    run.shared.print_summary();
     runtime.block_on(async {
         if let Err(e) = producer.close().await {
             eprintln!("krafka-perf: close: {e}");
         }
     });
-    let failed = run.failed.load(Ordering::Relaxed);
-    if failed > 0 {
-        eprintln!(
-            "krafka-perf: error: {failed} of {} records failed; the first error: {}",
-            args.records,
-            run.first_error.lock().unwrap().clone().unwrap_or_default()
-        );
-        return 1;
-    }
-    0
+    run.shared.exit_code(&args)
 }
 
 fn main() {
+    perf_common::set_program("krafka-perf");
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let code = if argv.first().map(String::as_str) == Some("--version") {
         println!("{}", version_string());

@@ -26,10 +26,10 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use perf_common::{die, number, parse_args, read_payloads, run_threads, Args, Clock, Records};
+use perf_common::{Shared, Throttler, Value};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
@@ -38,233 +38,10 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::ClientContext;
 
 // ---------------------------------------------------------------------------------------
-// java.util.SplittableRandom (enough of it for nextInt(bound)).
-
-struct SplittableRandom {
-    seed: u64,
-}
-
-const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-
-impl SplittableRandom {
-    fn next_int(&mut self) -> i32 {
-        self.seed = self.seed.wrapping_add(GOLDEN_GAMMA);
-        let z = self.seed;
-        let z = (z ^ (z >> 33)).wrapping_mul(0x62a9_d9ed_7997_05f5);
-        ((z ^ (z >> 28)).wrapping_mul(0xcb24_d0a5_c88c_35b3) >> 32) as i32
-    }
-
-    fn next_int_bounded(&mut self, bound: i32) -> i32 {
-        let mut r = self.next_int();
-        let m = bound.wrapping_sub(1);
-        if bound & m == 0 {
-            return r & m;
-        }
-        let mut u = ((r as u32) >> 1) as i32;
-        loop {
-            r = u % bound;
-            if u.wrapping_add(m).wrapping_sub(r) >= 0 {
-                return r;
-            }
-            u = ((self.next_int() as u32) >> 1) as i32;
-        }
-    }
-}
-
-/// Java's `String.format("%.Nf")`, close enough for the numbers a parser reads.
-fn fixed(x: f64, prec: usize) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{x:.prec$}")
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// ProducerPerformance.Stats.
-
-struct Stats {
-    steady: bool,
-    suppress_print: bool,
-    start: i64,
-    latencies: Vec<i32>,
-    sampling: i64,
-    reporting_interval: i64,
-    iteration: i64,
-    index: usize,
-    count: i64,
-    bytes: i64,
-    max_latency: i32,
-    total_latency: i64,
-    window_count: i64,
-    window_max_latency: i32,
-    window_total_latency: i64,
-    window_bytes: i64,
-    window_start: i64,
-}
-
-#[derive(Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now_ms(&self) -> i64 {
-        self.0.elapsed().as_millis() as i64
-    }
-}
-
-impl Stats {
-    fn new(now: i64, num_records: i64, reporting_interval: i64, steady: bool) -> Stats {
-        let sampling = num_records / num_records.min(500_000);
-        Stats {
-            steady,
-            suppress_print: false,
-            start: now,
-            latencies: vec![0; (num_records / sampling) as usize + 1],
-            sampling,
-            reporting_interval,
-            iteration: 0,
-            index: 0,
-            count: 0,
-            bytes: 0,
-            max_latency: 0,
-            total_latency: 0,
-            window_count: 0,
-            window_max_latency: 0,
-            window_total_latency: 0,
-            window_bytes: 0,
-            window_start: now,
-        }
-    }
-
-    fn record(&mut self, latency: i32, bytes: i32, now: i64, clock: Clock) {
-        self.count += 1;
-        self.bytes += i64::from(bytes);
-        self.total_latency += i64::from(latency);
-        self.max_latency = self.max_latency.max(latency);
-        self.window_count += 1;
-        self.window_bytes += i64::from(bytes);
-        self.window_total_latency += i64::from(latency);
-        self.window_max_latency = self.window_max_latency.max(latency);
-        if self.iteration % self.sampling == 0 && self.index < self.latencies.len() {
-            self.latencies[self.index] = latency;
-            self.index += 1;
-        }
-        if now - self.window_start >= self.reporting_interval
-            && self.steady
-            && self.count == self.window_count
-        {
-            println!("In steady state.");
-        }
-        if now - self.window_start >= self.reporting_interval && !self.suppress_print {
-            let elapsed = (clock.now_ms() - self.window_start) as f64;
-            println!(
-                "{} records sent, {} records/sec ({} MB/sec), {} ms avg latency, {} ms max latency.",
-                self.window_count,
-                fixed(1000.0 * self.window_count as f64 / elapsed, 1),
-                fixed(1000.0 * self.window_bytes as f64 / elapsed / 1048576.0, 2),
-                fixed(self.window_total_latency as f64 / self.window_count as f64, 1),
-                fixed(f64::from(self.window_max_latency), 1),
-            );
-        }
-        if now - self.window_start >= self.reporting_interval {
-            self.window_start = clock.now_ms();
-            self.window_count = 0;
-            self.window_max_latency = 0;
-            self.window_total_latency = 0;
-            self.window_bytes = 0;
-        }
-        self.iteration += 1;
-    }
-
-    fn total_line(&mut self, now: i64) -> String {
-        let elapsed = (now - self.start) as f64;
-        let size = self.index.min(self.latencies.len());
-        let l = &mut self.latencies[..size];
-        l.sort_unstable();
-        let pick = |p: f64| {
-            if size == 0 {
-                0
-            } else {
-                l[(p * size as f64) as usize]
-            }
-        };
-        format!(
-            "{}{} records sent, {} records/sec ({} MB/sec), {} ms avg latency, {} ms max latency, {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
-            self.count,
-            if self.steady { " steady state" } else { "" },
-            fixed(1000.0 * self.count as f64 / elapsed, 6),
-            fixed(1000.0 * self.bytes as f64 / elapsed / 1048576.0, 2),
-            fixed(self.total_latency as f64 / self.count as f64, 2),
-            fixed(f64::from(self.max_latency), 2),
-            pick(0.5),
-            pick(0.95),
-            pick(0.99),
-            pick(0.999),
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// ThroughputThrottler.
-
-struct Throttler {
-    start_ms: i64,
-    sleep_time_ns: i64,
-    target: f64,
-    sleep_deficit_ns: i64,
-}
-
-const MIN_SLEEP_NS: i64 = 2_000_000;
-
-impl Throttler {
-    fn new(target: f64, start_ms: i64) -> Throttler {
-        Throttler {
-            start_ms,
-            sleep_time_ns: if target > 0.0 {
-                (1.0e9 / target) as i64
-            } else {
-                i64::MAX
-            },
-            target,
-            sleep_deficit_ns: 0,
-        }
-    }
-
-    fn should_throttle(&self, amount_so_far: i64, send_start_ms: i64) -> bool {
-        if self.target < 0.0 {
-            return false;
-        }
-        let elapsed_sec = (send_start_ms - self.start_ms) as f32 / 1000.0f32;
-        elapsed_sec > 0.0 && amount_so_far as f64 / f64::from(elapsed_sec) > self.target
-    }
-
-    fn throttle(&mut self) {
-        self.sleep_deficit_ns = self.sleep_deficit_ns.saturating_add(self.sleep_time_ns);
-        if self.sleep_deficit_ns < MIN_SLEEP_NS {
-            return;
-        }
-        let start = Instant::now();
-        let mut remaining = self.sleep_deficit_ns;
-        while remaining > 0 {
-            let ms = remaining / 1_000_000 + i64::from(remaining % 1_000_000 > 0);
-            std::thread::sleep(Duration::from_millis(ms as u64));
-            remaining = self.sleep_deficit_ns - start.elapsed().as_nanos() as i64;
-        }
-        self.sleep_deficit_ns = 0;
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The producer context: delivery reports update the stats (on the ThreadedProducer's poll
 // thread, as Java's callbacks run on its I/O thread).
 
-struct PerfContext {
-    clock: Clock,
-    /// All records, and (after --warmup-records) the steady-state ones.
-    stats: Mutex<(Stats, Option<Stats>)>,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
+struct PerfContext(Shared);
 
 impl ClientContext for PerfContext {}
 
@@ -274,64 +51,18 @@ impl ProducerContext for PerfContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let now = self.clock.now_ms();
         let (send_start_ms, in_steady) = ((opaque >> 1) as i64, opaque & 1 == 1);
         match result {
-            Ok(msg) => {
-                let bytes = msg.payload_len() as i32;
-                let latency = (now - send_start_ms) as i32;
-                let mut s = self.stats.lock().unwrap();
-                s.0.record(latency, bytes, now, self.clock);
-                if in_steady {
-                    if let Some(steady) = s.1.as_mut() {
-                        steady.record(latency, bytes, now, self.clock);
-                    }
-                }
-            }
-            Err((e, _)) => {
-                if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                    eprintln!("rdkafka-perf: a record failed: {e}");
-                    *self.first_error.lock().unwrap() = Some(e.to_string());
-                }
-            }
+            Ok(msg) => self
+                .0
+                .acknowledged(send_start_ms, in_steady, msg.payload_len() as i64),
+            Err((e, _)) => self.0.failed(|| e.to_string()),
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Arguments.
-
-#[derive(Clone, Copy, PartialEq)]
-enum KeyDist {
-    None,
-    Range,
-    Random,
-}
-
-struct Args {
-    bootstrap: Option<String>,
-    mock_brokers: Option<i32>,
-    topic: String,
-    num_records: i64,
-    record_size: Option<usize>,
-    payload_file: Option<String>,
-    payload_delimiter: String,
-    payload_monotonic: bool,
-    throughput: f64,
-    props: Vec<(String, String)>,
-    reporting_interval: i64,
-    key_range: i32,
-    key_dist: KeyDist,
-    random_seed: i64,
-    warmup_records: i64,
-    threads: usize,
-    print_config: bool,
-}
-
-fn die(msg: impl std::fmt::Display) -> ! {
-    eprintln!("rdkafka-perf: error: {msg}");
-    std::process::exit(1);
-}
+// Arguments: Kafka's tool's (perf_common::parse_args), plus --mock-brokers.
 
 const USAGE: &str = "usage: rdkafka-perf --topic T --num-records N (--record-size B | --payload-file F | --payload-monotonic)
        --throughput R [--bootstrap-server HOST:PORT | --mock-brokers N]
@@ -342,134 +73,6 @@ const USAGE: &str = "usage: rdkafka-perf --topic T --num-records N (--record-siz
        rdkafka-perf --version
 Kafka's kafka-producer-perf-test on librdkafka (rdkafka crate); Java producer property names are mapped
 to librdkafka's.";
-
-fn parse_args(argv: &[String]) -> Args {
-    let mut a = Args {
-        bootstrap: None,
-        mock_brokers: None,
-        topic: String::new(),
-        num_records: -1,
-        record_size: None,
-        payload_file: None,
-        payload_delimiter: "\n".into(),
-        payload_monotonic: false,
-        throughput: f64::NAN,
-        props: Vec::new(),
-        reporting_interval: 5000,
-        key_range: 0,
-        key_dist: KeyDist::None,
-        random_seed: 0,
-        warmup_records: 0,
-        threads: 1,
-        print_config: false,
-    };
-    let mut i = 0;
-    let value = |i: &mut usize, name: &str| -> String {
-        *i += 1;
-        argv.get(*i)
-            .cloned()
-            .unwrap_or_else(|| die(format!("{name} needs a value")))
-    };
-    fn num<T: std::str::FromStr>(s: &str, name: &str) -> T {
-        s.parse()
-            .unwrap_or_else(|_| die(format!("{name}: not a number: {s:?}")))
-    }
-    while i < argv.len() {
-        let arg = argv[i].as_str();
-        match arg {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            "--bootstrap-server" => a.bootstrap = Some(value(&mut i, arg)),
-            "--mock-brokers" => a.mock_brokers = Some(num(&value(&mut i, arg), arg)),
-            "--topic" => a.topic = value(&mut i, arg),
-            "--num-records" => a.num_records = num(&value(&mut i, arg), arg),
-            "--record-size" => a.record_size = Some(num(&value(&mut i, arg), arg)),
-            "--payload-file" => a.payload_file = Some(value(&mut i, arg)),
-            "--payload-delimiter" => {
-                a.payload_delimiter = value(&mut i, arg);
-                if a.payload_delimiter == "\\n" {
-                    a.payload_delimiter = "\n".into();
-                }
-            }
-            "--payload-monotonic" => a.payload_monotonic = true,
-            "--throughput" => a.throughput = num(&value(&mut i, arg), arg),
-            "--producer-props" | "--command-property" => {
-                while i + 1 < argv.len() && !argv[i + 1].starts_with("--") {
-                    i += 1;
-                    match argv[i].split_once('=') {
-                        Some((k, v)) if !k.is_empty() && !v.is_empty() => {
-                            a.props.push((k.to_string(), v.to_string()))
-                        }
-                        _ => die(format!("Invalid property: {}", argv[i])),
-                    }
-                }
-            }
-            "--reporting-interval" => a.reporting_interval = num(&value(&mut i, arg), arg),
-            "--record-key-range" => a.key_range = num(&value(&mut i, arg), arg),
-            "--key-distribution" => {
-                a.key_dist = match value(&mut i, arg).as_str() {
-                    "none" => KeyDist::None,
-                    "range" => KeyDist::Range,
-                    "random" => KeyDist::Random,
-                    other => die(format!(
-                        "--key-distribution: none, range or random, not {other:?}"
-                    )),
-                }
-            }
-            "--random-seed" => a.random_seed = num(&value(&mut i, arg), arg),
-            "--warmup-records" => a.warmup_records = num(&value(&mut i, arg), arg),
-            "--threads" => a.threads = num(&value(&mut i, arg), arg),
-            "--print-config" => a.print_config = true,
-            other => die(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-        i += 1;
-    }
-    if a.topic.is_empty() {
-        die("--topic is required");
-    }
-    if a.num_records <= 0 {
-        die("--num-records should be greater than zero.");
-    }
-    if a.throughput.is_nan() || a.throughput == 0.0 {
-        die("--throughput is required and must not be 0 (-1: no throttling)");
-    }
-    let sources = [
-        a.record_size.is_some(),
-        a.payload_file.is_some(),
-        a.payload_monotonic,
-    ];
-    if sources.iter().filter(|b| **b).count() != 1 {
-        die("exactly one of --record-size, --payload-file or --payload-monotonic");
-    }
-    if a.record_size == Some(0) {
-        die("--record-size should be greater than zero.");
-    }
-    match a.key_dist {
-        KeyDist::None if a.key_range != 0 => die(
-            "--key-distribution must be 'range' or 'random' when --record-key-range is specified.",
-        ),
-        KeyDist::Range | KeyDist::Random if a.key_range <= 0 => {
-            die("--record-key-range is required when --key-distribution is 'range' or 'random'.")
-        }
-        _ => {}
-    }
-    if a.threads == 0 {
-        die("--threads must be at least 1");
-    }
-    a.warmup_records = a.warmup_records.max(0);
-    if a.warmup_records >= a.num_records {
-        die("The value for --warmup-records must be strictly fewer than the number of records in the test, --num-records.");
-    }
-    if a.warmup_records > 0 && a.threads > 1 {
-        die("--warmup-records works with --threads 1 only");
-    }
-    if a.reporting_interval <= 0 {
-        die("--reporting-interval should be greater than zero.");
-    }
-    a
-}
 
 /// A Java producer property as librdkafka properties (name, value). librdkafka accepts many Java
 /// names as aliases; the ones that differ are translated here.
@@ -571,30 +174,15 @@ fn version_string() -> String {
     format!("rdkafka-perf (rdkafka crate 0.39.0, librdkafka {v}, bundled build, {ssl})")
 }
 
-fn read_payloads(path: &str, delimiter: &str) -> Vec<Vec<u8>> {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.into());
-    println!("Reading payloads from: {}", abs.display());
-    let text = match std::fs::read(path) {
-        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
-        _ => die("File does not exist or empty file provided."),
-    };
-    let mut tokens: Vec<&str> = text.split(delimiter).collect();
-    if tokens.first() == Some(&"") {
-        tokens.remove(0);
-    }
-    if tokens.last() == Some(&"") {
-        tokens.pop();
-    }
-    println!("Number of records read: {}", tokens.len());
-    tokens.into_iter().map(|t| t.as_bytes().to_vec()).collect()
-}
-
 // ---------------------------------------------------------------------------------------
 
 fn perf(argv: &[String]) -> i32 {
-    let a = parse_args(argv);
+    let mut mock_brokers: Option<i32> = None;
+    let a = parse_args(argv, USAGE, &["--mock-brokers"], |flag, v| {
+        mock_brokers = Some(number(v, flag))
+    });
     // --mock-brokers: an in-process mock cluster (kept alive until the end of the run).
-    let mock = a.mock_brokers.map(|n| {
+    let mock = mock_brokers.map(|n| {
         let m = MockCluster::new(n).unwrap_or_else(|e| die(format!("mock cluster: {e}")));
         m.create_topic(&a.topic, 1, n.min(3))
             .unwrap_or_else(|e| die(format!("mock topic: {e}")));
@@ -602,78 +190,26 @@ fn perf(argv: &[String]) -> i32 {
     });
     let mock_bootstrap = mock.as_ref().map(|m| m.bootstrap_servers());
     let config = client_config(&a, mock_bootstrap.as_deref().or(a.bootstrap.as_deref()));
-    let payloads = match &a.payload_file {
-        Some(p) => {
-            let p = read_payloads(p, &a.payload_delimiter);
-            if p.is_empty() {
-                die("No payload file, record size or payload-monotonic option provided.");
-            }
-            p
-        }
-        None => Vec::new(),
-    };
-    let clock = Clock(Instant::now());
-    let context = PerfContext {
-        clock,
-        stats: Mutex::new((
-            Stats::new(clock.now_ms(), a.num_records, a.reporting_interval, false),
-            None,
-        )),
-        failed: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-    };
+    let payloads = read_payloads(&a);
+    let clock = Clock::start();
     let producer: ThreadedProducer<PerfContext> = config
-        .create_with_context(context)
+        .create_with_context(PerfContext(Shared::new(clock, &a)))
         .unwrap_or_else(|e| die(format!("cannot create the producer: {e}")));
+    let shared = &producer.context().0;
 
-    let worker = |t: usize, from: i64, to: i64| {
-        let mut random = SplittableRandom {
-            seed: (a.random_seed + t as i64) as u64,
-        };
-        let mut throttler = Throttler::new(a.throughput / a.threads as f64, clock.now_ms());
-        let mut buf = vec![0u8; a.record_size.unwrap_or(0)];
-        let mut mono = String::new();
-        let mut key = String::new();
+    run_threads(&a, |t, from, to| {
+        let mut records = Records::new(&a, &payloads, t);
+        let mut throttler = Throttler::new(a.throughput / a.threads as f64, clock.ms());
         let mut in_steady = false;
         for i in from..to {
-            let value: &[u8] = if !payloads.is_empty() {
-                &payloads[random.next_int_bounded(payloads.len() as i32) as usize]
-            } else if a.record_size.is_some() {
-                for b in buf.iter_mut() {
-                    *b = (random.next_int_bounded(26) + 65) as u8;
-                }
-                &buf
-            } else {
-                mono.clear();
-                use std::fmt::Write;
-                let _ = write!(mono, "{i}");
-                mono.as_bytes()
+            let (value, key) = records.next(i);
+            let value: &[u8] = match value {
+                Value::Payload(p) => p,
+                Value::Bytes(b) => b,
             };
-            let key: Option<&[u8]> = match a.key_dist {
-                KeyDist::None => None,
-                KeyDist::Range | KeyDist::Random => {
-                    let k = if a.key_dist == KeyDist::Range {
-                        i % i64::from(a.key_range)
-                    } else {
-                        i64::from(random.next_int_bounded(a.key_range))
-                    };
-                    key.clear();
-                    use std::fmt::Write;
-                    let _ = write!(key, "{k}");
-                    Some(key.as_bytes())
-                }
-            };
-            let send_start = clock.now_ms();
+            let send_start = clock.ms();
             if a.warmup_records > 0 && i == a.warmup_records {
-                // As Java: the steady-state statistics start now, and only they print windows.
-                let mut st = producer.context().stats.lock().unwrap();
-                st.1 = Some(Stats::new(
-                    clock.now_ms(),
-                    a.num_records - a.warmup_records,
-                    a.reporting_interval,
-                    true,
-                ));
-                st.0.suppress_print = true;
+                shared.start_steady_state(clock.ms(), &a);
                 in_steady = true;
             }
             let opaque = (send_start as usize) << 1 | usize::from(in_steady);
@@ -698,48 +234,15 @@ fn perf(argv: &[String]) -> i32 {
                 throttler.throttle();
             }
         }
-    };
-    std::thread::scope(|s| {
-        let per = a.num_records / a.threads as i64;
-        let mut from = 0;
-        for t in 0..a.threads {
-            let to = from
-                + per
-                + if t == 0 {
-                    a.num_records % a.threads as i64
-                } else {
-                    0
-                };
-            let worker = &worker;
-            s.spawn(move || worker(t, from, to));
-            from = to;
-        }
     });
     if let Err(e) = producer.flush(Duration::from_secs(300)) {
         eprintln!("rdkafka-perf: flush: {e}");
     }
-    let ctx = producer.context();
-    {
-        let mut st = ctx.stats.lock().unwrap();
-        let now = clock.now_ms();
-        println!("{}", st.0.total_line(now));
-        if let Some(steady) = st.1.as_mut() {
-            println!("{}", steady.total_line(now));
-        }
-    }
-    let failed = ctx.failed.load(Ordering::Relaxed);
-    let first = ctx.first_error.lock().unwrap().clone();
+    shared.print_summary();
+    let code = shared.exit_code(&a);
     drop(producer);
     drop(mock);
-    if failed > 0 {
-        eprintln!(
-            "rdkafka-perf: error: {failed} of {} records failed; the first error: {}",
-            a.num_records,
-            first.unwrap_or_default()
-        );
-        return 1;
-    }
-    0
+    code
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1049,6 +552,7 @@ impl log::Log for StderrLogger {
 }
 
 fn main() {
+    perf_common::set_program("rdkafka-perf");
     if std::env::var_os("RDKAFKA_PERF_LOG").is_some() {
         let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger(Instant::now())));
         let _ = log::set_logger(logger);
