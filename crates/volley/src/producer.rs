@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -19,7 +19,8 @@ use crate::io::connection::ConnectOptions;
 use crate::lifecycle::{Ends, State};
 use crate::metadata::{Cluster, PartitionInfo, TopicInfo};
 use crate::metrics::{self, Counters, MetricEntry, Metrics};
-use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner};
+use crate::partitioner::sticky::StickyTopic;
+use crate::partitioner::{self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyChoice};
 use crate::protocol::record_batch::{RecordHeader, RecordSizeBounds};
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::security::{Security, TokenProvider};
@@ -43,6 +44,8 @@ struct TopicCache {
     topic: Arc<str>,
     info: Arc<TopicInfo>,
     queues: Arc<Vec<Arc<PartitionQueue>>>,
+    /// The topic's state in the sticky partitioner (no map lookup per keyless record).
+    sticky: StickyTopic,
 }
 
 thread_local! {
@@ -178,14 +181,6 @@ impl std::fmt::Debug for Producer {
             .field("client_id", &self.inner.cfg.client_id)
             .finish()
     }
-}
-
-/// The wall clock in milliseconds since the epoch (a record's default timestamp).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Kafka's topic name rules (`Topic.validate`).
@@ -583,7 +578,7 @@ impl Producer {
                 }
             };
             let max_block = self.inner.cfg.max_block;
-            let r = self.append(&record, topic, delivery, |acc, a| {
+            let r = self.append(&record, topic, None, delivery, |acc, a| {
                 acc.append(a, deadline, max_block)
             });
             if r.is_ok() {
@@ -632,12 +627,14 @@ impl Producer {
             let info = &c.info;
             let max_block = self.inner.cfg.max_block;
             let delivery = delivery.take()?;
-            Some(self.append(record, info, delivery, |acc, a| {
-                match c.queues.get(a.partition as usize) {
-                    Some(q) => acc.append_at(q, a, None, max_block),
-                    None => acc.append(a, None, max_block),
-                }
-            }))
+            Some(
+                self.append(record, info, Some(&c.sticky), delivery, |acc, a| {
+                    match c.queues.get(a.partition as usize) {
+                        Some(q) => acc.append_at(q, a, None, max_block),
+                        None => acc.append(a, None, max_block),
+                    }
+                }),
+            )
         })
     }
 
@@ -657,6 +654,7 @@ impl Producer {
                     topic: topic.name.clone(),
                     info: topic.clone(),
                     queues,
+                    sticky: self.inner.shared.sticky.topic_state(&topic.name),
                 });
             }
         });
@@ -712,7 +710,8 @@ impl Producer {
         // The fast path (room in the open batch) never waits; only a new batch may.
         let headers = headers_of(record);
         let size_bound = self.size_check(record, &headers)?;
-        let chosen = self.choose(record, topic)?;
+        let sticky = self.sticky(None);
+        let chosen = self.choose(record, topic, sticky)?;
         self.txn_add_partition(&topic.name, chosen.partition)?;
         let a = self.append_args(
             record,
@@ -728,7 +727,7 @@ impl Producer {
             .acc
             .append_async(a, deadline, self.inner.cfg.max_block)
             .await?;
-        self.after_append(topic, chosen, appended)
+        self.after_append(topic, chosen, sticky, appended)
             .ok_or_else(|| Error::IllegalState("no future for an async send".into()))
     }
 
@@ -747,7 +746,7 @@ impl Producer {
             partition: chosen.partition,
             partition_count: topic.partition_count(),
             record: RecordRef {
-                timestamp: record.timestamp.unwrap_or_else(now_ms),
+                timestamp: record.timestamp.unwrap_or_else(time::wall_clock_ms),
                 key: record.key.as_ref().map(|k| k.as_bytes()),
                 value: record.value.as_ref().map(|v| v.as_bytes()),
                 headers,
@@ -759,49 +758,60 @@ impl Producer {
         }
     }
 
+    /// The sticky partitioner, with the topic's state when the caller holds it.
+    fn sticky<'a>(&'a self, state: Option<&'a StickyTopic>) -> StickyChoice<'a> {
+        StickyChoice {
+            partitioner: &self.inner.shared.sticky,
+            state,
+        }
+    }
+
     fn choose(
         &self,
         record: &Record<'_>,
         topic: &TopicInfo,
+        sticky: StickyChoice<'_>,
     ) -> Result<partitioner::ChosenPartition> {
-        partitioner::choose_partition_with_source(
+        partitioner::choose_partition_in(
             record.partition,
             record.key.as_ref().map(|k| k.as_bytes()),
             record.value.as_ref().map(|v| v.as_bytes()),
             self.inner.cfg.partitioner_ignore_keys,
             topic,
             self.inner.partitioner.as_deref(),
-            &self.inner.shared.sticky,
+            sticky,
         )
     }
 
+    /// Appends `record` (through `f`), its topic's sticky state at hand if `sticky` has it.
     fn append(
         &self,
         record: &Record<'_>,
         topic: &Arc<TopicInfo>,
+        sticky: Option<&StickyTopic>,
         delivery: Delivery,
         f: impl FnOnce(&Accumulator, Append<'_>) -> Result<Appended>,
     ) -> Result<Option<DeliveryFuture>> {
         let headers = headers_of(record);
         let size_bound = self.size_check(record, &headers)?;
-        let chosen = self.choose(record, topic)?;
+        let sticky = self.sticky(sticky);
+        let chosen = self.choose(record, topic, sticky)?;
         self.txn_add_partition(&topic.name, chosen.partition)?;
         let a = self.append_args(record, topic, &chosen, &headers, size_bound, delivery);
         let appended = f(&self.inner.shared.acc, a)?;
-        Ok(self.after_append(topic, chosen, appended))
+        Ok(self.after_append(topic, chosen, sticky, appended))
     }
 
     fn after_append(
         &self,
         topic: &TopicInfo,
         chosen: partitioner::ChosenPartition,
+        sticky: StickyChoice<'_>,
         a: Appended,
     ) -> Option<DeliveryFuture> {
         let shared = &self.inner.shared;
         if chosen.source == PartitionSource::Sticky {
-            shared
-                .sticky
-                .on_append(topic, chosen.partition, a.appended_bytes, a.batch_full);
+            sticky.on_append(topic, chosen.partition, a.appended_bytes, a.batch_full);
         }
         if a.wake_sender {
             shared.acc.wake_sender();

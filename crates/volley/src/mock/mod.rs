@@ -54,10 +54,11 @@ use crate::metrics::Metrics;
 use crate::partitioner::{
     self, PartitionSource, Partitioner, RoundRobinPartitioner, StickyPartitioner,
 };
-use crate::producer::{headers_of, now_ms, validate_topic};
+use crate::producer::{headers_of, validate_topic};
 use crate::protocol::record_batch::RecordSizeBounds;
 use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetadata};
 use crate::txn::ConsumerGroupMetadata;
+use crate::util::time::wall_clock_ms;
 
 /// Builds a [`MockProducer`]: its topics, completion mode, partitioner, interceptors and
 /// delivery handler.
@@ -371,7 +372,7 @@ impl MockProducer {
                 return Err(DeliveryError::new(e, Some(record.into_owned())));
             }
         };
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let timestamp = record.timestamp.unwrap_or_else(wall_clock_ms);
         let key_size = record.key.as_ref().map_or(-1, |k| k.0.len() as i32);
         let value_size = record.value.as_ref().map_or(-1, |v| v.0.len() as i32);
         let mut owned = record.into_owned();

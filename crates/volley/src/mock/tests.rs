@@ -88,7 +88,7 @@ fn history_keeps_owned_records_with_partition_and_timestamp() {
     .wait()
     .unwrap();
     drop(key);
-    let before = now_ms();
+    let before = wall_clock_ms();
     drop(p.send(Record::new("t").value("v2")).unwrap());
     let h = p.history();
     assert_eq!(

@@ -125,6 +125,49 @@ pub fn choose_partition_with_source(
     custom: Option<&dyn Partitioner>,
     sticky: &StickyPartitioner,
 ) -> Result<ChosenPartition, Error> {
+    let sticky = StickyChoice {
+        partitioner: sticky,
+        state: None,
+    };
+    choose_partition_in(explicit, key, value, ignore_keys, topic, custom, sticky)
+}
+
+/// The sticky partitioner, and the topic's state in it when the caller holds it.
+#[derive(Clone, Copy)]
+pub(crate) struct StickyChoice<'a> {
+    pub partitioner: &'a StickyPartitioner,
+    pub state: Option<&'a sticky::StickyTopic>,
+}
+
+impl StickyChoice<'_> {
+    fn current_partition(self, topic: &TopicInfo) -> i32 {
+        match self.state {
+            Some(s) => self.partitioner.current_partition_of(s, topic),
+            None => self.partitioner.current_partition(topic),
+        }
+    }
+
+    /// [`StickyPartitioner::on_append`], through the held state if there is one.
+    pub(crate) fn on_append(self, topic: &TopicInfo, partition: i32, bytes: usize, full: bool) {
+        match self.state {
+            Some(s) => self
+                .partitioner
+                .on_append_of(s, topic, partition, bytes, full),
+            None => self.partitioner.on_append(topic, partition, bytes, full),
+        }
+    }
+}
+
+/// [`choose_partition_with_source`] with the sticky partitioner's topic state possibly at hand.
+pub(crate) fn choose_partition_in(
+    explicit: Option<i32>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    ignore_keys: bool,
+    topic: &TopicInfo,
+    custom: Option<&dyn Partitioner>,
+    sticky: StickyChoice<'_>,
+) -> Result<ChosenPartition, Error> {
     let count = topic.partition_count();
     let chosen = |partition, source| ChosenPartition { partition, source };
     if let Some(p) = explicit {

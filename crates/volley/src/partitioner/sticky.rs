@@ -9,9 +9,11 @@
 //!
 //! The per-topic state is a single `AtomicU64` packing the sticky partition and the bytes
 //! produced to it since it was chosen, so the hot path ([`StickyPartitioner::current_partition`],
-//! [`StickyPartitioner::on_append`]) is a read-locked map lookup by `&str` plus one atomic load
+//! [`StickyPartitioner::on_append`]) is a lock-free map lookup by `&str` plus one atomic load
 //! or compare-and-swap; it does not allocate (except the first time a topic is seen) and takes
-//! no mutex except when switching partitions with load stats present.
+//! no mutex except when switching partitions with load stats present. The producer's send path
+//! skips the lookup too: its per-thread topic cache holds the topic's state
+//! ([`StickyPartitioner::topic_state`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,6 +77,10 @@ impl SeededDraws {
         fastrand::Rng::with_seed(state).u64(..n)
     }
 }
+
+/// One topic's state, held by a caller (see [`StickyPartitioner::topic_state`]).
+#[derive(Debug, Clone)]
+pub(crate) struct StickyTopic(Arc<TopicState>);
 
 #[derive(Debug)]
 struct TopicState {
@@ -155,11 +161,23 @@ impl StickyPartitioner {
     /// below the topic's partition count is replaced. Returns -1 (Java's
     /// `RecordMetadata.UNKNOWN_PARTITION`) for a topic without partitions.
     pub fn current_partition(&self, topic: &TopicInfo) -> i32 {
-        let count = topic.partition_count();
-        if count <= 0 {
+        if topic.partition_count() <= 0 {
             return -1;
         }
-        self.with_state(topic, |state| loop {
+        self.with_state(topic, |state| self.current_in(state, topic))
+    }
+
+    /// [`current_partition`](Self::current_partition) on a topic's state the caller holds.
+    pub(crate) fn current_partition_of(&self, state: &StickyTopic, topic: &TopicInfo) -> i32 {
+        if topic.partition_count() <= 0 {
+            return -1;
+        }
+        self.current_in(&state.0, topic)
+    }
+
+    fn current_in(&self, state: &TopicState, topic: &TopicInfo) -> i32 {
+        let count = topic.partition_count();
+        loop {
             let cur = state.sticky.load(Ordering::Acquire);
             if cur != UNSET {
                 let (partition, _) = unpack(cur);
@@ -176,7 +194,7 @@ impl StickyPartitioner {
             {
                 return next;
             }
-        })
+        }
     }
 
     /// Whether `partition` is the topic's sticky partition now. Java's `isPartitionChanged`
@@ -213,9 +231,31 @@ impl StickyPartitioner {
         batch_full_or_new: bool,
     ) {
         let topics = self.topics.load();
-        let Some(state) = topics.get(&*topic.name) else {
-            return;
-        };
+        if let Some(state) = topics.get(&*topic.name) {
+            self.on_append_in(state, topic, partition, bytes, batch_full_or_new);
+        }
+    }
+
+    /// [`on_append`](Self::on_append) on a topic's state the caller holds.
+    pub(crate) fn on_append_of(
+        &self,
+        state: &StickyTopic,
+        topic: &TopicInfo,
+        partition: i32,
+        bytes: usize,
+        batch_full_or_new: bool,
+    ) {
+        self.on_append_in(&state.0, topic, partition, bytes, batch_full_or_new);
+    }
+
+    fn on_append_in(
+        &self,
+        state: &TopicState,
+        topic: &TopicInfo,
+        partition: i32,
+        bytes: usize,
+        batch_full_or_new: bool,
+    ) {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         let batch = u64::from(self.batch_size);
         let mut cur = state.sticky.load(Ordering::Acquire);
@@ -306,6 +346,17 @@ impl StickyPartitioner {
         if map.remove(topic).is_some() {
             self.topics.store(Arc::new(map));
         }
+    }
+
+    /// The topic's state, added if it has none yet, for a caller that keeps it at hand (the
+    /// producer's per-thread topic cache) and so skips the map lookup of every
+    /// [`current_partition`](Self::current_partition) and [`on_append`](Self::on_append).
+    /// Valid as long as the topic is not removed ([`remove_topic`](Self::remove_topic)).
+    pub(crate) fn topic_state(&self, topic: &Arc<str>) -> StickyTopic {
+        if let Some(state) = self.topics.load().get(&**topic) {
+            return StickyTopic(state.clone());
+        }
+        StickyTopic(self.state_or_insert(topic))
     }
 
     /// The topic's state, added (copy on write) if it has none yet.
