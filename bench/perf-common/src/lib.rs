@@ -84,17 +84,31 @@ pub fn fixed(x: f64, decimals: usize) -> String {
 // ProducerPerformance.Stats: totals, windows and sampled latencies.
 
 /// Milliseconds since the program's clock started (Java's `System.currentTimeMillis()` in
-/// differences only).
+/// differences only). Read twice per record, so it calls `clock_gettime(CLOCK_MONOTONIC)`
+/// itself, as `volley perf` reads its clock: through `Instant::elapsed` and `as_millis` the same
+/// read cost about 80 instructions more.
 #[derive(Clone, Copy)]
-pub struct Clock(Instant);
+pub struct Clock(i64);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+fn monotonic_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC exists on every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
 
 impl Clock {
     pub fn start() -> Clock {
-        Clock(Instant::now())
+        Clock(monotonic_ns())
     }
 
     pub fn ms(&self) -> i64 {
-        self.0.elapsed().as_millis() as i64
+        (monotonic_ns() - self.0) / 1_000_000
     }
 }
 

@@ -437,13 +437,12 @@ fn random_id() -> String {
 }
 
 /// `System.currentTimeMillis()`: the wall clock in milliseconds since the epoch. Read once per
-/// record at send (the latency's start and the record's timestamp) and once in its callback.
+/// record at send (the latency's start and the record's timestamp) and once in its callback,
+/// the way the producer reads it for a record's timestamp (`clock_gettime` straight, without
+/// `SystemTime`'s 128-bit arithmetic).
 #[inline]
 fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64 * 1000 + i64::from(d.subsec_millis()),
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
+    volley::bench_support::wall_clock_ms()
 }
 
 /// Java's `ProducerPerformance.Stats` (lines 475-590).

@@ -9,6 +9,11 @@
 
 use std::sync::Arc;
 
+/// The wall clock in milliseconds since the Unix epoch, as the producer reads it for a record's
+/// default timestamp (`System.currentTimeMillis()` in Java's perf tool): for `volley perf`,
+/// which reads it twice per record.
+pub use crate::util::time::wall_clock_ms;
+
 use parking_lot::Mutex;
 
 use crate::accumulator::{Ack, Append, DeliveryFuture, PartitionQueue, ProducerBatch, RecordRef};

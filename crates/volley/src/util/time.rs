@@ -29,7 +29,7 @@ pub(crate) fn deadline(now: Instant, after: Duration) -> Instant {
 /// `clock_gettime(CLOCK_REALTIME)` itself: through `SystemTime::duration_since` and
 /// `Duration::as_millis` (a 128-bit division) the same read cost about 60 more instructions.
 #[cfg(unix)]
-pub(crate) fn wall_clock_ms() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -48,7 +48,7 @@ pub(crate) fn wall_clock_ms() -> i64 {
 
 /// [`wall_clock_ms`] elsewhere.
 #[cfg(not(unix))]
-pub(crate) fn wall_clock_ms() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     std_wall_clock_ms()
 }
 
