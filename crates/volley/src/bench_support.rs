@@ -9,11 +9,6 @@
 
 use std::sync::Arc;
 
-/// The wall clock in milliseconds since the Unix epoch, as the producer reads it for a record's
-/// default timestamp (`System.currentTimeMillis()` in Java's perf tool): for `volley perf`,
-/// which reads it twice per record.
-pub use crate::util::time::wall_clock_ms;
-
 use parking_lot::Mutex;
 
 use crate::accumulator::{Ack, Append, DeliveryFuture, PartitionQueue, ProducerBatch, RecordRef};
@@ -24,6 +19,11 @@ use crate::producer::Producer;
 use crate::protocol::record_batch::BatchBuilder;
 use crate::record::Record;
 use crate::shared::Shared;
+
+/// The wall clock in milliseconds since the Unix epoch, as the producer reads it for a record's
+/// default timestamp (`System.currentTimeMillis()` in Java's perf tool): for `volley perf`,
+/// which reads it twice per record.
+pub use crate::util::time::wall_clock_ms;
 
 /// A real [`Producer`] with a seeded topic and no I/O thread.
 pub struct SendHarness {
