@@ -13,7 +13,7 @@
 //! or compare-and-swap; it does not allocate (except the first time a topic is seen) and takes
 //! no mutex except when switching partitions with load stats present. The producer's send path
 //! skips the lookup too: its per-thread topic cache holds the topic's state
-//! ([`StickyPartitioner::topic_state`]).
+//! (`StickyPartitioner::topic_state`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
