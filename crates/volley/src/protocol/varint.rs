@@ -63,15 +63,18 @@ pub const fn unzigzag64(v: u64) -> i64 {
 /// Encoded length of an unsigned varint (1..=5).
 #[inline(always)]
 pub const fn uvarint_size(v: u32) -> usize {
-    let bits = u32::BITS - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
+    // ceil(bits / 7) for bits = floor(log2(v | 1)) + 1, as (log2 * 9 + 73) / 64: a multiply-add
+    // and a shift instead of a division (exact for every width; see `size_boundaries`).
+    let log2 = u32::BITS - 1 - (v | 1).leading_zeros();
+    ((log2 * 9 + 73) / 64) as usize
 }
 
 /// Encoded length of an unsigned varlong (1..=10).
 #[inline(always)]
 pub const fn uvarlong_size(v: u64) -> usize {
-    let bits = u64::BITS - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
+    // As `uvarint_size`.
+    let log2 = u64::BITS - 1 - (v | 1).leading_zeros();
+    ((log2 * 9 + 73) / 64) as usize
 }
 
 /// Encoded length of a signed (zigzag) varint, as Kafka's `sizeOfVarint`.
@@ -209,16 +212,28 @@ impl<'a> SpareWriter<'a> {
     }
 
     #[inline(always)]
-    pub(crate) fn uvarint(&mut self, mut v: u32) {
-        while v >= 0x80 {
-            self.byte(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.byte(v as u8);
+    pub(crate) fn uvarint(&mut self, v: u32) {
+        self.uvarlong(u64::from(v));
     }
 
+    /// One and two bytes (nearly every length, delta and count in a record) take one bounds
+    /// check and no loop.
     #[inline(always)]
-    pub(crate) fn uvarlong(&mut self, mut v: u64) {
+    pub(crate) fn uvarlong(&mut self, v: u64) {
+        if v < 0x80 {
+            self.byte(v as u8);
+        } else if v < 0x4000 {
+            let dst = &mut self.out[self.pos..self.pos + 2];
+            dst[0] = MaybeUninit::new(v as u8 | 0x80);
+            dst[1] = MaybeUninit::new((v >> 7) as u8);
+            self.pos += 2;
+        } else {
+            self.uvarlong_long(v);
+        }
+    }
+
+    #[inline(never)]
+    fn uvarlong_long(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.byte(v as u8 | 0x80);
             v >>= 7;
@@ -311,6 +326,34 @@ mod tests {
         }
     }
 
+    /// What `SpareWriter` writes into a slice of exactly the encoded size.
+    fn spare_written(v: u64) -> Vec<u8> {
+        let mut out = vec![MaybeUninit::new(0xAAu8); uvarlong_size(v)];
+        let mut w = SpareWriter::new(&mut out);
+        w.uvarlong(v);
+        assert_eq!(w.written(), out.len());
+        // SAFETY: every element was initialised by `vec!`.
+        out.iter().map(|b| unsafe { b.assume_init() }).collect()
+    }
+
+    #[test]
+    fn spare_writer_matches_write_uvarlong_at_every_width() {
+        for shift in 0..64 {
+            for v in [
+                1u64 << shift,
+                (1u64 << shift).wrapping_sub(1),
+                0x3fff,
+                0x4000,
+                0x7f,
+                0x80,
+            ] {
+                let mut buf = Vec::new();
+                write_uvarlong(&mut buf, v);
+                assert_eq!(spare_written(v), buf, "{v}");
+            }
+        }
+    }
+
     #[test]
     fn errors() {
         let mut cur: &[u8] = &[];
@@ -390,6 +433,15 @@ mod tests {
                 let mut cur = &buf[..n];
                 let truncated = matches!(read_varlong(&mut cur), Err(VarintError::Truncated { .. }));
                 prop_assert!(truncated, "prefix of length {} not reported as truncated", n);
+            }
+        }
+
+        #[test]
+        fn spare_writer_matches_write_uvarlong(v: u64, small in 0u64..0x4000) {
+            for v in [v, small] {
+                let mut buf = Vec::new();
+                write_uvarlong(&mut buf, v);
+                prop_assert_eq!(spare_written(v), buf);
             }
         }
 
