@@ -248,7 +248,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// The topic does not exist (and the broker did not create it) within `max.block.ms`, or
-    /// no broker could be reached to ask (then `cause` is the last connection error).
+    /// no broker could be reached to ask (then `cause` is the last connection error). When the
+    /// brokers answered, `cause` is their answer for the topic: an [`Error::Request`] of
+    /// `Metadata` (`UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist; create it).
     #[error(
         "topic {topic:?} not present in metadata after {after:?}{}",
         caused(cause)
@@ -258,7 +260,8 @@ pub enum Error {
         topic: String,
         /// How long the producer waited.
         after: Duration,
-        /// The last connection error, when the last attempt to reach a broker failed.
+        /// The last connection error, when the last attempt to reach a broker failed; else the
+        /// brokers' Metadata error for the topic, if they gave one.
         #[source]
         cause: Option<Box<Error>>,
     },
@@ -462,7 +465,12 @@ impl fmt::Display for TlsErrorKind {
 }
 
 fn caused(cause: &Option<Box<Error>>) -> String {
-    match cause {
+    match cause.as_deref() {
+        Some(
+            e @ Error::Request {
+                api: "Metadata", ..
+            },
+        ) => format!(" ({e})"),
         Some(e) => format!(" (last connection error: {e})"),
         None => String::new(),
     }
@@ -522,6 +530,26 @@ impl Error {
             resource: format!("topic {topic:?}"),
             message,
         }
+    }
+
+    /// The cause of an `UnknownTopic` when the brokers answered for the topic: their Metadata
+    /// error for it, with what to do about it; `None` when they gave none.
+    pub(crate) fn topic_metadata_answer(code: KafkaCode) -> Option<Error> {
+        let hint = match code {
+            KafkaCode::NONE => return None,
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION => {
+                "the brokers do not have this topic and did not create it: create it (e.g. \
+                 kafka-topics.sh --create), or check its name (auto-creation needs the brokers' \
+                 auto.create.topics.enable and allow.auto.create.topics)"
+            }
+            KafkaCode::LEADER_NOT_AVAILABLE => "the topic has no partition leader yet",
+            _ => "the brokers' answer for the topic",
+        };
+        Some(Error::Request {
+            api: "Metadata",
+            code,
+            message: Some(hint.to_string()),
+        })
     }
 
     /// A non-partition request's error code: `Error::Authorization` for the authorization

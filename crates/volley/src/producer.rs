@@ -419,8 +419,8 @@ impl Producer {
         self.topic_wait_result(topic, r)
     }
 
-    /// The topic from a finished wait, or `UnknownTopic` with the last connection error as its
-    /// cause when the wait timed out.
+    /// The topic from a finished wait, or `UnknownTopic` when the wait timed out, with as its
+    /// cause the last connection error or else the brokers' metadata error for the topic.
     fn topic_wait_result(
         &self,
         topic: &str,
@@ -431,7 +431,11 @@ impl Producer {
             None => Err(Error::UnknownTopic {
                 topic: topic.to_string(),
                 after: self.inner.cfg.max_block,
-                cause: self.inner.shared.lifecycle.io_error(),
+                cause: self.inner.shared.lifecycle.io_error().or_else(|| {
+                    let cluster = self.inner.shared.cluster.load();
+                    let code = cluster.topics.get(topic).map(|t| t.error)?;
+                    Error::topic_metadata_answer(code).map(Box::new)
+                }),
             }),
         }
     }
