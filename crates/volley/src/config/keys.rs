@@ -535,7 +535,7 @@ declare_keys! {
         default: "true",
         valid: Validator::Any,
         importance: Low,
-        doc: "Let brokers auto-create a topic on metadata request (if they allow it).",
+        doc: "Volley extension (the consumer's name; Java's producer always asks): let brokers auto-create a topic on metadata request (if they allow it).",
     }
     /// Recorded only; see [`JavaSerializer`].
     key_serializer: Option<JavaSerializer> = "key.serializer" {
