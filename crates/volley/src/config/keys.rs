@@ -837,7 +837,7 @@ declare_keys! {
     }
     /// Seconds to wait at least between two token refreshes.
     sasl_login_refresh_min_period_seconds: u32 = "sasl.login.refresh.min.period.seconds" {
-        kind: Int,
+        kind: Short,
         default: "60",
         valid: between(0, 900),
         importance: Low,
@@ -845,7 +845,7 @@ declare_keys! {
     }
     /// Seconds before a token's expiry that a refresh must happen by.
     sasl_login_refresh_buffer_seconds: u32 = "sasl.login.refresh.buffer.seconds" {
-        kind: Int,
+        kind: Short,
         default: "300",
         valid: between(0, 3600),
         importance: Low,

@@ -404,9 +404,10 @@ pub type KeyDoc = ConfigKey;
 
 impl ConfigKey {
     /// The validator actually applied: the declared one, with a numeric range further bounded
-    /// by the key's [`Kind`] (Java's `int` or `long`), as Java's type parsing bounds it.
+    /// by the key's [`Kind`] (Java's `short`, `int` or `long`), as Java's type parsing bounds it.
     pub fn validator(&self) -> Validator {
         let (lo, hi) = match self.kind {
+            Kind::Short => (i64::from(i16::MIN), i64::from(i16::MAX)),
             Kind::Int => (i64::from(i32::MIN), I32_MAX),
             _ => (i64::MIN, I64_MAX),
         };
