@@ -210,12 +210,23 @@ pub(crate) fn validate_topic(topic: &str) -> Result<()> {
 }
 
 impl Producer {
-    /// A producer with this configuration.
+    /// A producer with this configuration, as Java's `new KafkaProducer<>(props)`: validates
+    /// it ([`ProducerConfig::validate`]), reads the TLS stores and starts the I/O thread. No
+    /// connection is made until the first send (or [`partitions_for`](Producer::partitions_for))
+    /// needs metadata, so a wrong `bootstrap.servers` shows only then, as the cause of the
+    /// send's [`Error::UnknownTopic`] after `max.block.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key at fault: an invalid or conflicting setting, a
+    /// `compression.type` whose cargo feature is off, a trust or key store that cannot be read
+    /// (missing file, wrong password, a JKS store), or an I/O thread that cannot be started.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
         Producer::builder(config).build()
     }
 
-    /// A producer from Java-style properties (see [`ProducerConfig::from_properties`]).
+    /// A producer from Java-style properties (see [`ProducerConfig::from_properties`]): an
+    /// unknown key or a bad value is an [`Error::Config`] naming the key; then as
+    /// [`Producer::new`].
     pub fn from_properties<I, K, V>(props: I) -> Result<Producer>
     where
         I: IntoIterator<Item = (K, V)>,
