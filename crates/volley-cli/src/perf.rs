@@ -122,7 +122,8 @@ pub struct PerfArgs {
     pub command_config: Option<PathBuf>,
 
     /// Print the producer's metrics at the end of the test, in Kafka's format: Java's metrics,
-    /// then six counters of Volley's own that Java lacks (producer-metrics: batch-send-total,
+    /// and sorted among them six counters of Volley's own that Java lacks (producer-metrics:
+    /// batch-send-total,
     /// produce-request-total, metadata-update-total, leader-hint-total,
     /// batch-uncompressed-byte-total, batch-compressed-byte-total).
     #[arg(long = "print-metrics")]
