@@ -425,13 +425,14 @@ declare_keys! {
         doc: "Sticky partitioning favours faster brokers.",
     }
     /// With adaptive partitioning, a partition whose leader has had no working connection for
-    /// this long is skipped; `0` turns this off.
+    /// this long is skipped; `0` turns this off. (Java measures how long the leader had batches
+    /// ready that it could not send; a leader without a connection is Volley's measure of it.)
     partitioner_availability_timeout: Duration = "partitioner.availability.timeout.ms" {
         kind: Long,
         default: "0",
         valid: at_least(0),
         importance: Low,
-        doc: "Skip partitions whose leader has not accepted a batch for this long; 0 disables.",
+        doc: "Skip partitions whose leader has had no working connection for this long; 0 disables.",
     }
     /// The built-in partitioner treats keyed records like unkeyed ones instead of hashing the
     /// key.
@@ -797,13 +798,15 @@ declare_keys! {
         importance: Low,
         doc: "URL-encode the OAuth client id and secret in the token request's Basic authorization header.",
     }
-    /// The claim of the token naming its scopes.
+    /// The claim of the token naming its scopes. Accepted for Java's sake, with no effect: the
+    /// scopes are the broker's to check, and Volley does not read them from the token (Java's
+    /// client only parses them).
     sasl_oauthbearer_scope_claim_name: String = "sasl.oauthbearer.scope.claim.name" {
         kind: String,
         default: "scope",
         valid: Validator::Any,
         importance: Low,
-        doc: "Token claim holding the scopes.",
+        doc: "Token claim holding the scopes; no effect in Volley (the broker checks scopes).",
     }
     /// The claim of the token naming its principal.
     sasl_oauthbearer_sub_claim_name: String = "sasl.oauthbearer.sub.claim.name" {
