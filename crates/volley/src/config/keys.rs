@@ -254,14 +254,16 @@ declare_keys! {
         doc: "Bound on how long send() waits for metadata or buffer space.",
     }
     /// Bound on the time between `send` returning and the record's success or failure, retries
-    /// included. If set explicitly (or assigned a value other than the default) it must be at
+    /// included, but for a record in flight then: it resolves when its request ends, at most
+    /// `request.timeout.ms` later (Java fails it at once; see DESIGN.md, "Delivery timeout").
+    /// If set explicitly (or assigned a value other than the default) it must be at
     /// least `linger.ms + request.timeout.ms`; otherwise `validate` raises it to that sum.
     delivery_timeout: Duration = "delivery.timeout.ms" {
         kind: Int,
         default: "120000",
         valid: at_least(0),
         importance: Medium,
-        doc: "Bound on the time from send() to success or failure, retries included.",
+        doc: "Bound on the time from send() to success or failure, retries included (a request in flight then may take up to request.timeout.ms more).",
     }
     /// How long to wait for a response before the request fails (and its batches are retried).
     request_timeout: Duration = "request.timeout.ms" {
