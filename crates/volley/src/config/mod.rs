@@ -552,7 +552,28 @@ fn bootstrap_entry(entry: &str) -> Result<String> {
 }
 
 impl ProducerConfig {
-    /// A builder for configuring in code.
+    /// A builder for configuring in code: one method per key, named after its field, taking the
+    /// field's type (durations as [`Duration`](std::time::Duration), whole milliseconds), and
+    /// [`property`](ProducerConfigBuilder::property) for any key by its Java name.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use volley::{Acks, CompressionType, ProducerConfig};
+    ///
+    /// let config = ProducerConfig::builder()
+    ///     .bootstrap_servers(["broker1:9092", "broker2:9092"])
+    ///     .acks(Acks::All)
+    ///     .linger(Duration::from_millis(10))
+    ///     .compression_type(CompressionType::Lz4)
+    ///     .property("client.id", "orders-service")
+    ///     .build()?;
+    /// assert_eq!(config.get("linger.ms").as_deref(), Some("10"));
+    ///
+    /// // A bad value is reported by `build`, naming the key.
+    /// let e = ProducerConfig::builder().property("acks", "2").build().unwrap_err();
+    /// assert!(matches!(e, volley::Error::Config { key, .. } if key == "acks"));
+    /// # Ok::<(), volley::Error>(())
+    /// ```
     pub fn builder() -> ProducerConfigBuilder {
         ProducerConfigBuilder::default()
     }
