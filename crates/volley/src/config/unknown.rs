@@ -119,7 +119,7 @@ pub(super) fn unknown_key_message(key: &str) -> String {
     if let Some(k) = KEYS.iter().find(|k| k.name == folded(key)) {
         return format!("unknown configuration key; did you mean {}?", k.name);
     }
-    "unknown configuration key (Volley takes the Java producer's keys; see \
-     volley::config::KEYS)"
+    "unknown configuration key (Volley takes the Java producer's keys: see the README's \
+     configuration table, or volley::config::KEYS)"
         .to_string()
 }
