@@ -537,18 +537,18 @@ impl Error {
     pub(crate) fn topic_metadata_answer(code: KafkaCode) -> Option<Error> {
         let hint = match code {
             KafkaCode::NONE => return None,
-            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION => {
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION => Some(
                 "the brokers do not have this topic and did not create it: create it (e.g. \
                  kafka-topics.sh --create), or check its name (auto-creation needs the brokers' \
-                 auto.create.topics.enable and allow.auto.create.topics)"
-            }
-            KafkaCode::LEADER_NOT_AVAILABLE => "the topic has no partition leader yet",
-            _ => "the brokers' answer for the topic",
+                 auto.create.topics.enable and allow.auto.create.topics)",
+            ),
+            KafkaCode::LEADER_NOT_AVAILABLE => Some("the topic has no partition leader yet"),
+            _ => None,
         };
         Some(Error::Request {
             api: "Metadata",
             code,
-            message: Some(hint.to_string()),
+            message: hint.map(str::to_string),
         })
     }
 

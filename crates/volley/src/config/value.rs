@@ -37,8 +37,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Java's name for the type: `boolean`, `short`, `int`, `long`, `double`, `string`, `list`, `class`,
-    /// `password`.
+    /// Java's name for the type: `boolean`, `short`, `int`, `long`, `double`, `string`, `list`,
+    /// `class`, `password`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Boolean => "boolean",
