@@ -231,10 +231,12 @@ pub enum ProtocolError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration key has an invalid value, is unknown, or conflicts with another key.
+    /// A configuration key has an invalid value, is unknown, or conflicts with another key
+    /// (or a file it names, such as a trust store, cannot be read).
     #[error("invalid configuration for `{key}`: {message}")]
     Config {
-        /// The key (or keys, joined) at fault.
+        /// The key (or keys, joined with `, `) at fault; for a properties file that cannot be
+        /// read, its path; `(producer)` when the I/O thread could not be started.
         key: String,
         /// What is wrong.
         message: String,
