@@ -5,8 +5,8 @@
 use super::KEYS;
 
 /// Keys of the Java producer (Kafka 4.4's `ProducerConfig`) that Volley refuses, with why:
-/// setting one is an `Error::Config` naming the key and giving that reason (where Java would
-/// apply it). Keys Java has that Volley accepts and ignores are in
+/// setting one (which Java would apply) is an `Error::Config` naming the key and giving that
+/// reason. Keys Java has that Volley accepts and ignores are in
 /// [`IGNORED_KEYS`](super::IGNORED_KEYS); every other Java producer key is in
 /// [`KEYS`](super::KEYS).
 pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
@@ -52,7 +52,7 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     (
         "sasl.oauthbearer.jwt.validator.class",
         "Java classes cannot be loaded: Volley reads the token's expiry and principal \
-         (sasl.oauthbearer.*.claim.name) and leaves its validation to the broker",
+         (sasl.oauthbearer.sub.claim.name) and leaves its validation to the broker",
     ),
     (
         "ssl.engine.factory.class",
