@@ -152,9 +152,8 @@ impl<'a> Record<'a> {
     }
 
     /// Sets an explicit partition, bypassing the partitioner. `send` refuses a negative one
-    /// with [`Error::IllegalArgument`](crate::Error::IllegalArgument) and one the topic does not
-    /// have (after one metadata refresh) with
-    /// [`Error::PartitionOutOfRange`](crate::Error::PartitionOutOfRange).
+    /// with [`Error::IllegalArgument`] and one the topic does not have (after one metadata
+    /// refresh) with [`Error::PartitionOutOfRange`].
     pub fn partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self
@@ -162,7 +161,7 @@ impl<'a> Record<'a> {
 
     /// Sets the timestamp, in milliseconds since the Unix epoch (Java's `CreateTime`; a topic
     /// with `LogAppendTime` replaces it). `send` refuses a negative one with
-    /// [`Error::IllegalArgument`](crate::Error::IllegalArgument), as Java's `ProducerRecord`.
+    /// [`Error::IllegalArgument`], as Java's `ProducerRecord`.
     pub fn timestamp(mut self, ts: i64) -> Self {
         self.timestamp = Some(ts);
         self
