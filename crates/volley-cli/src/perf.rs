@@ -121,7 +121,10 @@ pub struct PerfArgs {
     #[arg(long = "command-config", value_name = "CONFIG-FILE")]
     pub command_config: Option<PathBuf>,
 
-    /// Print the producer's metrics at the end of the test.
+    /// Print the producer's metrics at the end of the test, in Kafka's format: Java's metrics,
+    /// and sorted among them six counters of Volley's own that Java lacks (producer-metrics:
+    /// batch-send-total, produce-request-total, metadata-update-total, leader-hint-total,
+    /// batch-uncompressed-byte-total, batch-compressed-byte-total).
     #[arg(long = "print-metrics")]
     pub print_metrics: bool,
 

@@ -231,10 +231,12 @@ pub enum ProtocolError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration key has an invalid value, is unknown, or conflicts with another key.
+    /// A configuration key has an invalid value, is unknown, or conflicts with another key
+    /// (or a file it names, such as a trust store, cannot be read).
     #[error("invalid configuration for `{key}`: {message}")]
     Config {
-        /// The key (or keys, joined) at fault.
+        /// The key (or keys, joined with `, `) at fault; for a properties file that cannot be
+        /// read, its path; `(producer)` when the I/O thread could not be started.
         key: String,
         /// What is wrong.
         message: String,
@@ -248,7 +250,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// The topic does not exist (and the broker did not create it) within `max.block.ms`, or
-    /// no broker could be reached to ask (then `cause` is the last connection error).
+    /// no broker could be reached to ask (then `cause` is the last connection error). When the
+    /// brokers answered, `cause` is their answer for the topic: an [`Error::Request`] of
+    /// `Metadata` (`UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist; create it).
     #[error(
         "topic {topic:?} not present in metadata after {after:?}{}",
         caused(cause)
@@ -258,7 +262,8 @@ pub enum Error {
         topic: String,
         /// How long the producer waited.
         after: Duration,
-        /// The last connection error, when the last attempt to reach a broker failed.
+        /// The last connection error, when the last attempt to reach a broker failed; else the
+        /// brokers' Metadata error for the topic, if they gave one.
         #[source]
         cause: Option<Box<Error>>,
     },
@@ -462,7 +467,12 @@ impl fmt::Display for TlsErrorKind {
 }
 
 fn caused(cause: &Option<Box<Error>>) -> String {
-    match cause {
+    match cause.as_deref() {
+        Some(
+            e @ Error::Request {
+                api: "Metadata", ..
+            },
+        ) => format!(" ({e})"),
         Some(e) => format!(" (last connection error: {e})"),
         None => String::new(),
     }
@@ -522,6 +532,26 @@ impl Error {
             resource: format!("topic {topic:?}"),
             message,
         }
+    }
+
+    /// The cause of an `UnknownTopic` when the brokers answered for the topic: their Metadata
+    /// error for it, with what to do about it; `None` when they gave none.
+    pub(crate) fn topic_metadata_answer(code: KafkaCode) -> Option<Error> {
+        let hint = match code {
+            KafkaCode::NONE => return None,
+            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION => Some(
+                "the brokers do not have this topic and did not create it: create it (e.g. \
+                 kafka-topics.sh --create), or check its name (auto-creation needs the brokers' \
+                 auto.create.topics.enable and allow.auto.create.topics)",
+            ),
+            KafkaCode::LEADER_NOT_AVAILABLE => Some("the topic has no partition leader yet"),
+            _ => None,
+        };
+        Some(Error::Request {
+            api: "Metadata",
+            code,
+            message: hint.map(str::to_string),
+        })
     }
 
     /// A non-partition request's error code: `Error::Authorization` for the authorization

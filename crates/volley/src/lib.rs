@@ -35,7 +35,7 @@
 //! - `oauth-oidc`: SASL/OAUTHBEARER tokens from an OAuth 2 token endpoint (the client-credentials
 //!   flow of Kafka's `OAuthBearerLoginCallbackHandler`, KIP-768), through `ureq`.
 //! - `aws-lc-rs`: TLS through AWS-LC instead of ring (see DESIGN.md).
-//! - `fake-cluster`: [`fake::FakeCluster`], an in-process fake Kafka cluster on loopback for
+//! - `fake-cluster`: `fake::FakeCluster`, an in-process fake Kafka cluster on loopback for
 //!   integration tests of code that produces.
 //! - `metrics-exporter`: the metrics under Java's names published through the `metrics` facade
 //!   crate (`metrics::publish`, `metrics::MetricsPublisher`), for any Prometheus or StatsD

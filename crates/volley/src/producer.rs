@@ -210,12 +210,23 @@ pub(crate) fn validate_topic(topic: &str) -> Result<()> {
 }
 
 impl Producer {
-    /// A producer with this configuration.
+    /// A producer with this configuration, as Java's `new KafkaProducer<>(props)`: validates
+    /// it ([`ProducerConfig::validate`]), reads the TLS stores and starts the I/O thread. No
+    /// connection is made until the first send (or [`partitions_for`](Producer::partitions_for))
+    /// needs metadata, so a wrong `bootstrap.servers` shows only then, as the cause of the
+    /// send's [`Error::UnknownTopic`] after `max.block.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key at fault: an invalid or conflicting setting, a
+    /// `compression.type` whose cargo feature is off, a trust or key store that cannot be read
+    /// (missing file, wrong password, a JKS store), or an I/O thread that cannot be started.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
         Producer::builder(config).build()
     }
 
-    /// A producer from Java-style properties (see [`ProducerConfig::from_properties`]).
+    /// A producer from Java-style properties (see [`ProducerConfig::from_properties`]): an
+    /// unknown key or a bad value is an [`Error::Config`] naming the key; then as
+    /// [`Producer::new`].
     pub fn from_properties<I, K, V>(props: I) -> Result<Producer>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -419,8 +430,8 @@ impl Producer {
         self.topic_wait_result(topic, r)
     }
 
-    /// The topic from a finished wait, or `UnknownTopic` with the last connection error as its
-    /// cause when the wait timed out.
+    /// The topic from a finished wait, or `UnknownTopic` when the wait timed out, with as its
+    /// cause the last connection error or else the brokers' metadata error for the topic.
     fn topic_wait_result(
         &self,
         topic: &str,
@@ -431,7 +442,11 @@ impl Producer {
             None => Err(Error::UnknownTopic {
                 topic: topic.to_string(),
                 after: self.inner.cfg.max_block,
-                cause: self.inner.shared.lifecycle.io_error(),
+                cause: self.inner.shared.lifecycle.io_error().or_else(|| {
+                    let cluster = self.inner.shared.cluster.load();
+                    let code = cluster.topics.get(topic).map(|t| t.error)?;
+                    Error::topic_metadata_answer(code).map(Box::new)
+                }),
             }),
         }
     }

@@ -137,7 +137,9 @@ impl<'a> Record<'a> {
         }
     }
 
-    /// Sets the key.
+    /// Sets the key. Without an explicit partition, a keyed record goes to the partition
+    /// Java's producer picks: murmur2 of the key modulo the partition count (unless
+    /// `partitioner.ignore.keys`); a record with no key goes to the sticky partition.
     pub fn key(mut self, key: impl Into<Payload<'a>>) -> Self {
         self.key = Some(key.into());
         self
@@ -149,13 +151,17 @@ impl<'a> Record<'a> {
         self
     }
 
-    /// Sets an explicit partition.
+    /// Sets an explicit partition, bypassing the partitioner. `send` refuses a negative one
+    /// with [`Error::IllegalArgument`] and one the topic does not have (after one metadata
+    /// refresh) with [`Error::PartitionOutOfRange`].
     pub fn partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self
     }
 
-    /// Sets the timestamp (ms since the epoch).
+    /// Sets the timestamp, in milliseconds since the Unix epoch (Java's `CreateTime`; a topic
+    /// with `LogAppendTime` replaces it). `send` refuses a negative one with
+    /// [`Error::IllegalArgument`], as Java's `ProducerRecord`.
     pub fn timestamp(mut self, ts: i64) -> Self {
         self.timestamp = Some(ts);
         self

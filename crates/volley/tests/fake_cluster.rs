@@ -14,7 +14,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use volley::fake::{Api, FakeCluster, TxnMarker, TxnOutcome};
-use volley::{ConsumerGroupMetadata, Header, KafkaCode, OffsetAndMetadata, Producer, Record};
+use volley::{
+    ConsumerGroupMetadata, Error, Header, KafkaCode, OffsetAndMetadata, Producer, Record,
+};
 
 fn producer(cluster: &FakeCluster, extra: &[(&str, &str)]) -> Producer {
     let bootstrap = cluster.bootstrap_servers();
@@ -258,7 +260,27 @@ fn an_unknown_topic_is_refused_when_auto_creation_is_off() {
         .start()
         .unwrap();
     let p = producer(&cluster, &[("max.block.ms", "500")]);
-    assert!(p.send(Record::new("unknown").value("x")).is_err());
+    let e = p
+        .send(Record::new("unknown").value("x"))
+        .map(drop)
+        .unwrap_err()
+        .into_error();
+    // The brokers' answer is the cause, and the message says what to do.
+    let Error::UnknownTopic {
+        cause: Some(cause), ..
+    } = &e
+    else {
+        panic!("expected UnknownTopic with a cause, got {e:?}");
+    };
+    assert!(
+        matches!(**cause, Error::Request { api: "Metadata", code, .. }
+            if code == KafkaCode::UNKNOWN_TOPIC_OR_PARTITION),
+        "{cause:?}"
+    );
+    let shown = e.to_string();
+    assert!(shown.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{shown}");
+    assert!(shown.contains("create it"), "{shown}");
+    assert!(!shown.contains("connection error"), "{shown}");
     assert!(p
         .send(Record::new("known").partition(3).value("x"))
         .is_err());

@@ -539,6 +539,12 @@ fn bad_input_gives_typed_errors() {
         .unwrap_err()
         .into_error();
     assert!(matches!(err, Error::UnknownTopic { .. }), "{err}");
+    // The broker's answer is the cause, and the message says to create the topic.
+    assert!(
+        err.to_string().contains("UNKNOWN_TOPIC_OR_PARTITION")
+            && err.to_string().contains("create it"),
+        "{err}"
+    );
     let waited = t0.elapsed();
     assert!(
         waited >= Duration::from_millis(1900) && waited < Duration::from_secs(10),

@@ -254,14 +254,16 @@ declare_keys! {
         doc: "Bound on how long send() waits for metadata or buffer space.",
     }
     /// Bound on the time between `send` returning and the record's success or failure, retries
-    /// included. If set explicitly (or assigned a value other than the default) it must be at
+    /// included, but for a record in flight then: it resolves when its request ends, at most
+    /// `request.timeout.ms` later (Java fails it at once; see DESIGN.md, "Delivery timeout").
+    /// If set explicitly (or assigned a value other than the default) it must be at
     /// least `linger.ms + request.timeout.ms`; otherwise `validate` raises it to that sum.
     delivery_timeout: Duration = "delivery.timeout.ms" {
         kind: Int,
         default: "120000",
         valid: at_least(0),
         importance: Medium,
-        doc: "Bound on the time from send() to success or failure, retries included.",
+        doc: "Bound on the time from send() to success or failure, retries included (a request in flight then may take up to request.timeout.ms more).",
     }
     /// How long to wait for a response before the request fails (and its batches are retried).
     request_timeout: Duration = "request.timeout.ms" {
@@ -425,13 +427,14 @@ declare_keys! {
         doc: "Sticky partitioning favours faster brokers.",
     }
     /// With adaptive partitioning, a partition whose leader has had no working connection for
-    /// this long is skipped; `0` turns this off.
+    /// this long is skipped; `0` turns this off. (Java measures how long the leader had batches
+    /// ready that it could not send; a leader without a connection is Volley's measure of it.)
     partitioner_availability_timeout: Duration = "partitioner.availability.timeout.ms" {
         kind: Long,
         default: "0",
         valid: at_least(0),
         importance: Low,
-        doc: "Skip partitions whose leader has not accepted a batch for this long; 0 disables.",
+        doc: "Skip partitions whose leader has had no working connection for this long; 0 disables.",
     }
     /// The built-in partitioner treats keyed records like unkeyed ones instead of hashing the
     /// key.
@@ -535,7 +538,7 @@ declare_keys! {
         default: "true",
         valid: Validator::Any,
         importance: Low,
-        doc: "Let brokers auto-create a topic on metadata request (if they allow it).",
+        doc: "Volley extension (the consumer's name; Java's producer always asks): let brokers auto-create a topic on metadata request (if they allow it).",
     }
     /// Recorded only; see [`JavaSerializer`].
     key_serializer: Option<JavaSerializer> = "key.serializer" {
@@ -797,13 +800,15 @@ declare_keys! {
         importance: Low,
         doc: "URL-encode the OAuth client id and secret in the token request's Basic authorization header.",
     }
-    /// The claim of the token naming its scopes.
+    /// The claim of the token naming its scopes. Accepted for Java's sake, with no effect: the
+    /// scopes are the broker's to check, and Volley does not read them from the token (Java's
+    /// client only parses them).
     sasl_oauthbearer_scope_claim_name: String = "sasl.oauthbearer.scope.claim.name" {
         kind: String,
         default: "scope",
         valid: Validator::Any,
         importance: Low,
-        doc: "Token claim holding the scopes.",
+        doc: "Token claim holding the scopes; no effect in Volley (the broker checks scopes).",
     }
     /// The claim of the token naming its principal.
     sasl_oauthbearer_sub_claim_name: String = "sasl.oauthbearer.sub.claim.name" {
@@ -837,7 +842,7 @@ declare_keys! {
     }
     /// Seconds to wait at least between two token refreshes.
     sasl_login_refresh_min_period_seconds: u32 = "sasl.login.refresh.min.period.seconds" {
-        kind: Int,
+        kind: Short,
         default: "60",
         valid: between(0, 900),
         importance: Low,
@@ -845,7 +850,7 @@ declare_keys! {
     }
     /// Seconds before a token's expiry that a refresh must happen by.
     sasl_login_refresh_buffer_seconds: u32 = "sasl.login.refresh.buffer.seconds" {
-        kind: Int,
+        kind: Short,
         default: "300",
         valid: between(0, 3600),
         importance: Low,

@@ -11,9 +11,11 @@
 //! validation and the README's configuration table all come from that declaration.
 //!
 //! Keys, defaults and the cross-key rules follow Java's `ProducerConfig` (Kafka 4.x). Keys that
-//! Java accepts but that mean nothing to Volley (metrics, JMX, `ssl.*`/`sasl.*` while only
-//! `PLAINTEXT` is supported, ...) are accepted with a warning; see [`IGNORED_KEYS`]. Any other
-//! unknown key is an error, unlike Java, which only logs it.
+//! Java accepts but that mean nothing to Volley (metrics reporters, JCE providers, Kerberos,
+//! the broker-side OAuth validation keys, ...) are accepted with a warning; see
+//! [`IGNORED_KEYS`]. Any other unknown key is an error, unlike Java, which only logs it: the
+//! Java keys Volley does not support ([`UNSUPPORTED_KEYS`]) say why, and librdkafka's names say
+//! which Java key to set.
 //!
 //! Every error is [`Error::Config`] naming the key (or keys, comma separated) at fault.
 //!
@@ -27,6 +29,7 @@ mod properties;
 mod table_tests;
 #[cfg(test)]
 mod tests;
+mod unknown;
 mod value;
 
 use std::fmt;
@@ -37,6 +40,7 @@ use crate::error::{Error, Result};
 pub use builder::ProducerConfigBuilder;
 pub use keys::{ProducerConfig, KEYS};
 pub use properties::parse_properties;
+pub use unknown::UNSUPPORTED_KEYS;
 use value::ConfigValue;
 pub use value::{Importance, IntoConfig, Kind, Password, Validator, I32_MAX, I64_MAX};
 
@@ -400,9 +404,10 @@ pub type KeyDoc = ConfigKey;
 
 impl ConfigKey {
     /// The validator actually applied: the declared one, with a numeric range further bounded
-    /// by the key's [`Kind`] (Java's `int` or `long`), as Java's type parsing bounds it.
+    /// by the key's [`Kind`] (Java's `short`, `int` or `long`), as Java's type parsing bounds it.
     pub fn validator(&self) -> Validator {
         let (lo, hi) = match self.kind {
+            Kind::Short => (i64::from(i16::MIN), i64::from(i16::MAX)),
             Kind::Int => (i64::from(i32::MIN), I32_MAX),
             _ => (i64::MIN, I64_MAX),
         };
@@ -472,7 +477,8 @@ impl KeySet {
 /// Two are accepted only with their neutral value: `interceptor.classes` must be empty, and
 /// `transaction.two.phase.commit.enable` must be `false`. Of the `ssl.*` and `sasl.*` keys,
 /// those naming Java-only machinery (key manager algorithms, JCE providers, Kerberos) and the
-/// broker-side OAuth validation keys are ignored; the rest are supported.
+/// broker-side OAuth validation keys are ignored; the rest are supported, but for those of
+/// [`UNSUPPORTED_KEYS`].
 pub const IGNORED_KEYS: &[&str] = &[
     "auto.include.jmx.reporter",
     "client.dns.lookup",
@@ -486,6 +492,7 @@ pub const IGNORED_KEYS: &[&str] = &[
     "transaction.two.phase.commit.enable",
     "sasl.kerberos.*",
     "sasl.login.class",
+    "sasl.oauthbearer.allow.unverified.*",
     "sasl.oauthbearer.clock.skew.seconds",
     "sasl.oauthbearer.expected.*",
     "sasl.oauthbearer.jwks.endpoint.*",
@@ -496,10 +503,7 @@ pub const IGNORED_KEYS: &[&str] = &[
 ];
 
 fn is_ignored(key: &str) -> bool {
-    IGNORED_KEYS.iter().any(|k| match k.strip_suffix('*') {
-        Some(prefix) => key.starts_with(prefix),
-        None => key == *k,
-    })
+    IGNORED_KEYS.iter().any(|k| unknown::key_matches(key, k))
 }
 
 /// The validator of `bootstrap.servers`: every entry `host:port`, none twice.
@@ -548,7 +552,28 @@ fn bootstrap_entry(entry: &str) -> Result<String> {
 }
 
 impl ProducerConfig {
-    /// A builder for configuring in code.
+    /// A builder for configuring in code: one method per key, named after its field, taking the
+    /// field's type (durations as [`Duration`](std::time::Duration), whole milliseconds), and
+    /// [`property`](ProducerConfigBuilder::property) for any key by its Java name.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use volley::{Acks, CompressionType, ProducerConfig};
+    ///
+    /// let config = ProducerConfig::builder()
+    ///     .bootstrap_servers(["broker1:9092", "broker2:9092"])
+    ///     .acks(Acks::All)
+    ///     .linger(Duration::from_millis(10))
+    ///     .compression_type(CompressionType::Lz4)
+    ///     .property("client.id", "orders-service")
+    ///     .build()?;
+    /// assert_eq!(config.get("linger.ms").as_deref(), Some("10"));
+    ///
+    /// // A bad value is reported by `build`, naming the key.
+    /// let e = ProducerConfig::builder().property("acks", "2").build().unwrap_err();
+    /// assert!(matches!(e, volley::Error::Config { key, .. } if key == "acks"));
+    /// # Ok::<(), volley::Error>(())
+    /// ```
     pub fn builder() -> ProducerConfigBuilder {
         ProducerConfigBuilder::default()
     }
@@ -593,7 +618,8 @@ impl ProducerConfig {
     /// alone; combinations are checked by [`validate`](Self::validate). Booleans are `true` or
     /// `false` in any case, lists are comma separated, empty values of optional keys
     /// (`transactional.id`, `partitioner.class`, serializers) mean "not set". Keys in
-    /// [`IGNORED_KEYS`] are accepted with a warning; any other unknown key is an error.
+    /// [`IGNORED_KEYS`] are accepted with a warning; any other unknown key is an error (for the
+    /// Java keys of [`UNSUPPORTED_KEYS`] it says why, for a librdkafka name it names Java's).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let key = key.trim();
         let v = value.trim();
@@ -603,7 +629,8 @@ impl ProducerConfig {
         match key {
             "interceptor.classes" if !v.is_empty() => Err(Error::config(
                 key,
-                "producer interceptors are not supported; leave this empty",
+                "Java interceptor classes cannot be loaded: leave this empty and add a \
+                 volley::Interceptor with Producer::builder(config).interceptor(..)",
             )),
             "transaction.two.phase.commit.enable" if bool::parse(v) == Ok(true) => Err(
                 Error::config(key, "two-phase commit transactions are not supported yet"),
@@ -617,7 +644,7 @@ impl ProducerConfig {
                 tracing::warn!(key, "configuration key has no effect in Volley; ignored");
                 Ok(())
             }
-            _ => Err(Error::config(key, "unknown configuration key")),
+            _ => Err(Error::config(key, unknown::unknown_key_message(key))),
         }
     }
 

@@ -15,6 +15,8 @@ pub const I64_MAX: i64 = i64::MAX;
 pub enum Kind {
     /// `true` or `false`, in any case.
     Boolean,
+    /// A 16-bit integer (Java's `SHORT`: the `sasl.login.refresh.*.seconds` keys).
+    Short,
     /// A 32-bit integer.
     Int,
     /// A 64-bit integer (millisecond keys mostly).
@@ -35,11 +37,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Java's name for the type: `boolean`, `int`, `long`, `double`, `string`, `list`, `class`,
-    /// `password`.
+    /// Java's name for the type: `boolean`, `short`, `int`, `long`, `double`, `string`, `list`,
+    /// `class`, `password`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Boolean => "boolean",
+            Kind::Short => "short",
             Kind::Int => "int",
             Kind::Long => "long",
             Kind::String => "string",

@@ -33,11 +33,12 @@ pub struct Metrics {
     pub record_error_total: u64,
     /// Record retries, counted per batch record (`record-retry-total`).
     pub record_retry_total: u64,
-    /// Batches sent, retries included.
+    /// Batches sent, retries included (Volley's `batch-send-total`; Java has no such metric).
     pub batch_send_total: u64,
     /// Batches split after MESSAGE_TOO_LARGE (`batch-split-total`).
     pub batch_split_total: u64,
-    /// Produce requests sent (`produce-request-total`).
+    /// Produce requests sent (Volley's `produce-request-total` in `volley perf
+    /// --print-metrics`; Java's `request-total` counts requests of every kind).
     pub request_total: u64,
     /// Responses received (`response-total`).
     pub response_total: u64,
