@@ -101,7 +101,7 @@ fn sweep(first: u64, count: u64, jobs: usize, shrink_budget: usize, print: bool)
                     }
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if print && n % 100_000 == 0 {
+                if print && n.is_multiple_of(100_000) {
                     let secs = started.elapsed().as_secs_f64();
                     println!("progress: {n} seeds, {:.0} runs/s", n as f64 / secs);
                 }

@@ -821,7 +821,7 @@ impl<'a> Runner<'a> {
                     if self.sc.mode == Mode::Transactional {
                         let open = self.sim.txn().state() == TxnState::InTransaction;
                         if open {
-                            self.end_txn(self.sc.seed % 2 == 0);
+                            self.end_txn(self.sc.seed.is_multiple_of(2));
                         }
                     }
                 }
