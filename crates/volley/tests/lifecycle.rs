@@ -252,3 +252,166 @@ fn timeouts_carry_the_last_connection_error() {
     assert!(matches!(e, Error::Timeout { .. }) && has_cause(&e), "{e}");
     p.close_timeout(Duration::ZERO).ok();
 }
+
+/// Sends one record with a callback that runs `inside` on the I/O thread, flushes, and returns
+/// what `inside` returned.
+fn from_a_callback<T: Send + 'static>(
+    p: &Producer,
+    topic: &str,
+    inside: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    p.send_with_callback(Record::new(topic).value("first"), move |r| {
+        r.expect("the first record is delivered");
+        let _ = tx.send(inside());
+    })
+    .unwrap();
+    p.flush().unwrap();
+    rx.recv().expect("the callback ran")
+}
+
+// Fault 8 (instance, breaker): a send from a callback (on the I/O thread) to a topic whose
+// metadata is not known waited up to max.block.ms (60 s here) for metadata only the blocked I/O
+// thread could fetch, stalling every delivery of the producer, then failed with UnknownTopic.
+// Invariant: a call from a callback never waits for the I/O thread; it fails at once with
+// IllegalState, and the producer goes on.
+#[test]
+fn a_send_from_a_callback_never_waits_for_metadata() {
+    let topic = unique_topic("cb-send");
+    create_topic(&topic, 1, &[]);
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", "60000"),
+            ("allow.auto.create.topics", "false"),
+        ],
+    );
+    let p2 = p.clone();
+    let missing = unique_topic("cb-missing");
+    let r = from_a_callback(&p, &topic, move || {
+        let sync = p2.send(Record::new(missing.as_str()).value("v")).map(drop);
+        let r#async = block_on(p2.send_async(Record::new(missing.as_str()).value("v"))).map(drop);
+        let parts = p2.partitions_for(&missing).map(drop);
+        (
+            sync.map_err(Error::from),
+            r#async.map_err(Error::from),
+            parts,
+        )
+    });
+    assert!(
+        matches!(r.0, Err(Error::IllegalState(_))),
+        "send: {:?}",
+        r.0
+    );
+    assert!(
+        matches!(r.1, Err(Error::IllegalState(_))),
+        "send_async: {:?}",
+        r.1
+    );
+    assert!(
+        matches!(r.2, Err(Error::IllegalState(_))),
+        "partitions_for: {:?}",
+        r.2
+    );
+    // A send that needs no wait works from a callback, and the producer goes on.
+    let p2 = p.clone();
+    let t2 = topic.clone();
+    let f = from_a_callback(&p, &topic, move || {
+        p2.send(Record::new(t2.as_str()).value("v"))
+    });
+    f.unwrap().wait().expect("sent from a callback");
+    p.close().unwrap();
+}
+
+// Fault 8 (sibling): a send from a callback that needs buffer memory waited up to max.block.ms
+// for memory only the I/O thread frees, then failed with Timeout.
+#[test]
+fn a_send_from_a_callback_never_waits_for_buffer_memory() {
+    let topic = unique_topic("cb-memory");
+    create_topic(&topic, 8, &[]);
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", "60000"),
+            ("buffer.memory", "65536"),
+            ("batch.size", "16384"),
+            ("linger.ms", "600000"),
+        ],
+    );
+    p.partitions_for(&topic).unwrap();
+    let p2 = p.clone();
+    let t2 = topic.clone();
+    let (sent, r) = from_a_callback(&p, &topic, move || {
+        // One batch per partition: the pool (4 batches) runs out before the 8th partition.
+        let mut sent = Vec::new();
+        for partition in 0..8 {
+            match p2.send(Record::new(t2.as_str()).partition(partition).value("v")) {
+                Ok(f) => sent.push(f),
+                Err(e) => return (sent, Err(Error::from(e))),
+            }
+        }
+        (sent, Ok(()))
+    });
+    assert!(matches!(r, Err(Error::IllegalState(_))), "{r:?}");
+    assert!(!sent.is_empty());
+    p.flush().unwrap();
+    for f in sent {
+        f.wait().expect("the records that fitted are delivered");
+    }
+    p.close().unwrap();
+}
+
+// Fault 8 (sibling): a transactional call from a callback waited up to max.block.ms for the
+// coordinator's answer, which only the blocked I/O thread could read, then failed with Timeout
+// while its request went on.
+#[test]
+fn a_transactional_call_from_a_callback_is_refused() {
+    let topic = unique_topic("cb-txn");
+    create_topic(&topic, 1, &[]);
+    let tid = unique_topic("cb-txn-id");
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("max.block.ms", "60000"),
+            ("transactional.id", tid.as_str()),
+        ],
+    );
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    let p2 = p.clone();
+    let r = from_a_callback(&p, &topic, move || {
+        (
+            p2.commit_transaction(),
+            block_on(p2.abort_transaction_async()),
+        )
+    });
+    assert!(
+        matches!(r.0, Err(Error::IllegalState(_))),
+        "commit: {:?}",
+        r.0
+    );
+    assert!(
+        matches!(r.1, Err(Error::IllegalState(_))),
+        "abort: {:?}",
+        r.1
+    );
+    // Nothing was started: the transaction is still open and commits.
+    p.commit_transaction().unwrap();
+    p.close().unwrap();
+}
+
+// Fault 9 (instance, breaker): begin_transaction after close succeeded (Java's
+// beginTransaction throws IllegalStateException "Cannot perform operation after producer has
+// been closed"). Invariant: every transactional call after close fails with Closed.
+#[test]
+fn transactional_calls_after_close_fail_with_closed() {
+    let tid = unique_topic("closed-txn-id");
+    let p = producer(&bootstrap(), &[("transactional.id", tid.as_str())]);
+    p.init_transactions().unwrap();
+    p.close().unwrap();
+    let closed = |r: volley::Result<()>| matches!(r, Err(Error::Closed(_)));
+    assert!(closed(p.begin_transaction()), "begin_transaction");
+    assert!(closed(p.init_transactions()), "init_transactions");
+    assert!(closed(p.commit_transaction()), "commit_transaction");
+    assert!(closed(p.abort_transaction()), "abort_transaction");
+}
