@@ -2,7 +2,7 @@
 //! why, from the record their error hands back (`DeliveryError::into_record`).
 //!
 //! ```sh
-//! cargo run -p volley --example dead_letter -- 127.0.0.1:9092 orders
+//! cargo run -p volley-kafka --example dead_letter -- 127.0.0.1:9092 orders
 //! ```
 //!
 //! Needs a broker (and, with `auto.create.topics.enable=false`, the two topics). To see records

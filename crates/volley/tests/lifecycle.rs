@@ -415,3 +415,22 @@ fn transactional_calls_after_close_fail_with_closed() {
     assert!(closed(p.commit_transaction()), "commit_transaction");
     assert!(closed(p.abort_transaction()), "abort_transaction");
 }
+
+// Fault 11 (instance, breaker): close_timeout(0) from a callback returned Timeout ("unresolved
+// records were failed") when nothing was left but the batch whose callback was running, which
+// had already been acknowledged. Invariant: a forced close reports failed records only when
+// some record other than the resolving batch's was still unresolved.
+#[test]
+fn a_forced_close_from_the_last_callback_reports_nothing_failed() {
+    let topic = unique_topic("cb-close0");
+    create_topic(&topic, 1, &[]);
+    let p = producer(&bootstrap(), &[("linger.ms", "0")]);
+    p.send(Record::new(topic.as_str()).value("warm"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let p2 = p.clone();
+    let r = from_a_callback(&p, &topic, move || p2.close_timeout(Duration::ZERO));
+    assert!(r.is_ok(), "{r:?}");
+    p.close().unwrap();
+}
