@@ -434,3 +434,44 @@ fn a_forced_close_from_the_last_callback_reports_nothing_failed() {
     assert!(r.is_ok(), "{r:?}");
     p.close().unwrap();
 }
+
+// Fault 12 (instance, breaker): InitProducerId refused with an error Java's
+// InitProducerIdHandler does not name (here INVALID_TRANSACTION_TIMEOUT: transaction.timeout.ms
+// above the broker's transaction.max.timeout.ms of 15 min) ended init_transactions with an
+// "abortable" error and left the producer in Initializing for good: init_transactions again,
+// begin_transaction, abort_transaction and send all failed with IllegalState, so nothing could
+// end the wedge. Invariant (Java: fatalError "Unexpected error in InitProducerIdResponse"): the
+// error is fatal, and every later call fails with it.
+#[test]
+fn an_unexpected_init_producer_id_error_is_fatal() {
+    let topic = unique_topic("init-fatal");
+    create_topic(&topic, 1, &[]);
+    let tid = unique_topic("init-fatal-id");
+    let p = producer(
+        &bootstrap(),
+        &[
+            ("transactional.id", tid.as_str()),
+            ("transaction.timeout.ms", "1000000"),
+            ("max.block.ms", "30000"),
+        ],
+    );
+    let is_fatal = |e: &Error| {
+        matches!(e, Error::Fatal(inner)
+            if inner.code() == Some(volley::KafkaCode::INVALID_TRANSACTION_TIMEOUT))
+    };
+    let e = p.init_transactions().unwrap_err();
+    assert!(is_fatal(&e), "init_transactions: {e:?}");
+    for (call, r) in [
+        ("init_transactions", p.init_transactions()),
+        ("begin_transaction", p.begin_transaction()),
+        ("abort_transaction", p.abort_transaction()),
+    ] {
+        assert!(r.as_ref().is_err_and(is_fatal), "{call}: {r:?}");
+    }
+    let e = p
+        .send(Record::new(topic.as_str()).value("v"))
+        .map(drop)
+        .unwrap_err();
+    assert!(is_fatal(e.error()), "send: {e:?}");
+    p.close().unwrap();
+}
