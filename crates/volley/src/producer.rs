@@ -1059,7 +1059,9 @@ impl Producer {
 
     /// Adds a consumer's offsets to the open transaction: they become the group's committed
     /// offsets if and only if the transaction commits (consume-transform-produce). Blocks up to
-    /// `max.block.ms`; call again after a timeout to keep waiting.
+    /// `max.block.ms`; call again after a timeout to keep waiting. As Java's: no offsets is a
+    /// no-op, and group metadata with a generation above 0 but no member id is refused with
+    /// [`Error::IllegalArgument`].
     pub fn send_offsets_to_transaction<I, T>(
         &self,
         offsets: I,
@@ -1070,6 +1072,9 @@ impl Producer {
         T: Into<String>,
     {
         let op = send_offsets_op(offsets, group);
+        if !self.send_offsets_needed(&op)? {
+            return Ok(());
+        }
         self.txn_call("send_offsets_to_transaction", op)
     }
 
@@ -1110,7 +1115,37 @@ impl Producer {
         T: Into<String>,
     {
         let op = send_offsets_op(offsets, group);
+        if !self.send_offsets_needed(&op)? {
+            return Ok(());
+        }
         self.txn_call_async("send_offsets_to_transaction", op).await
+    }
+
+    /// Java's checks before `sendOffsetsToTransaction` does anything: the group metadata
+    /// (`IllegalArgument` for a generation with no member id), then, with no offsets, a
+    /// transactional producer not closed; `Ok(false)`: nothing to send (Java sends nothing; an
+    /// AddOffsetsToTxn with no offsets made the broker refuse the commit, a fatal error).
+    fn send_offsets_needed(&self, op: &TxnOp) -> Result<bool> {
+        let TxnOp::SendOffsets { offsets, group } = op else {
+            return Ok(true);
+        };
+        if group.generation_id > 0 && group.member_id.is_empty() {
+            return Err(Error::IllegalArgument(format!(
+                "group metadata of {:?} has generation {} but no member id",
+                group.group_id, group.generation_id
+            )));
+        }
+        if !offsets.is_empty() {
+            return Ok(true);
+        }
+        self.inner.shared.lifecycle.check(TXN_ENDS)?;
+        if self.inner.shared.txn.is_none() {
+            return Err(Error::IllegalState(
+                "send_offsets_to_transaction needs a transactional producer (set transactional.id)"
+                    .into(),
+            ));
+        }
+        Ok(false)
     }
 
     /// [`commit_transaction`](Producer::commit_transaction) for async code, awaited without

@@ -475,3 +475,37 @@ fn an_unexpected_init_producer_id_error_is_fatal() {
     assert!(is_fatal(e.error()), "send: {e:?}");
     p.close().unwrap();
 }
+
+// Fault 15 (instance, breaker): send_offsets_to_transaction with no offsets sent an
+// AddOffsetsToTxn anyway, and the broker then refused the commit's EndTxn with
+// INVALID_TXN_STATE, a fatal error: the producer was dead. Invariant (Java's
+// sendOffsetsToTransaction): no offsets is a no-op, and group metadata with a generation but
+// no member id is refused with IllegalArgument before anything is sent.
+#[test]
+fn sending_no_offsets_to_a_transaction_is_a_no_op() {
+    use volley::{ConsumerGroupMetadata, OffsetAndMetadata};
+    let topic = unique_topic("no-offsets");
+    create_topic(&topic, 1, &[]);
+    let tid = unique_topic("no-offsets-id");
+    let p = producer(&bootstrap(), &[("transactional.id", tid.as_str())]);
+    p.init_transactions().unwrap();
+    for _ in 0..2 {
+        p.begin_transaction().unwrap();
+        let none: Vec<((String, i32), OffsetAndMetadata)> = Vec::new();
+        p.send_offsets_to_transaction(none, &ConsumerGroupMetadata::new("no-offsets-group"))
+            .expect("no offsets");
+        let stale = ConsumerGroupMetadata {
+            generation_id: 3,
+            ..ConsumerGroupMetadata::new("no-offsets-group")
+        };
+        let r = p
+            .send_offsets_to_transaction([((topic.clone(), 0), OffsetAndMetadata::new(1))], &stale);
+        assert!(matches!(r, Err(Error::IllegalArgument(_))), "{r:?}");
+        p.send(Record::new(topic.as_str()).value("v"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        p.commit_transaction().expect("commit");
+    }
+    p.close().unwrap();
+}
