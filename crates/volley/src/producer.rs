@@ -1060,8 +1060,9 @@ impl Producer {
     /// Adds a consumer's offsets to the open transaction: they become the group's committed
     /// offsets if and only if the transaction commits (consume-transform-produce). Blocks up to
     /// `max.block.ms`; call again after a timeout to keep waiting. As Java's: no offsets is a
-    /// no-op, and group metadata with a generation above 0 but no member id is refused with
-    /// [`Error::IllegalArgument`].
+    /// no-op, and group metadata with a generation above 0 but no member id, a negative offset
+    /// or partition are refused with [`Error::IllegalArgument`] (an invalid topic name with
+    /// [`Error::InvalidTopic`]) before anything is sent.
     pub fn send_offsets_to_transaction<I, T>(
         &self,
         offsets: I,
@@ -1122,19 +1123,16 @@ impl Producer {
     }
 
     /// Java's checks before `sendOffsetsToTransaction` does anything: the group metadata
-    /// (`IllegalArgument` for a generation with no member id), then, with no offsets, a
+    /// (`IllegalArgument` for a generation with no member id) and the offsets (a negative
+    /// offset, as Java's `OffsetAndMetadata`, or partition: `IllegalArgument`; a topic name
+    /// Kafka refuses: `InvalidTopic`), then, with no offsets, a
     /// transactional producer not closed; `Ok(false)`: nothing to send (Java sends nothing; an
     /// AddOffsetsToTxn with no offsets made the broker refuse the commit, a fatal error).
     fn send_offsets_needed(&self, op: &TxnOp) -> Result<bool> {
         let TxnOp::SendOffsets { offsets, group } = op else {
             return Ok(true);
         };
-        if group.generation_id > 0 && group.member_id.is_empty() {
-            return Err(Error::IllegalArgument(format!(
-                "group metadata of {:?} has generation {} but no member id",
-                group.group_id, group.generation_id
-            )));
-        }
+        crate::txn::check_offsets(offsets, group)?;
         if !offsets.is_empty() {
             return Ok(true);
         }

@@ -509,3 +509,44 @@ fn sending_no_offsets_to_a_transaction_is_a_no_op() {
     }
     p.close().unwrap();
 }
+
+// Fault 16 (siblings of fault 15, breaker): offsets Kafka cannot hold were sent as given: a
+// negative offset was committed as the group's position (Java's OffsetAndMetadata refuses it),
+// and a negative partition got a retriable answer for ever, so send_offsets_to_transaction and
+// then commit_transaction timed out and the transaction stayed in Committing until the broker
+// aborted it. Invariant: they fail with a typed error before anything is sent, and the
+// transaction goes on.
+#[test]
+fn offsets_kafka_cannot_hold_are_refused_before_anything_is_sent() {
+    use volley::{ConsumerGroupMetadata, OffsetAndMetadata};
+    let topic = unique_topic("bad-offsets");
+    create_topic(&topic, 1, &[]);
+    let tid = unique_topic("bad-offsets-id");
+    let p = producer(&bootstrap(), &[("transactional.id", tid.as_str())]);
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    let group = ConsumerGroupMetadata::new("bad-offsets-group");
+    for ((t, partition), offset) in [
+        ((topic.clone(), 0), -5),
+        ((topic.clone(), -1), 5),
+        (("bad topic!".to_string(), 0), 5),
+    ] {
+        let r = p.send_offsets_to_transaction(
+            [((t.clone(), partition), OffsetAndMetadata::new(offset))],
+            &group,
+        );
+        assert!(
+            matches!(
+                r,
+                Err(Error::IllegalArgument(_) | Error::InvalidTopic { .. })
+            ),
+            "{t}-{partition}@{offset}: {r:?}"
+        );
+    }
+    p.send(Record::new(topic.as_str()).value("v"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    p.commit_transaction().expect("commit");
+    p.close().unwrap();
+}
