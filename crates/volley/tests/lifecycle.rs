@@ -478,75 +478,56 @@ fn an_unexpected_init_producer_id_error_is_fatal() {
 
 // Fault 15 (instance, breaker): send_offsets_to_transaction with no offsets sent an
 // AddOffsetsToTxn anyway, and the broker then refused the commit's EndTxn with
-// INVALID_TXN_STATE, a fatal error: the producer was dead. Invariant (Java's
-// sendOffsetsToTransaction): no offsets is a no-op, and group metadata with a generation but
-// no member id is refused with IllegalArgument before anything is sent.
+// INVALID_TXN_STATE, a fatal error: the producer was dead. Siblings: offsets Kafka cannot hold
+// were sent as given: a negative offset was committed as the group's position (Java's
+// OffsetAndMetadata refuses it), and a negative partition got a retriable answer for ever, so
+// send_offsets_to_transaction and then commit_transaction timed out and the transaction stayed
+// in Committing until the broker aborted it. Invariant (Java's sendOffsetsToTransaction): no
+// offsets is a no-op; group metadata with a generation but no member id, a negative offset or
+// partition are refused with IllegalArgument (a bad topic name with InvalidTopic) before
+// anything is sent; the transaction goes on and commits.
 #[test]
-fn sending_no_offsets_to_a_transaction_is_a_no_op() {
+fn send_offsets_to_transaction_checks_its_arguments() {
     use volley::{ConsumerGroupMetadata, OffsetAndMetadata};
-    let topic = unique_topic("no-offsets");
+    let topic = unique_topic("offsets-args");
     create_topic(&topic, 1, &[]);
-    let tid = unique_topic("no-offsets-id");
+    let tid = unique_topic("offsets-args-id");
     let p = producer(&bootstrap(), &[("transactional.id", tid.as_str())]);
     p.init_transactions().unwrap();
+    let group = ConsumerGroupMetadata::new("offsets-args-group");
+    let stale = ConsumerGroupMetadata {
+        generation_id: 3,
+        ..group.clone()
+    };
     for _ in 0..2 {
         p.begin_transaction().unwrap();
         let none: Vec<((String, i32), OffsetAndMetadata)> = Vec::new();
-        p.send_offsets_to_transaction(none, &ConsumerGroupMetadata::new("no-offsets-group"))
+        p.send_offsets_to_transaction(none, &group)
             .expect("no offsets");
-        let stale = ConsumerGroupMetadata {
-            generation_id: 3,
-            ..ConsumerGroupMetadata::new("no-offsets-group")
-        };
-        let r = p
-            .send_offsets_to_transaction([((topic.clone(), 0), OffsetAndMetadata::new(1))], &stale);
-        assert!(matches!(r, Err(Error::IllegalArgument(_))), "{r:?}");
+        for (g, (t, partition), offset) in [
+            (&stale, (topic.clone(), 0), 1),
+            (&group, (topic.clone(), 0), -5),
+            (&group, (topic.clone(), -1), 5),
+            (&group, ("bad topic!".to_string(), 0), 5),
+        ] {
+            let r = p.send_offsets_to_transaction(
+                [((t.clone(), partition), OffsetAndMetadata::new(offset))],
+                g,
+            );
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::IllegalArgument(_) | Error::InvalidTopic { .. })
+                ),
+                "{t}-{partition}@{offset} (generation {}): {r:?}",
+                g.generation_id
+            );
+        }
         p.send(Record::new(topic.as_str()).value("v"))
             .unwrap()
             .wait()
             .unwrap();
         p.commit_transaction().expect("commit");
     }
-    p.close().unwrap();
-}
-
-// Fault 16 (siblings of fault 15, breaker): offsets Kafka cannot hold were sent as given: a
-// negative offset was committed as the group's position (Java's OffsetAndMetadata refuses it),
-// and a negative partition got a retriable answer for ever, so send_offsets_to_transaction and
-// then commit_transaction timed out and the transaction stayed in Committing until the broker
-// aborted it. Invariant: they fail with a typed error before anything is sent, and the
-// transaction goes on.
-#[test]
-fn offsets_kafka_cannot_hold_are_refused_before_anything_is_sent() {
-    use volley::{ConsumerGroupMetadata, OffsetAndMetadata};
-    let topic = unique_topic("bad-offsets");
-    create_topic(&topic, 1, &[]);
-    let tid = unique_topic("bad-offsets-id");
-    let p = producer(&bootstrap(), &[("transactional.id", tid.as_str())]);
-    p.init_transactions().unwrap();
-    p.begin_transaction().unwrap();
-    let group = ConsumerGroupMetadata::new("bad-offsets-group");
-    for ((t, partition), offset) in [
-        ((topic.clone(), 0), -5),
-        ((topic.clone(), -1), 5),
-        (("bad topic!".to_string(), 0), 5),
-    ] {
-        let r = p.send_offsets_to_transaction(
-            [((t.clone(), partition), OffsetAndMetadata::new(offset))],
-            &group,
-        );
-        assert!(
-            matches!(
-                r,
-                Err(Error::IllegalArgument(_) | Error::InvalidTopic { .. })
-            ),
-            "{t}-{partition}@{offset}: {r:?}"
-        );
-    }
-    p.send(Record::new(topic.as_str()).value("v"))
-        .unwrap()
-        .wait()
-        .unwrap();
-    p.commit_transaction().expect("commit");
     p.close().unwrap();
 }
