@@ -1122,12 +1122,10 @@ impl Producer {
         self.txn_call_async("send_offsets_to_transaction", op).await
     }
 
-    /// Java's checks before `sendOffsetsToTransaction` does anything: the group metadata
-    /// (`IllegalArgument` for a generation with no member id) and the offsets (a negative
-    /// offset, as Java's `OffsetAndMetadata`, or partition: `IllegalArgument`; a topic name
-    /// Kafka refuses: `InvalidTopic`), then, with no offsets, a
-    /// transactional producer not closed; `Ok(false)`: nothing to send (Java sends nothing; an
-    /// AddOffsetsToTxn with no offsets made the broker refuse the commit, a fatal error).
+    /// Java's checks before `sendOffsetsToTransaction` does anything ([`crate::txn::check_offsets`],
+    /// then, with no offsets, a transactional producer not closed); `Ok(false)`: nothing to
+    /// send (Java sends nothing; an AddOffsetsToTxn with no offsets made the broker refuse the
+    /// commit, a fatal error).
     fn send_offsets_needed(&self, op: &TxnOp) -> Result<bool> {
         let TxnOp::SendOffsets { offsets, group } = op else {
             return Ok(true);
