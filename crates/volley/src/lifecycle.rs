@@ -124,6 +124,9 @@ pub(crate) struct Lifecycle {
     io_due: AtomicU64,
     /// The origin of `io_due`.
     base: Instant,
+    /// The I/O thread, once it runs: callbacks, interceptors and the delivery handler run on it,
+    /// and a wait there would wait for itself.
+    io_thread: OnceLock<std::thread::ThreadId>,
 }
 
 impl Default for Lifecycle {
@@ -142,6 +145,7 @@ impl Default for Lifecycle {
             io_wakeup: Arc::new(Notify::new()),
             io_due: AtomicU64::new(IO_AWAKE),
             base: Instant::now(),
+            io_thread: OnceLock::new(),
         }
     }
 }
@@ -253,6 +257,34 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Records the calling thread as the producer's I/O thread (once, as it starts).
+    pub(crate) fn set_io_thread(&self) {
+        let _ = self.io_thread.set(std::thread::current().id());
+    }
+
+    /// Whether the calling thread is the producer's I/O thread (a callback, an interceptor's
+    /// `on_acknowledgement` or the delivery handler).
+    pub(crate) fn on_io_thread(&self) -> bool {
+        self.io_thread
+            .get()
+            .is_some_and(|t| *t == std::thread::current().id())
+    }
+
+    /// `Err(IllegalState)` on the I/O thread: what a wait there waits for (metadata, buffer
+    /// memory, a transactional result) only the I/O thread can bring, so it would stall the
+    /// producer for the whole wait (Java's network thread does, up to `max.block.ms`).
+    fn refuse_on_io_thread(&self) -> Result<()> {
+        if self.on_io_thread() {
+            return Err(Error::IllegalState(
+                "a call from a callback on the producer's I/O thread cannot wait for metadata, \
+                 buffer memory or a transactional result (only that thread brings them): \
+                 make it from another thread"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Wakes every waiter (they re-check their condition).
     pub(crate) fn notify(&self) {
         {
@@ -265,7 +297,8 @@ impl Lifecycle {
 
     /// Blocks until `poll` gives a value (`Ok(Some)`), `deadline` passes (`Ok(None)`; `None`
     /// waits without a bound), or `ends` says the wait is over (`Err`). `poll` runs first,
-    /// and again after every notification.
+    /// and again after every notification. On the I/O thread it does not wait: `IllegalState`
+    /// unless the first `poll` gives a value.
     pub(crate) fn wait_blocking<T>(
         &self,
         ends: Ends,
@@ -280,6 +313,7 @@ impl Lifecycle {
             }
             self.check(ends)?;
             self.check_auth(ends, auth_seen)?;
+            self.refuse_on_io_thread()?;
             let now = Instant::now();
             let d = deadline.unwrap_or_else(|| time::deadline(now, FOREVER));
             if now >= d {
@@ -314,6 +348,7 @@ impl Lifecycle {
             }
             self.check(ends)?;
             self.check_auth(ends, auth_seen)?;
+            self.refuse_on_io_thread()?;
             if let Some(d) = deadline {
                 if Instant::now() >= d {
                     return Ok(None);

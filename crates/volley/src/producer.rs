@@ -70,6 +70,8 @@ const TXN_WAIT_ENDS: Ends = Ends::on_stop("producer closed during a transactiona
 
 /// How a send ends when the producer is already closed.
 const SEND_ENDS: Ends = Ends::on_close("send after close");
+/// Transactional calls refused after close (or a fatal error), as Java's `throwIfProducerClosed`.
+const TXN_ENDS: Ends = Ends::on_close("transactional call after close");
 
 /// Builds a [`Producer`] with interceptors or a custom partitioner.
 #[must_use]
@@ -458,7 +460,9 @@ impl Producer {
     /// Errors returned here mean the record was not accepted (nothing was sent); the
     /// [`DeliveryError`] hands the record back ([`DeliveryError::into_record`], an owned copy
     /// as the interceptors left it) with one of: [`Error::IllegalArgument`] (negative timestamp
-    /// or partition), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
+    /// or partition), [`Error::IllegalState`] (from a callback, on the I/O thread, a send that
+    /// would have to wait for metadata or buffer memory: it fails at once instead of stalling
+    /// the producer), [`Error::InvalidTopic`], [`Error::UnknownTopic`] (not in metadata within
     /// `max.block.ms`), [`Error::PartitionOutOfRange`], [`Error::RecordTooLarge`],
     /// [`Error::Timeout`] (no buffer memory within `max.block.ms`), [`Error::Closed`],
     /// [`Error::Fatal`]. Once accepted, the future resolves exactly once: to the record's
@@ -972,7 +976,14 @@ impl Producer {
     fn txn_start(&self, operation: &'static str, op: TxnOp) -> Result<Arc<TxnResult>> {
         let shared = &self.inner.shared;
         let lifecycle = &shared.lifecycle;
-        lifecycle.check(Ends::on_close("transactional call after close"))?;
+        lifecycle.check(TXN_ENDS)?;
+        if self.inner.on_io_thread() {
+            // Its wait would fail (see `Lifecycle::wait_blocking`); refused before the request
+            // goes out, so that a refused call has started nothing.
+            return Err(Error::IllegalState(format!(
+                "{operation} called from a callback on the I/O thread"
+            )));
+        }
         let Some(txn) = shared.txn.as_ref() else {
             return Err(Error::IllegalState(format!(
                 "{operation} needs a transactional producer (set transactional.id)"
@@ -1047,10 +1058,12 @@ impl Producer {
     /// Starts a transaction. Records sent from now on belong to it until it is committed or
     /// aborted. Does not block (it only changes local state, as Java's `beginTransaction`), so
     /// async code calls it as it is: it has no `_async` form.
+    /// Fails with [`Error::Closed`] after [`close`](Producer::close), as every transactional
+    /// call does (and from a callback, the blocking ones fail with [`Error::IllegalState`]).
     pub fn begin_transaction(&self) -> Result<()> {
-        if let Some(e) = self.inner.shared.lifecycle.fatal() {
-            return Err(e.clone());
-        }
+        // The fatal error, else `Closed` after close (Java: "Cannot perform operation after
+        // producer has been closed").
+        self.inner.shared.lifecycle.check(TXN_ENDS)?;
         match &self.inner.shared.txn {
             None => Err(Error::IllegalState(
                 "begin_transaction needs a transactional producer (set transactional.id)".into(),
@@ -1061,7 +1074,10 @@ impl Producer {
 
     /// Adds a consumer's offsets to the open transaction: they become the group's committed
     /// offsets if and only if the transaction commits (consume-transform-produce). Blocks up to
-    /// `max.block.ms`; call again after a timeout to keep waiting.
+    /// `max.block.ms`; call again after a timeout to keep waiting. As Java's: no offsets is a
+    /// no-op, and group metadata with a generation above 0 but no member id, a negative offset
+    /// or partition are refused with [`Error::IllegalArgument`] (an invalid topic name with
+    /// [`Error::InvalidTopic`]) before anything is sent.
     pub fn send_offsets_to_transaction<I, T>(
         &self,
         offsets: I,
@@ -1072,6 +1088,9 @@ impl Producer {
         T: Into<String>,
     {
         let op = send_offsets_op(offsets, group);
+        if !self.send_offsets_needed(&op)? {
+            return Ok(());
+        }
         self.txn_call("send_offsets_to_transaction", op)
     }
 
@@ -1112,7 +1131,32 @@ impl Producer {
         T: Into<String>,
     {
         let op = send_offsets_op(offsets, group);
+        if !self.send_offsets_needed(&op)? {
+            return Ok(());
+        }
         self.txn_call_async("send_offsets_to_transaction", op).await
+    }
+
+    /// Java's checks before `sendOffsetsToTransaction` does anything ([`crate::txn::check_offsets`],
+    /// then, with no offsets, a transactional producer not closed); `Ok(false)`: nothing to
+    /// send (Java sends nothing; an AddOffsetsToTxn with no offsets made the broker refuse the
+    /// commit, a fatal error).
+    fn send_offsets_needed(&self, op: &TxnOp) -> Result<bool> {
+        let TxnOp::SendOffsets { offsets, group } = op else {
+            return Ok(true);
+        };
+        crate::txn::check_offsets(offsets, group)?;
+        if !offsets.is_empty() {
+            return Ok(true);
+        }
+        self.inner.shared.lifecycle.check(TXN_ENDS)?;
+        if self.inner.shared.txn.is_none() {
+            return Err(Error::IllegalState(
+                "send_offsets_to_transaction needs a transactional producer (set transactional.id)"
+                    .into(),
+            ));
+        }
+        Ok(false)
     }
 
     /// [`commit_transaction`](Producer::commit_transaction) for async code, awaited without

@@ -211,6 +211,44 @@ fn transactions_commit_and_abort_with_markers_and_offsets() {
 // end (here: for the other broker's batch, sent 5 ms earlier), and relies on that poll to set
 // its timer; were that wake-up lost, the record would wait for some unrelated deadline
 // (minutes), and the bounded wait (a hang guard, far above linger.ms) fails instead.
+// Breaker fault 13 (sibling of the InitProducerId wedge): an EndTxn for an abort answered
+// with an error classed abortable left the producer in Aborting for good: abort_transaction
+// again, begin_transaction and send all failed with IllegalState. Invariant: after a failed
+// abort the transaction is abortable again, and a second abort ends it.
+#[test]
+fn a_failed_abort_can_be_retried() {
+    for code in [
+        KafkaCode::UNKNOWN_SERVER_ERROR,
+        KafkaCode::TRANSACTION_ABORTABLE,
+    ] {
+        let cluster = FakeCluster::builder().topic("t", 1).start().unwrap();
+        let p = producer(&cluster, &[("transactional.id", "retry-abort")]);
+        p.init_transactions().unwrap();
+        p.begin_transaction().unwrap();
+        p.send(Record::new("t").value("aborted"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        cluster.fail_next(Api::EndTxn, 1, code);
+        let e = p.abort_transaction().unwrap_err();
+        assert!(matches!(e, volley::Error::Abortable(_)), "{code:?}: {e:?}");
+        p.abort_transaction()
+            .unwrap_or_else(|e| panic!("{code:?}: the second abort: {e:?}"));
+        p.begin_transaction().unwrap();
+        p.send(Record::new("t").value("committed"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        p.commit_transaction().unwrap();
+        assert_eq!(
+            values(&cluster.committed_records("t", 0)),
+            ["committed"],
+            "{code:?}"
+        );
+        p.close().unwrap();
+    }
+}
+
 #[test]
 fn a_lingering_batch_leaves_without_a_flush_when_its_wake_up_is_spared() {
     let cluster = FakeCluster::builder()

@@ -152,6 +152,9 @@ pub(crate) struct Accumulator {
     topics: ArcSwap<FxHashMap<Arc<str>, Arc<TopicQueues>>>,
     topics_write: Mutex<()>,
     incomplete: Mutex<HashMap<u64, Arc<BatchShared>>>,
+    /// The batch whose callbacks are running ([`Accumulator::complete`]; `u64::MAX`: none):
+    /// resolved already as far as a callback's `close` is concerned.
+    completing: AtomicU64,
     next_batch_id: AtomicU64,
     flushes_in_progress: AtomicUsize,
     /// Appends are refused once the producer is no longer running; the I/O thread is woken
@@ -207,6 +210,7 @@ impl Accumulator {
             topics: ArcSwap::from_pointee(FxHashMap::default()),
             topics_write: Mutex::new(()),
             incomplete: Mutex::new(HashMap::new()),
+            completing: AtomicU64::new(u64::MAX),
             next_batch_id: AtomicU64::new(0),
             flushes_in_progress: AtomicUsize::new(0),
             lifecycle,
@@ -486,9 +490,12 @@ impl Accumulator {
         self.incomplete.lock().values().cloned().collect()
     }
 
-    /// Whether any batch is unresolved.
+    /// Whether any batch is unresolved, besides the one whose callbacks are running (a forced
+    /// `close` from its callback leaves nothing unresolved if it was the last).
     pub(crate) fn has_incomplete(&self) -> bool {
-        !self.incomplete.lock().is_empty()
+        let inc = self.incomplete.lock();
+        let completing = self.completing.load(Ordering::Relaxed);
+        inc.len() > usize::from(inc.contains_key(&completing))
     }
 
     fn all_queues(&self) -> Vec<Arc<PartitionQueue>> {
@@ -842,7 +849,9 @@ impl Accumulator {
             interceptors,
             delivery_handler: self.delivery_handler.as_deref(),
         };
+        self.completing.store(b.id, Ordering::Relaxed);
         let released = b.complete(result, &hooks);
+        self.completing.store(u64::MAX, Ordering::Relaxed);
         self.incomplete.lock().remove(&released.id);
         self.release_buffers(released.pool_bytes, released.builder, released.closed);
     }

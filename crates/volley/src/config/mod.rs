@@ -720,7 +720,8 @@ impl ProducerConfig {
     ///   above its max (retry and reconnect backoff, connection setup timeout) is lowered to the
     ///   max, with a warning.
     /// * `delivery.timeout.ms` ≥ `linger.ms` + `request.timeout.ms`: an error if it was set
-    ///   explicitly, otherwise it is raised to that sum with a warning.
+    ///   explicitly, otherwise it is raised to that sum with a warning (the sum capped at
+    ///   2147483647 ms, as Java's).
     /// * Idempotence, see [`enable_idempotence`](Self::enable_idempotence): explicitly `true`
     ///   with `acks` ≠ all, `retries` = 0 or more than 5 in flight is an error; by default those
     ///   first two turn it off (logged), the third is an error; a `transactional.id` without
@@ -797,7 +798,11 @@ impl ProducerConfig {
     }
 
     fn resolve_delivery_timeout(&mut self) -> Result<()> {
-        let floor = self.linger.saturating_add(self.request_timeout);
+        // Capped at Integer.MAX_VALUE ms as Java's (an Int key; linger.ms is a Long).
+        let floor = self
+            .linger
+            .saturating_add(self.request_timeout)
+            .min(std::time::Duration::from_millis(value::I32_MAX as u64));
         if self.delivery_timeout >= floor {
             return Ok(());
         }

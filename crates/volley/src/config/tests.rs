@@ -476,6 +476,27 @@ fn delivery_timeout_rules() {
     assert!(c.validate().is_err());
 }
 
+// Breaker fault 10: a linger.ms above Integer.MAX_VALUE ms (a Long, valid in Java) raised the
+// default delivery.timeout.ms past its Int range, so the configuration validated once and the
+// producer's own validation then refused it, naming delivery.timeout.ms, a key never set.
+// Invariant (Java's configureDeliveryTimeout): linger.ms + request.timeout.ms is capped at
+// Integer.MAX_VALUE ms, and validating again changes nothing.
+#[test]
+fn delivery_timeout_floor_is_capped_at_the_int_range() {
+    let max = ms(i32::MAX as u64);
+    let mut c = load(&[("linger.ms", "9999999999999")]).unwrap();
+    assert_eq!(c.delivery_timeout, max);
+    c.validate().expect("validating again");
+    assert_eq!(c.delivery_timeout, max);
+    // Explicit at the cap: enough, as in Java.
+    let c = load(&[
+        ("linger.ms", "9999999999999"),
+        ("delivery.timeout.ms", "2147483647"),
+    ])
+    .unwrap();
+    assert_eq!(c.delivery_timeout, max);
+}
+
 #[test]
 fn backoff_and_misc_resolution() {
     // reconnect.backoff.ms alone: static backoff (max follows it), up or down.

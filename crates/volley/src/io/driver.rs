@@ -82,6 +82,7 @@ pub(crate) fn spawn(
         .enable_all()
         .build()?;
     std::thread::Builder::new().name(name).spawn(move || {
+        shared.lifecycle.set_io_thread();
         let s2 = shared.clone();
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             rt.block_on(run(sender, shared, commands, options));

@@ -620,15 +620,19 @@ impl MockProducer {
         s.check_txn_call(MockCall::SendOffsetsToTransaction)?;
         s.check_in_flight("send_offsets_to_transaction")?;
         s.injected(MockCall::SendOffsetsToTransaction)?;
-        let mut offsets = offsets.into_iter().peekable();
-        if offsets.peek().is_none() {
+        let offsets: std::collections::BTreeMap<(String, i32), crate::OffsetAndMetadata> = offsets
+            .into_iter()
+            .map(|((t, p), o)| ((t.into(), p), o))
+            .collect();
+        crate::txn::check_offsets(&offsets, group)?;
+        if offsets.is_empty() {
             return Ok(());
         }
         let group_offsets = s
             .uncommitted_offsets
             .entry(group.group_id.clone())
             .or_default();
-        group_offsets.extend(offsets.map(|((t, p), o)| ((t.into(), p), o)));
+        group_offsets.extend(offsets);
         s.sent_offsets = true;
         Ok(())
     }

@@ -462,6 +462,18 @@ fn committed_records_and_offsets_reach_the_history() {
         .unwrap();
     p.send_offsets_to_transaction(Vec::<((String, i32), OffsetAndMetadata)>::new(), &group)
         .unwrap();
+    // As the real producer (breaker fault 16): offsets Kafka cannot hold are refused.
+    for bad in [(("in", 0), -1), (("in", -1), 7), (("bad topic!", 0), 7)] {
+        let (tp, offset) = bad;
+        let r = p.send_offsets_to_transaction([(tp, OffsetAndMetadata::new(offset))], &group);
+        assert!(
+            matches!(
+                r,
+                Err(Error::IllegalArgument(_) | Error::InvalidTopic { .. })
+            ),
+            "{bad:?}: {r:?}"
+        );
+    }
     assert_eq!(p.history().len(), 1, "only the record sent outside");
     assert_eq!(p.uncommitted_records()[0].value_str(), Some("in"));
     assert!(p.sent_offsets());

@@ -200,3 +200,21 @@ fn a_batch_failed_without_its_bytes_hands_back_no_record() {
     assert!(matches!(e.error(), Error::Closed(_)));
     assert!(e.record().is_none());
 }
+
+// Breaker fault 14: a send that passed its fatal check while the I/O thread made the producer
+// fatal (an idempotent producer's InitProducerId refused, racing the send's metadata wait)
+// appended its record after the fatal error had failed everything queued; the record then
+// waited for delivery.timeout.ms (120 s by default) and failed with DeliveryTimeout. Invariant
+// (Java's Sender aborts batches on every run while fatal): it fails with the fatal error at the
+// next poll.
+#[test]
+fn a_record_appended_after_a_fatal_error_fails_with_it_at_once() {
+    let mut sim = sim(|_| {});
+    let fatal = Error::request("InitProducerId", KafkaCode::UNKNOWN_SERVER_ERROR, None);
+    sim.shared.lifecycle.set_fatal(fatal);
+    let f = send(&mut sim, 0, "late", 1);
+    sim.run_for(Duration::from_secs(1));
+    let e = failure(f);
+    assert_eq!(e.code(), Some(KafkaCode::UNKNOWN_SERVER_ERROR), "{e:?}");
+    assert_eq!(e.into_record(), Some(expected(0, "late", 1)));
+}

@@ -11,6 +11,7 @@ mod bounds_tests;
 mod capabilities;
 #[cfg(test)]
 mod failed_tests;
+mod fatal;
 pub(crate) mod idempotence;
 mod leader;
 #[cfg(test)]
@@ -627,6 +628,7 @@ impl Sender {
         } else if self.cfg.idempotent {
             self.maybe_init_producer_id(now, &mut wake_at);
         }
+        self.fail_appended_after_fatal(now);
         self.send_produce(now, &mut wake_at);
         self.poll_telemetry(now, &mut wake_at);
         self.net

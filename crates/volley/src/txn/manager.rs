@@ -724,6 +724,10 @@ impl TxnManager {
                 self.retry(now);
                 Step::Retry
             }
+            // No transaction to abort yet: any other error ends the producer (Java's
+            // InitProducerIdHandler, "Unexpected error in InitProducerIdResponse"), e.g.
+            // INVALID_TRANSACTION_TIMEOUT for a transaction.timeout.ms above the broker's max.
+            _ if api == "InitProducerId" => Step::Fatal(Error::request(api, code, None)),
             _ => Step::Abortable(Error::request(api, code, None)),
         }
     }
@@ -740,7 +744,12 @@ impl TxnManager {
             Step::Abortable(e) => {
                 self.queue.pop_front();
                 self.last_error = Some(e.clone());
-                if matches!(self.state, TxnState::InTransaction | TxnState::Committing) {
+                // A failed abort too: the user aborts again (left in Aborting, nothing could
+                // end the transaction).
+                if matches!(
+                    self.state,
+                    TxnState::InTransaction | TxnState::Committing | TxnState::Aborting
+                ) {
                     self.state = TxnState::AbortableError;
                 }
                 self.finish(Err(abortable(e)));

@@ -206,3 +206,29 @@ impl ConsumerGroupMetadata {
         }
     }
 }
+
+/// Java's checks of `sendOffsetsToTransaction`'s arguments, before anything is sent:
+/// `IllegalArgument` for group metadata with a generation above 0 but no member id, a negative
+/// offset (as Java's `OffsetAndMetadata`) or partition; `InvalidTopic` for a name Kafka refuses.
+pub(crate) fn check_offsets(
+    offsets: &BTreeMap<(String, i32), OffsetAndMetadata>,
+    group: &ConsumerGroupMetadata,
+) -> crate::Result<()> {
+    if group.generation_id > 0 && group.member_id.is_empty() {
+        return Err(crate::Error::IllegalArgument(format!(
+            "group metadata of {:?} has generation {} but no member id",
+            group.group_id, group.generation_id
+        )));
+    }
+    for ((topic, partition), o) in offsets {
+        crate::producer::validate_topic(topic)?;
+        if *partition < 0 || o.offset < 0 {
+            return Err(crate::Error::IllegalArgument(format!(
+                "invalid offset {} for {topic}-{partition}: partitions and offsets are \
+                 non-negative",
+                o.offset
+            )));
+        }
+    }
+    Ok(())
+}
