@@ -26,7 +26,9 @@ use crate::record::{check_record, ensure_valid_record_size, Record, RecordMetada
 use crate::security::{Security, TokenProvider};
 use crate::sender::{Sender, SenderConfig};
 use crate::shared::{Command, Shared};
-use crate::txn::{ConsumerGroupMetadata, OffsetAndMetadata, TxnOp, TxnProtocol, TxnResult};
+use crate::txn::{
+    ConsumerGroupMetadata, OffsetAndMetadata, TxnManager, TxnOp, TxnProtocol, TxnResult,
+};
 use crate::util::time;
 
 static PRODUCER_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -130,13 +132,14 @@ struct Inner {
     cfg: ProducerConfig,
     partitioner: Option<Arc<dyn Partitioner>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// The I/O thread's id (`None` for a producer without one: benchmarks).
-    thread_id: Option<std::thread::ThreadId>,
+    /// Whether the producer has an I/O thread (not one for benchmarks); the lifecycle knows
+    /// which thread it is.
+    has_io_thread: bool,
 }
 
 impl Inner {
     fn on_io_thread(&self) -> bool {
-        self.thread_id == Some(std::thread::current().id())
+        self.shared.lifecycle.on_io_thread()
     }
 }
 
@@ -291,7 +294,6 @@ impl Producer {
             format!("volley-io-{}", cfg.client_id),
         )
         .map_err(|e| Error::config("(producer)", format!("cannot start the I/O thread: {e}")))?;
-        let thread_id = Some(thread.thread().id());
         Ok(Producer {
             inner: Arc::new(Inner {
                 id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
@@ -299,7 +301,7 @@ impl Producer {
                 cfg,
                 partitioner,
                 thread: Mutex::new(Some(thread)),
-                thread_id,
+                has_io_thread: true,
             }),
         })
     }
@@ -319,7 +321,7 @@ impl Producer {
                 cfg,
                 partitioner: None,
                 thread: Mutex::new(None),
-                thread_id: None,
+                has_io_thread: false,
             }),
         })
     }
@@ -928,7 +930,7 @@ impl Producer {
         if inner.on_io_thread() {
             // From a callback: the I/O thread cannot wait for itself (forced above if asked not
             // to wait).
-        } else if inner.thread_id.is_some() {
+        } else if inner.has_io_thread {
             let stopped = || (lifecycle.state() == State::Stopped).then_some(());
             let deadline = time::deadline(Instant::now(), timeout);
             if lifecycle
@@ -973,10 +975,22 @@ impl Producer {
     /// Hands a transactional call to the I/O thread (`Command::Txn`), or finds the pending
     /// result of the same call (a call repeated after a timeout waits for it instead of
     /// starting another). Its wait is [`Producer::txn_wait`] or [`Producer::txn_wait_async`].
+    /// The transaction manager for a transactional call: the fatal error, else `Closed` after
+    /// close (Java's `throwIfProducerClosed`: "Cannot perform operation after producer has
+    /// been closed"), else `IllegalState` for a producer without `transactional.id`.
+    fn transaction_manager(&self, operation: &str) -> Result<&Mutex<TxnManager>> {
+        self.inner.shared.lifecycle.check(TXN_ENDS)?;
+        self.inner.shared.txn.as_ref().ok_or_else(|| {
+            Error::IllegalState(format!(
+                "{operation} needs a transactional producer (set transactional.id)"
+            ))
+        })
+    }
+
     fn txn_start(&self, operation: &'static str, op: TxnOp) -> Result<Arc<TxnResult>> {
         let shared = &self.inner.shared;
         let lifecycle = &shared.lifecycle;
-        lifecycle.check(TXN_ENDS)?;
+        let txn = self.transaction_manager(operation)?;
         if self.inner.on_io_thread() {
             // Its wait would fail (see `Lifecycle::wait_blocking`); refused before the request
             // goes out, so that a refused call has started nothing.
@@ -984,11 +998,6 @@ impl Producer {
                 "{operation} called from a callback on the I/O thread"
             )));
         }
-        let Some(txn) = shared.txn.as_ref() else {
-            return Err(Error::IllegalState(format!(
-                "{operation} needs a transactional producer (set transactional.id)"
-            )));
-        };
         let pending = txn.lock().pending(op.kind());
         Ok(pending.unwrap_or_else(|| {
             let r = Arc::new(TxnResult::new(lifecycle.clone()));
@@ -1061,15 +1070,9 @@ impl Producer {
     /// Fails with [`Error::Closed`] after [`close`](Producer::close), as every transactional
     /// call does (and from a callback, the blocking ones fail with [`Error::IllegalState`]).
     pub fn begin_transaction(&self) -> Result<()> {
-        // The fatal error, else `Closed` after close (Java: "Cannot perform operation after
-        // producer has been closed").
-        self.inner.shared.lifecycle.check(TXN_ENDS)?;
-        match &self.inner.shared.txn {
-            None => Err(Error::IllegalState(
-                "begin_transaction needs a transactional producer (set transactional.id)".into(),
-            )),
-            Some(t) => t.lock().begin_transaction(),
-        }
+        self.transaction_manager("begin_transaction")?
+            .lock()
+            .begin_transaction()
     }
 
     /// Adds a consumer's offsets to the open transaction: they become the group's committed
@@ -1149,13 +1152,7 @@ impl Producer {
         if !offsets.is_empty() {
             return Ok(true);
         }
-        self.inner.shared.lifecycle.check(TXN_ENDS)?;
-        if self.inner.shared.txn.is_none() {
-            return Err(Error::IllegalState(
-                "send_offsets_to_transaction needs a transactional producer (set transactional.id)"
-                    .into(),
-            ));
-        }
+        self.transaction_manager("send_offsets_to_transaction")?;
         Ok(false)
     }
 

@@ -115,8 +115,8 @@ pub(super) fn unknown_key_message(key: &str) -> String {
     if let Some((_, java)) = LIBRDKAFKA_NAMES.iter().find(|(k, _)| *k == key) {
         return format!("librdkafka's name, not Java's: set {java} instead");
     }
-    let folded = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], ".");
-    if let Some(k) = KEYS.iter().find(|k| k.name == folded(key)) {
+    let folded = key.to_ascii_lowercase().replace(['_', '-'], ".");
+    if let Some(k) = KEYS.iter().find(|k| k.name == folded) {
         return format!("unknown configuration key; did you mean {}?", k.name);
     }
     "unknown configuration key (Volley takes the Java producer's keys: see the README's \
